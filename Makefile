@@ -1,0 +1,40 @@
+# Every target does its own set-up on a fresh machine (Python venv, control-plane binaries).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv controlplane demo test lint bench clean
+
+help:
+	@echo "make demo    - build what is needed, then run the controller against a real local API server"
+	@echo "make test    - set up everything and run the whole test suite"
+	@echo "make lint    - ruff, shellcheck, actionlint, hadolint, helm lint"
+	@echo "make bench   - benchmarks (prints figures, writes plots under bench/results/)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+controlplane:
+	bash scripts/build-controlplane.sh
+
+demo: venv controlplane
+	$(PY) scripts/demo.py
+
+test: venv controlplane
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: venv controlplane
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info bench/results

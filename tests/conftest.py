@@ -1,0 +1,74 @@
+"""Shared fixtures: the real control plane (session scope), API clients, namespaces, temporary hosts files."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.controlplane.cluster import BUILD_COMMAND, ControlPlane, bin_dir, missing_binaries
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver with RBAC on, started once per test session and always stopped."""
+    binaries = bin_dir()
+    missing = missing_binaries(binaries)
+    if missing:
+        # Never a silent skip: CI must build them (the README's test command does).
+        pytest.fail(f"control-plane binaries missing ({', '.join(missing)}); build them with: {BUILD_COMMAND}",
+                    pytrace=False)
+    cp = ControlPlane(tmp_path_factory.mktemp("controlplane"), binaries=binaries)
+    cp.start()
+    try:
+        yield cp
+    finally:
+        cp.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(control_plane: ControlPlane) -> Path:
+    return control_plane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def api(control_plane: ControlPlane):
+    """An admin ApiClient of the official Python client, talking to the test API server."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(str(control_plane.kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def namespace(api) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (no controllers run here, so it lingers as Terminating)."""
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture
+def hosts_file(tmp_path: Path) -> Path:
+    """A realistic hosts file with user content that must survive byte for byte."""
+    path = tmp_path / "hosts"
+    path.write_bytes(
+        b"# Existing entries...\n127.0.0.1 localhost\n::1 localhost\n192.168.1.10 nas.home  # my NAS\n"
+    )
+    os.chmod(path, 0o644)
+    return path
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    binaries = bin_dir()
+    state = "present" if not missing_binaries(binaries) else f"missing (run {BUILD_COMMAND})"
+    return [f"control plane binaries: {binaries} ({state})"]
