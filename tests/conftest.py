@@ -19,8 +19,10 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     missing = missing_binaries(binaries)
     if missing:
         # Never a silent skip: CI must build them (the README's test command does).
-        pytest.fail(f"control-plane binaries missing ({', '.join(missing)}); build them with: {BUILD_COMMAND}",
-                    pytrace=False)
+        pytest.fail(
+            f"control-plane binaries missing ({', '.join(missing)}); build them with: {BUILD_COMMAND}",
+            pytrace=False,
+        )
     cp = ControlPlane(tmp_path_factory.mktemp("controlplane"), binaries=binaries)
     cp.start()
     try:
@@ -47,7 +49,7 @@ def api(control_plane: ControlPlane):
 
 @pytest.fixture
 def namespace(api) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards (no controllers run here, so it lingers as Terminating)."""
+    """A fresh namespace per test, deleted afterwards (lingers as Terminating: no namespace controller)."""
     from kubernetes import client
 
     name = f"t-{uuid.uuid4().hex[:8]}"

@@ -64,16 +64,56 @@ def _openssl(*args: str, cwd: Path) -> None:
 def make_pki(directory: Path) -> None:
     """A CA, a serving certificate for 127.0.0.1/localhost, and the service-account signing key pair."""
     directory.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=test-ca",
-             "-keyout", "ca.key", "-out", "ca.crt", cwd=directory)
-    (directory / "san.cnf").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n"
-        "extendedKeyUsage=serverAuth\n"
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        cwd=directory,
     )
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
-             "-keyout", "apiserver.key", "-out", "apiserver.csr", cwd=directory)
-    _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-days", "3650", "-extfile", "san.cnf", "-out", "apiserver.crt", cwd=directory)
+    (directory / "san.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n"
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=kube-apiserver",
+        "-keyout",
+        "apiserver.key",
+        "-out",
+        "apiserver.csr",
+        cwd=directory,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "apiserver.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "apiserver.crt",
+        cwd=directory,
+    )
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=directory)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
 
@@ -129,32 +169,46 @@ class ControlPlane:
     def start_etcd(self) -> None:
         client = f"http://127.0.0.1:{self.etcd_port}"
         peer = f"http://127.0.0.1:{self.etcd_peer_port}"
-        self.etcd = self._spawn("etcd", [
-            str(self.binaries / "etcd"),
-            "--name=test", f"--data-dir={self.workdir / 'etcd-data'}",
-            f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=test={peer}", "--unsafe-no-fsync", "--log-level=warn",
-        ])
+        self.etcd = self._spawn(
+            "etcd",
+            [
+                str(self.binaries / "etcd"),
+                "--name=test",
+                f"--data-dir={self.workdir / 'etcd-data'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=test={peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
 
     def start_apiserver(self, timeout: float = 90.0) -> None:
         pki = self.pki
-        self.apiserver = self._spawn("kube-apiserver", [
-            str(self.binaries / "kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            "--authorization-mode=RBAC",
-            f"--token-auth-file={self.workdir / 'tokens.csv'}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            "--service-cluster-ip-range=10.96.0.0/16",
-            "--allow-privileged=true",
-            f"--cert-dir={self.workdir / 'certs'}",
-            "--v=1",
-        ])
+        self.apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                str(self.binaries / "kube-apiserver"),
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.port}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                "--authorization-mode=RBAC",
+                f"--token-auth-file={self.workdir / 'tokens.csv'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--allow-privileged=true",
+                f"--cert-dir={self.workdir / 'certs'}",
+                "--v=1",
+            ],
+        )
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -172,7 +226,9 @@ class ControlPlane:
             except (OSError, urllib.error.URLError) as exc:
                 last = str(exc)
             time.sleep(0.2)
-        raise ControlPlaneError(f"kube-apiserver not ready after {timeout}s ({last}):\n{self.tail('kube-apiserver')}")
+        raise ControlPlaneError(
+            f"kube-apiserver not ready after {timeout}s ({last}):\n{self.tail('kube-apiserver')}"
+        )
 
     def stop_apiserver(self, sig: int = signal.SIGTERM) -> None:
         self._stop(self.apiserver, sig)
@@ -198,8 +254,13 @@ class ControlPlane:
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.logs[name], "ab")  # noqa: SIM115 - owned by the child for its lifetime
         try:
-            return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    preexec_fn=_die_with_parent)
+            return subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
         finally:
             log.close()
 
@@ -225,8 +286,14 @@ class ControlPlane:
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
 
-    def request(self, method: str, path: str, body: dict | None = None, token: str | None = None,
-                content_type: str = "application/json") -> tuple[int, str]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        token: str | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, str]:
         """A raw API call (no client library), for health checks and status-subresource writes."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
@@ -253,10 +320,19 @@ class ControlPlane:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {
-                "server": self.url, "certificate-authority-data": base64.b64encode(ca).decode()}}],
+            "clusters": [
+                {
+                    "name": "test",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(ca).decode(),
+                    },
+                }
+            ],
             "users": [{"name": user, "user": {"token": token}}],
-            "contexts": [{"name": user, "context": {"cluster": "test", "user": user, "namespace": namespace}}],
+            "contexts": [
+                {"name": user, "context": {"cluster": "test", "user": user, "namespace": namespace}}
+            ],
             "current-context": user,
         }
         path.write_text(json.dumps(config, indent=2))
@@ -268,13 +344,20 @@ class ControlPlane:
         status, body = self.request(
             "POST",
             f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-             "spec": {"expirationSeconds": expiration_seconds}},
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": expiration_seconds},
+            },
         )
         if status != 201:
-            raise ControlPlaneError(f"TokenRequest for {namespace}/{service_account} answered {status}: {body}")
+            raise ControlPlaneError(
+                f"TokenRequest for {namespace}/{service_account} answered {status}: {body}"
+            )
         return json.loads(body)["status"]["token"]
 
     def service_account_kubeconfig(self, path: Path, namespace: str, service_account: str) -> Path:
         token = self.mint_token(namespace, service_account)
-        return self.write_kubeconfig(path, token=token, user=f"{namespace}-{service_account}", namespace=namespace)
+        return self.write_kubeconfig(
+            path, token=token, user=f"{namespace}-{service_account}", namespace=namespace
+        )

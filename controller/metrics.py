@@ -1,0 +1,151 @@
+"""Prometheus metrics and the HTTP endpoint that serves them with /healthz and /readyz."""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
+
+from controller import __version__
+from controller.plan import REASONS
+
+PREFIX = "k8s_hosts_controller"
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """All metrics of one controller process, in their own registry (tests may build several)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.managed_entries = Gauge(f"{PREFIX}_managed_entries", "Lines in the managed block.", registry=r)
+        self.watched_objects = Gauge(
+            f"{PREFIX}_watched_objects",
+            "Source objects currently seen in the watched scopes.",
+            ["kind"],
+            registry=r,
+        )
+        self.writes = Counter(
+            f"{PREFIX}_writes",
+            "Hosts file syncs by result: written, unchanged (skipped, equal) or error.",
+            ["result"],
+            registry=r,
+        )
+        self.sync_duration = Histogram(
+            f"{PREFIX}_sync_duration_seconds",
+            "Time to plan, render and write (or skip) one sync.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.event_to_file = Histogram(
+            f"{PREFIX}_event_to_file_seconds",
+            "From the first unsynced change seen by the controller to the file holding it.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rejected_hosts = Gauge(
+            f"{PREFIX}_rejected_hosts", "Hostnames currently refused, by reason.", ["reason"], registry=r
+        )
+        self.rejections = Counter(
+            f"{PREFIX}_rejections", "Refusals reported (once per change), by reason.", ["reason"], registry=r
+        )
+        self.last_sync = Gauge(
+            f"{PREFIX}_last_sync_timestamp_seconds", "Unix time of the last successful sync.", registry=r
+        )
+        self.ready = Gauge(f"{PREFIX}_ready", "1 after the first complete listing was synced.", registry=r)
+        self.stale_file = Counter(
+            f"{PREFIX}_hosts_file_stale",
+            "Writes that went to a file no longer linked in its directory (bind mount replaced on the host).",
+            registry=r,
+        )
+        self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)
+        self.build_info.info({"version": __version__, "python": platform.python_version()})
+        for result in ("written", "unchanged", "error"):
+            self.writes.labels(result)
+        for reason in REASONS:
+            self.rejected_hosts.labels(reason).set(0)
+            self.rejections.labels(reason)
+        self.watched_objects.labels("Ingress").set(0)
+
+    def set_rejected(self, reasons: Iterable[str]) -> None:
+        counts = dict.fromkeys(REASONS, 0)
+        for reason in reasons:
+            counts[reason] = counts.get(reason, 0) + 1
+        for reason, count in counts.items():
+            self.rejected_hosts.labels(reason).set(count)
+
+
+class Health:
+    """Liveness: the event loop beats; readiness: the first complete listing has been synced."""
+
+    STALE_AFTER = 60.0
+
+    def __init__(self) -> None:
+        self.ready = False
+        self._beat = time.monotonic()
+
+    def beat(self) -> None:
+        self._beat = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        return time.monotonic() - self._beat < self.STALE_AFTER
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # scrapes every few seconds: keep logs clean
+        pass
+
+
+def parse_bind_address(value: str) -> tuple[str, int] | None:
+    """ ":8080" -> ("0.0.0.0", 8080); "127.0.0.1:9000"; "[::1]:9000"; "0" -> None (disabled)."""
+    value = value.strip()
+    if value in ("0", ""):
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad bind address {value!r}; use HOST:PORT, :PORT or 0 to disable")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def serve(address: tuple[str, int], metrics: Metrics, health: Health) -> Callable[[], None]:
+    """Serve /metrics, /healthz and /readyz in a daemon thread; returns a function that stops it."""
+    metrics_app = make_wsgi_app(metrics.registry)
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "/")
+        if path == "/healthz":
+            ok = health.alive
+        elif path == "/readyz":
+            ok = health.ready
+        else:
+            return metrics_app(environ, start_response)
+        start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
+        return [b"ok\n" if ok else b"not ready\n"]
+
+    server_class = _ThreadingWSGIServer
+    if ":" in address[0]:
+        import socket
+
+        server_class = type("_V6Server", (_ThreadingWSGIServer,), {"address_family": socket.AF_INET6})
+    server = make_server(address[0], address[1], app, server_class=server_class, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop

@@ -1,0 +1,197 @@
+"""The planner: cluster snapshots in, hosts entries and refusals out. Pure: no I/O, no kopf.
+
+Rules (see DESIGN.md, decisions 5 and 6):
+- only objects with a load-balancer address produce entries; the rest are pending, not refused;
+- refused: wildcard or invalid hostnames, invalid addresses, unresolvable LB hostnames, names outside the
+  domain filter, names already defined outside the managed block (never shadow localhost or the user's lines);
+- one hostname claimed with different addresses: the oldest object wins (then namespace/name), the others
+  are refused as conflicts; the same addresses from several objects give one line each address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from controller.hostsfile import Entry, InvalidEntryError, validate_hostname
+
+WILDCARD = "wildcard"
+INVALID_HOSTNAME = "invalid-hostname"
+INVALID_ADDRESS = "invalid-address"
+UNRESOLVABLE = "unresolvable"
+DOMAIN_FILTER = "domain-filter"
+SHADOWED = "shadowed"
+CONFLICT = "conflict"
+REASONS = (WILDCARD, INVALID_HOSTNAME, INVALID_ADDRESS, UNRESOLVABLE, DOMAIN_FILTER, SHADOWED, CONFLICT)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the planner needs to know about one source object (an Ingress for now)."""
+
+    namespace: str
+    name: str
+    uid: str
+    created: str  # RFC 3339 creationTimestamp: "2024-01-15T10:30:00Z" sorts as text
+    hosts: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
+    lb_hostnames: tuple[str, ...] = ()  # status.loadBalancer.ingress[].hostname, resolved by the caller
+    ingress_class: str | None = None
+    kind: str = "Ingress"
+    api_version: str = "networking.k8s.io/v1"
+
+    @property
+    def owner(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def has_address(self) -> bool:
+        return bool(self.ips or self.lb_hostnames)
+
+
+@dataclass(frozen=True, order=True)
+class Rejection:
+    owner: str
+    host: str
+    reason: str
+    message: str = field(compare=False)
+    uid: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    entries: tuple[Entry, ...]
+    rejections: tuple[Rejection, ...]
+    pending: tuple[str, ...]  # owners with hosts but no load-balancer address yet
+    considered: int  # objects that passed the class filter
+
+
+@dataclass(frozen=True)
+class Filters:
+    domains: tuple[str, ...] = ()  # suffixes, without a leading dot
+    ingress_classes: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, domains: Iterable[str] = (), ingress_classes: Iterable[str] = ()) -> Filters:
+        return cls(
+            domains=tuple(d.strip().strip(".").lower() for d in domains if d.strip().strip(".")),
+            ingress_classes=tuple(c.strip() for c in ingress_classes if c.strip()),
+        )
+
+    def allows_class(self, ingress_class: str | None) -> bool:
+        return not self.ingress_classes or ingress_class in self.ingress_classes
+
+    def allows_domain(self, host: str) -> bool:
+        return not self.domains or any(host == d or host.endswith("." + d) for d in self.domains)
+
+
+def _addresses(snap: Snapshot, resolved: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...], str | None]:
+    """The object's addresses (normalised, sorted), or a refusal reason with its message."""
+    found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+    for raw in snap.ips:
+        try:
+            found.add(ipaddress.ip_address(raw))
+        except ValueError:
+            return (), f"{INVALID_ADDRESS}:load-balancer IP {raw!r} is not an IPv4 or IPv6 address"
+    for name in snap.lb_hostnames:
+        addrs = resolved.get(name, ())
+        if not addrs:
+            return (), f"{UNRESOLVABLE}:load-balancer hostname {name!r} did not resolve"
+        found.update(ipaddress.ip_address(a) for a in addrs)
+    ordered = sorted(found, key=lambda a: (a.version, a))
+    return tuple(str(a) for a in ordered), None
+
+
+def _host_refusal(host: str, filters: Filters, defined_outside: frozenset[str]) -> tuple[str, str] | None:
+    if "*" in host:
+        return WILDCARD, f"wildcard host {host!r} cannot be written to a hosts file"
+    try:
+        validate_hostname(host)
+    except InvalidEntryError as err:
+        return INVALID_HOSTNAME, str(err)
+    if not filters.allows_domain(host):
+        return DOMAIN_FILTER, f"host {host!r} is outside --domain-filter {','.join(filters.domains)}"
+    if host in defined_outside:
+        return SHADOWED, f"host {host!r} is already defined outside the managed block; not shadowing it"
+    return None
+
+
+def plan(
+    snapshots: Iterable[Snapshot],
+    *,
+    defined_outside: frozenset[str] = frozenset(),
+    resolved: Mapping[str, tuple[str, ...]] | None = None,
+    filters: Filters | None = None,
+) -> Plan:
+    filters = filters or Filters()
+    resolved = resolved or {}
+    rejections: list[Rejection] = []
+    pending: list[str] = []
+    claims: dict[str, tuple[tuple[str, ...], Snapshot]] = {}
+    considered = 0
+
+    # Oldest first, so the first claim of a hostname is the winning one.
+    for snap in sorted(snapshots, key=lambda s: (s.created, s.namespace, s.name)):
+        if not filters.allows_class(snap.ingress_class):
+            continue
+        considered += 1
+        hosts = sorted({h.strip().lower() for h in snap.hosts if h and h.strip()})
+        if not hosts:
+            continue
+        if not snap.has_address:
+            pending.append(snap.owner)
+            continue
+        addresses, problem = _addresses(snap, resolved)
+        if problem:
+            reason, message = problem.split(":", 1)
+            rejections.extend(Rejection(snap.owner, h, reason, message, snap.uid) for h in hosts)
+            continue
+        for host in hosts:
+            refusal = _host_refusal(host, filters, defined_outside)
+            if refusal:
+                rejections.append(Rejection(snap.owner, host, *refusal, uid=snap.uid))
+                continue
+            claim = claims.get(host)
+            if claim is None:
+                claims[host] = (addresses, snap)
+            elif claim[0] != addresses:
+                winner = claim[1]
+                rejections.append(
+                    Rejection(
+                        snap.owner,
+                        host,
+                        CONFLICT,
+                        f"host {host!r} is already claimed by {winner.owner} (older) "
+                        f"with {', '.join(claim[0])}",
+                        snap.uid,
+                    )
+                )
+            # Same addresses from a younger object: already covered by the winner's lines.
+
+    entries = tuple(
+        Entry(hostname=host, address=addr, owner=snap.owner)
+        for host, (addresses, snap) in sorted(claims.items())
+        for addr in addresses
+    )
+    return Plan(
+        entries=entries, rejections=tuple(sorted(rejections)), pending=tuple(pending), considered=considered
+    )
+
+
+def snapshot_from_ingress(body: Mapping) -> Snapshot:
+    """Build a Snapshot from an Ingress object as the API returns it (a plain mapping)."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    annotations = meta.get("annotations") or {}
+    return Snapshot(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        created=meta.get("creationTimestamp") or "",
+        hosts=tuple(r["host"] for r in spec.get("rules") or [] if r and r.get("host")),
+        ips=tuple(s["ip"] for s in status if s and s.get("ip")),
+        lb_hostnames=tuple(s["hostname"] for s in status if s and s.get("hostname") and not s.get("ip")),
+        ingress_class=spec.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class"),
+    )

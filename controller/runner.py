@@ -1,0 +1,154 @@
+"""Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import kopf
+from kubernetes import client
+
+from controller import __version__, handlers, kube
+from controller.cli import Config
+from controller.hostsfile import HostsFile, HostsFileError
+from controller.metrics import Health, Metrics, parse_bind_address, serve
+from controller.plan import Filters
+from controller.resolve import Resolver
+from controller.state import ClusterState
+from controller.writer import Writer, WriterOptions
+
+log = logging.getLogger("k8s-hosts-controller")
+HEARTBEAT_SECONDS = 5.0
+
+
+def banner(config: Config, configuration: client.Configuration) -> str:
+    return (
+        f"starting k8s-hosts-controller {__version__}: watching {config.scope}, server {configuration.host}, "
+        f"hosts file {config.hosts_file} (marker {config.marker}, write mode {config.write_mode}), "
+        f"sync delay {config.sync_delay}s (max {config.sync_max_delay}s), "
+        f"cleanup on exit {'on' if config.cleanup_on_exit else 'off'}, "
+        f"metrics {config.metrics_bind_address}, "
+        f"domain filter {','.join(config.domain_filters) or '-'}, "
+        f"ingress class {','.join(config.ingress_classes) or '-'}"
+        + (", once" if config.once else "")
+        + (", dry run" if config.dry_run else "")
+    )
+
+
+def run_controller(config: Config, configuration: client.Configuration) -> int:
+    log.info(banner(config, configuration))
+    return asyncio.run(_run(config, configuration))
+
+
+async def _run(config: Config, configuration: client.Configuration) -> int:
+    metrics, health = Metrics(), Health()
+    hosts = HostsFile(config.hosts_file, config.marker, config.write_mode)
+    scopes = [None] if config.all_namespaces else list(config.namespaces)
+    writer: Writer | None = None
+    state = ClusterState(scopes, on_change=lambda: writer.wake() if writer else None)
+    poster = kube.EventPoster(configuration)
+    writer = Writer(
+        state,
+        hosts,
+        metrics=metrics,
+        health=health,
+        resolver=Resolver(timeout=config.resolve_timeout),
+        post_event=poster.post,
+        options=WriterOptions(
+            sync_delay=config.sync_delay,
+            sync_max_delay=config.sync_max_delay,
+            resync_interval=config.resync_interval,
+            filters=Filters.create(config.domain_filters, config.ingress_classes),
+            once=config.once,
+            dry_run=config.dry_run,
+        ),
+    )
+    stop_http = None
+    address = parse_bind_address(config.metrics_bind_address)
+    if address is not None and not config.dry_run:
+        try:
+            stop_http = serve(address, metrics, health)
+        except OSError as err:
+            log.error(
+                "cannot serve metrics on %s: %s (pass another --metrics-bind-address, or 0)",
+                config.metrics_bind_address,
+                err,
+            )
+            return 2
+
+    unobserve = handlers.observe_listings(state)
+    registry = handlers.build_registry(state, lambda: kube.load(config.kubeconfig, config.context))
+    stop_flag = asyncio.Event()
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=registry,
+            settings=handlers.operator_settings(config.verbose),
+            standalone=True,
+            clusterwide=config.all_namespaces,
+            namespaces=config.namespaces,
+            stop_flag=stop_flag,
+        ),
+        name="kopf operator",
+    )
+    writer_task = asyncio.create_task(writer.run(), name="hosts writer")
+    heartbeat = asyncio.create_task(_heartbeat(health), name="heartbeat")
+    signalled = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, signalled.set)
+
+    exit_code = 0
+    try:
+        done, _ = await asyncio.wait(
+            {operator, writer_task, asyncio.create_task(signalled.wait(), name="signal")},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if operator in done:
+            # kopf owns SIGTERM/SIGINT once it runs: a clean return is its reaction to a signal.
+            exc = operator.exception()
+            if exc is not None:
+                log.error("the watcher failed: %r", exc)
+                exit_code = 1
+            else:
+                log.info("signal received, shutting down")
+        elif writer_task in done and writer_task.exception() is not None:
+            log.error("the writer failed: %r", writer_task.exception())
+            exit_code = 1
+        elif signalled.is_set():
+            log.info("signal received, shutting down")
+    finally:
+        writer_task.cancel()
+        stop_flag.set()
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(operator, timeout=10)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer_task
+        unobserve()
+        if stop_http:
+            stop_http()
+        if config.cleanup_on_exit and not (config.once or config.dry_run):
+            exit_code = _cleanup(hosts) or exit_code
+    return exit_code
+
+
+def _cleanup(hosts: HostsFile) -> int:
+    try:
+        result = hosts.cleanup()
+    except HostsFileError as err:
+        log.error("cleanup failed: %s", err)
+        return 1
+    log.info(
+        "removed the %s block from %s" if result.changed else "no %s block left in %s",
+        hosts.marker,
+        hosts.path,
+    )
+    return 0
+
+
+async def _heartbeat(health: Health) -> None:
+    while True:
+        health.beat()
+        await asyncio.sleep(HEARTBEAT_SECONDS)
