@@ -1,0 +1,346 @@
+"""helm lint --strict and helm template over the values matrix; assertions on the rendered objects."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from controller import __version__
+from tests.chart.conftest import (
+    CASES,
+    CHART,
+    KUBE_VERSION,
+    LEAST_RULES,
+    container,
+    helm,
+    is_helm_test,
+    kinds,
+    only,
+    render,
+    values_file,
+)
+
+NAMESPACED_COMMON = ["DaemonSet", "ServiceAccount"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_helm_lint_strict(case, tmp_path):
+    proc = helm(
+        "lint",
+        "--strict",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "-f",
+        str(values_file(tmp_path, CASES[case])),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in proc.stdout
+
+
+def test_chart_metadata():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "k8s-hosts-controller"
+    assert chart["kubeVersion"] == ">=1.25.0-0"
+    assert chart["appVersion"] == __version__, (
+        "appVersion (the default image tag) follows controller.__version__"
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("defaults", ["DaemonSet", "Pod", "Role", "RoleBinding", "Service", "ServiceAccount"]),
+        (
+            "all-namespaces",
+            ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Pod", "Service", "ServiceAccount"],
+        ),
+        (
+            "listed-namespaces",
+            ["DaemonSet", "Pod"] + ["Role"] * 3 + ["RoleBinding"] * 3 + ["Service", "ServiceAccount"],
+        ),
+        ("metrics-off", ["DaemonSet", "Role", "RoleBinding", "ServiceAccount"]),
+        (
+            "servicemonitor-on",
+            ["DaemonSet", "Pod", "Role", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"],
+        ),
+    ],
+)
+def test_kinds_per_case(case, expected, tmp_path):
+    docs = render(tmp_path, CASES[case])
+    assert kinds(docs) == sorted(expected)
+    pods = [doc for doc in docs if doc["kind"] == "Pod"]
+    assert all(is_helm_test(pod) for pod in pods), "the only Pod is the helm test hook"
+
+
+BASE_ARGS = [
+    "--hosts-file=/host/etc/hosts",
+    "--marker=TYK-K8S-HOSTS",
+    "--write-mode=inplace",
+    "--sync-delay=0.1",
+    "--sync-max-delay=1",
+    "--log-format=text",
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("defaults", ["--namespaces=default", *BASE_ARGS, "--metrics-bind-address=:8080"]),
+        ("all-namespaces", ["--all-namespaces", *BASE_ARGS, "--metrics-bind-address=:8080"]),
+        (
+            "listed-namespaces",
+            ["--namespaces=tyk,tyk-dp-1,tyk-dp-2", *BASE_ARGS, "--metrics-bind-address=:8080"],
+        ),
+        ("metrics-off", ["--namespaces=default", *BASE_ARGS, "--metrics-bind-address=0"]),
+    ],
+)
+def test_args(case, expected, tmp_path):
+    assert container(render(tmp_path, CASES[case]))["args"] == expected
+
+
+def test_every_value_maps_onto_a_flag(tmp_path):
+    docs = render(
+        tmp_path,
+        {
+            "namespaces": ["tyk"],
+            "hostsFile": {"containerPath": "/data/hosts", "nodePath": "/srv/hosts"},
+            "marker": "MY-BLOCK",
+            "cleanupOnExit": False,
+            "syncDelay": 0.5,
+            "syncMaxDelay": 3,
+            "domainFilter": ["local", "test"],
+            "ingressClass": ["nginx"],
+            "logFormat": "json",
+            "verbose": True,
+            "writeMode": "auto",
+            "metrics": {"port": 9100},
+            "extraArgs": ["--resolve-timeout=5"],
+        },
+    )
+    ctr = container(docs)
+    assert ctr["args"] == [
+        "--namespaces=tyk",
+        "--hosts-file=/data/hosts",
+        "--marker=MY-BLOCK",
+        "--write-mode=auto",
+        "--sync-delay=0.5",
+        "--sync-max-delay=3",
+        "--log-format=json",
+        "--metrics-bind-address=:9100",
+        "--no-cleanup-on-exit",
+        "--domain-filter=local,test",
+        "--ingress-class=nginx",
+        "--verbose",
+        "--resolve-timeout=5",
+    ]
+    assert "lifecycle" not in ctr, "cleanupOnExit false: no preStop cleanup either"
+    assert ctr["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+    pod = only(docs, "DaemonSet")["spec"]["template"]["spec"]
+    assert pod["volumes"][0]["hostPath"]["path"] == "/srv/hosts"
+    assert ctr["volumeMounts"][0]["mountPath"] == "/data/hosts"
+
+
+@pytest.mark.parametrize("case", ["defaults", "listed-namespaces"])
+def test_rbac_is_a_role_per_listed_namespace_with_exactly_the_least_rules(case, tmp_path):
+    docs = render(tmp_path, CASES[case], release="hosts-sync", namespace="hosts")
+    watched = CASES[case].get("namespaces", ["default"])
+    roles = [doc for doc in docs if doc["kind"] == "Role"]
+    bindings = [doc for doc in docs if doc["kind"] == "RoleBinding"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == sorted(watched)
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(watched)
+    for role in roles:
+        assert role["rules"] == LEAST_RULES
+    for binding in bindings:
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "hosts-sync-k8s-hosts-controller",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "hosts-sync-k8s-hosts-controller", "namespace": "hosts"}
+        ]
+    assert not [doc for doc in docs if doc["kind"].startswith("Cluster")]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"allNamespaces": True}, {"namespaces": ["tyk"], "rbac": {"clusterWide": True}}],
+    ids=["all-namespaces", "rbac.clusterWide"],
+)
+def test_rbac_cluster_wide_has_exactly_the_least_rules(values, tmp_path):
+    docs = render(tmp_path, values)
+    assert only(docs, "ClusterRole")["rules"] == LEAST_RULES
+    binding = only(docs, "ClusterRoleBinding")
+    assert binding["roleRef"]["kind"] == "ClusterRole"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hosts-sync-k8s-hosts-controller", "namespace": "hosts"}
+    ]
+    assert not [doc for doc in docs if doc["kind"] in ("Role", "RoleBinding")]
+
+
+def test_rbac_and_serviceaccount_can_be_left_out(tmp_path):
+    docs = render(tmp_path, {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "mine"}})
+    assert kinds(docs) == ["DaemonSet", "Pod", "Service"]
+    assert only(docs, "DaemonSet")["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_security_context(case, tmp_path):
+    docs = render(tmp_path, CASES[case])
+    pod = only(docs, "DaemonSet")["spec"]["template"]["spec"]
+    ctr = container(docs)
+    for key in ("hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace", "initContainers"):
+        assert key not in pod
+    assert pod["securityContext"] == {
+        "runAsUser": 0,
+        "runAsGroup": 0,
+        "runAsNonRoot": False,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    sc = ctr["securityContext"]
+    assert sc["privileged"] is False
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}, "all capabilities dropped, none added"
+    assert sc["runAsUser"] == 0
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_only_the_hosts_file_is_mounted(case, tmp_path):
+    docs = render(tmp_path, CASES[case])
+    pod = only(docs, "DaemonSet")["spec"]["template"]["spec"]
+    assert pod["volumes"] == [
+        {"name": "hosts-file", "hostPath": {"path": "/mnt/host-etc-hosts/hosts", "type": "File"}}
+    ]
+    assert container(docs)["volumeMounts"] == [{"name": "hosts-file", "mountPath": "/host/etc/hosts"}]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_prestop_runs_the_cleanup_on_the_same_file_and_marker(case, tmp_path):
+    command = container(render(tmp_path, CASES[case]))["lifecycle"]["preStop"]["exec"]["command"]
+    assert command == [
+        "k8s-hosts-controller",
+        "--cleanup",
+        "--hosts-file",
+        "/host/etc/hosts",
+        "--marker",
+        "TYK-K8S-HOSTS",
+    ]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c != "metrics-off"])
+def test_probes_and_metrics_port(case, tmp_path):
+    ctr = container(render(tmp_path, CASES[case]))
+    assert ctr["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
+    assert ctr["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert ctr["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+
+def test_metrics_off_has_no_port_probe_service_or_test(tmp_path):
+    docs = render(tmp_path, CASES["metrics-off"])
+    ctr = container(docs)
+    assert "ports" not in ctr and "livenessProbe" not in ctr and "readinessProbe" not in ctr
+    assert not [doc for doc in docs if doc["kind"] in ("Service", "ServiceMonitor", "Pod")]
+
+
+def test_metrics_service_and_servicemonitor_select_the_pods(tmp_path):
+    docs = render(tmp_path, CASES["servicemonitor-on"])
+    selector = only(docs, "DaemonSet")["spec"]["selector"]["matchLabels"]
+    pod_labels = only(docs, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= pod_labels.items()
+    svc = only(docs, "Service")
+    assert svc["spec"]["selector"] == selector
+    assert svc["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    monitor = only(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["hosts"]}
+
+
+def test_helm_test_pod_fetches_metrics_through_the_service(tmp_path):
+    docs = render(tmp_path, {})
+    pod = only(docs, "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    script = pod["spec"]["containers"][0]["command"][-1]
+    assert "http://hosts-sync-k8s-hosts-controller-metrics.hosts.svc:8080/metrics" in script
+    assert "k8s_hosts_controller_build_info" in script
+    assert pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_scheduling_defaults(tmp_path):
+    docs = render(tmp_path, {})
+    ds = only(docs, "DaemonSet")
+    pod = ds["spec"]["template"]["spec"]
+    assert {
+        "key": "node-role.kubernetes.io/control-plane",
+        "operator": "Exists",
+        "effect": "NoSchedule",
+    } in pod["tolerations"]
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    assert pod["terminationGracePeriodSeconds"] == 30
+    assert ds["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
+    }
+    assert container(docs)["image"] == f"k8s-hosts-controller:{__version__}"
+    assert container(docs)["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_scheduling_values_pass_through(tmp_path):
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}
+                ]
+            }
+        }
+    }
+    # Helm merges maps: a default key is removed with null, not with {}.
+    docs = render(
+        tmp_path,
+        {
+            "nodeSelector": {"node-role.kubernetes.io/control-plane": None},
+            "tolerations": [],
+            "affinity": affinity,
+            "priorityClassName": "system-node-critical",
+            "terminationGracePeriodSeconds": 60,
+            "updateStrategy": {"type": "OnDelete"},
+            "image": {"repository": "ghcr.io/x/y", "tag": "v9", "pullPolicy": "Always"},
+        },
+    )
+    ds = only(docs, "DaemonSet")
+    pod = ds["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod and "tolerations" not in pod
+    assert pod["affinity"] == affinity
+    assert pod["priorityClassName"] == "system-node-critical"
+    assert pod["terminationGracePeriodSeconds"] == 60
+    assert ds["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    assert container(docs)["image"] == "ghcr.io/x/y:v9"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_names_labels_and_namespaces(case, tmp_path):
+    docs = render(tmp_path, CASES[case], release="hs", namespace="infra")
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "k8s-hosts-controller"
+        assert labels["app.kubernetes.io/instance"] == "hs"
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert re.fullmatch(r"k8s-hosts-controller-\d+\.\d+\.\d+", labels["helm.sh/chart"])
+        assert doc["metadata"]["name"].startswith("hs-k8s-hosts-controller")
+        if doc["kind"] in ("Role", "RoleBinding"):
+            continue  # in the watched namespaces
+        if doc["kind"].startswith("Cluster"):
+            assert "namespace" not in doc["metadata"]
+        else:
+            assert doc["metadata"]["namespace"] == "infra"

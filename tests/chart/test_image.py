@@ -1,0 +1,37 @@
+"""The Dockerfile: hadolint clean, pinned, wheel only, ENTRYPOINT the CLI (not built: no Docker engine)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+from tests.controlplane.cluster import REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+
+def test_hadolint_clean():
+    hadolint = Path(REPO_ROOT / ".venv" / "bin" / "hadolint")
+    proc = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dockerfile_shape():
+    text = DOCKERFILE.read_text()
+    script = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "k8s-hosts-controller" in script
+    assert 'ENTRYPOINT ["k8s-hosts-controller"]' in text
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm$", text, re.M), "pinned slim base"
+    assert len(re.findall(r"^FROM ", text, re.M)) == 2, "multi-stage"
+    assert "pip wheel --no-cache-dir" in text
+    assert "--no-index" in text, "the final stage installs only the built wheels"
+    for label in ("title", "description", "version", "licenses", "source"):
+        assert f"org.opencontainers.image.{label}=" in text
+
+
+def test_dockerignore_sends_only_the_package():
+    lines = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert lines[lines.index("*")] == "*"
+    assert {"!pyproject.toml", "!controller/", "!README.md"} <= set(lines)
