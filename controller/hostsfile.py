@@ -683,17 +683,22 @@ class HostsFile:
     def _write_in_place(self, fd: int, current: bytes, new: bytes) -> WriteResult:
         """Rewrite the file through ``fd``: one write, truncate, fsync.
 
-        Only the bytes after the common prefix are written. When the file shrinks and nothing but our block
-        follows that point, truncate first: a kill in between leaves a cut-short block that parse repairs.
-        Otherwise (user lines after the block) write first and pad the end with newlines, so a kill before the
-        truncate leaves only blank lines, never a duplicated piece of a user line.
+        Only the bytes after the common prefix are written. When nothing but our block follows that point
+        (the block is at the end, where the engine puts it), truncate first. Otherwise (user lines after the
+        block) write first and, when shrinking, pad the end with newlines: a kill before the truncate leaves
+        only blank lines, never a duplicated piece of a user line. A kill in the middle of a multi-page write
+        can still mix old and new bytes in that case: in place is never atomic, which is why rename is
+        preferred.
         """
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            # Only the directory was writable (see _open_for_lock), and rename is not possible after all.
+            raise PermissionError(errno.EACCES, "file not writable")
         start = _common_prefix(current, new)
         shrink = len(current) - len(new)
-        if shrink > 0 and start == len(new):
-            os.ftruncate(fd, len(new))  # removing a block at the end: a single, atomic truncate
-        elif shrink > 0 and self._only_block_after(current, start):
-            os.ftruncate(fd, len(new))
+        if self._only_block_after(current, start):
+            # Cut back to the common prefix, then extend: whenever we are killed the file is a prefix of the
+            # new content (an unterminated block that parse repairs), never a mix of old and new lines.
+            os.ftruncate(fd, start)
             _pwrite_all(fd, new[start:], start)
         elif shrink > 0:
             _pwrite_all(fd, new[start:] + b"\n" * shrink, start)
@@ -710,8 +715,11 @@ class HostsFile:
         return WriteResult(True, WriteMode.INPLACE.value, len(new) - start, after.st_ino, after.st_nlink == 0)
 
     def _only_block_after(self, content: bytes, offset: int) -> bool:
+        """True when everything from ``offset`` on is our block, past its BEGIN line."""
         spans = _spans(content, self.marker)
-        return bool(spans) and spans[-1].end == len(content) and offset >= spans[-1].start
+        if not spans or spans[-1].end != len(content):
+            return False
+        return offset >= _next_line(content, spans[-1].start)
 
     def _verify_path(self, target: str, new: bytes) -> None:
         with open(target, "rb") as handle:
