@@ -42,9 +42,8 @@ class Resolver:
     async def _lookup(self, name: str) -> tuple[str, ...]:
         loop = asyncio.get_running_loop()
         try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(name, None, type=socket.SOCK_STREAM), timeout=self.timeout
-            )
+            async with asyncio.timeout(self.timeout):
+                infos = await loop.getaddrinfo(name, None, type=socket.SOCK_STREAM)
         except (OSError, TimeoutError, UnicodeError):
             return ()
         addrs = {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}

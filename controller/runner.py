@@ -80,7 +80,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
 
     unobserve = handlers.observe_listings(state)
     registry = handlers.build_registry(state, lambda: kube.load(config.kubeconfig, config.context))
-    stop_flag = asyncio.Event()
+    stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(
         kopf.operator(
             registry=registry,
@@ -89,15 +89,14 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             clusterwide=config.all_namespaces,
             namespaces=config.namespaces,
             stop_flag=stop_flag,
+            ready_flag=ready_flag,
         ),
         name="kopf operator",
     )
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
     heartbeat = asyncio.create_task(_heartbeat(health), name="heartbeat")
     signalled = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, signalled.set)
+    signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
 
     exit_code = 0
     try:
@@ -111,17 +110,16 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             if exc is not None:
                 log.error("the watcher failed: %r", exc)
                 exit_code = 1
-            else:
+            elif not signalled.is_set():
                 log.info("signal received, shutting down")
         elif writer_task in done and writer_task.exception() is not None:
             log.error("the writer failed: %r", writer_task.exception())
             exit_code = 1
-        elif signalled.is_set():
-            log.info("signal received, shutting down")
     finally:
         writer_task.cancel()
         stop_flag.set()
         heartbeat.cancel()
+        signals.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(operator, timeout=10)
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -146,6 +144,26 @@ def _cleanup(hosts: HostsFile) -> int:
         hosts.path,
     )
     return 0
+
+
+async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_flag: asyncio.Event) -> None:
+    """Own SIGTERM/SIGINT: stop kopf through its stop flag, so the shutdown is quick and ours.
+
+    kopf installs its own handlers when it starts; ours replace them once kopf is ready. A signal before
+    that still stops kopf (its handler), only more slowly.
+    """
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("%s received, shutting down", sig.name)
+        signalled.set()
+        stop_flag.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    await ready.wait()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
 
 
 async def _heartbeat(health: Health) -> None:

@@ -77,9 +77,11 @@ class Writer:
 
     async def _wait_for_work(self) -> None:
         timeout = self._next_timer()
-        # A timeout means a retry, a re-resolve or a periodic re-read is due.
+        # A timeout means a retry, a re-resolve or a periodic re-read is due. asyncio.timeout(), unlike
+        # wait_for(), spawns no task: kopf waits 5 s at shutdown for tasks spawned while it ran.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
         self._wake.clear()
 
     def _next_timer(self) -> float | None:
@@ -103,7 +105,8 @@ class Writer:
             if remaining <= 0:
                 return
             try:
-                await asyncio.wait_for(self._wake.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._wake.wait()
             except TimeoutError:
                 return
             self._wake.clear()

@@ -74,3 +74,32 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     binaries = bin_dir()
     state = "present" if not missing_binaries(binaries) else f"missing (run {BUILD_COMMAND})"
     return [f"control plane binaries: {binaries} ({state})"]
+
+
+@pytest.fixture
+def start_controller(tmp_path: Path, kubeconfig: Path) -> Iterator:
+    """Start `python -m controller` processes (kubeconfig added unless given); all are killed at teardown."""
+    from tests.helpers import ControllerProcess
+
+    started: list[ControllerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, ready: bool = True) -> ControllerProcess:
+        argv = list(args)
+        if not any(a.startswith("--kubeconfig") for a in argv):
+            argv += ["--kubeconfig", str(kubeconfig)]
+        proc = ControllerProcess(argv, tmp_path / f"controller-{len(started)}.log", env=env or {}).start()
+        started.append(proc)
+        if ready:
+            proc.wait_ready()
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+@pytest.fixture
+def ingresses(api):
+    from tests.helpers import Ingresses
+
+    return Ingresses(api)
