@@ -6,6 +6,9 @@ annotations or status (DESIGN.md, decision 1).
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import kopf
 from kubernetes import client
 
@@ -61,15 +64,28 @@ def observe_listings(state: ClusterState, plural: str = INGRESSES[2]):
     return listing.observe(observer)
 
 
+class RetryForever:
+    """API retry delays without an end: a kind cluster may be restarted for minutes; the controller should
+    wait for it (keeping the last known entries) instead of giving up and exiting."""
+
+    def __iter__(self) -> Iterator[float]:
+        yield from (1.0, 1.0, 2.0, 3.0, 5.0)
+        yield from itertools.repeat(10.0)
+
+
 def operator_settings(verbose: bool) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # our own Events only, for refused hosts (controller/kube.py)
+    # No cluster-wide watches of CRDs and namespaces: exact namespace names need none, and the
+    # least-privilege RBAC (ingresses + events in the watched namespaces) does not allow them.
+    settings.scanning.disabled = True
     settings.batching.batch_window = 0.01  # a single change should not wait 100 ms in kopf's batcher
     settings.watching.server_timeout = 300  # API-side watch timeout; reconnects are cheap
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.watching.reconnect_backoff = 1.0
     settings.networking.request_timeout = 30
+    settings.networking.error_backoffs = RetryForever()
     if not verbose:
         settings.posting.level = 100  # nothing below CRITICAL would be posted even if posting were on
     return settings
