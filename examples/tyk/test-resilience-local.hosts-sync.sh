@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Drop-in for test-resilience-local.sh: the hosts sync parts of its setup() and cleanup().
+#
+#   source "path/to/k8s-hosts-controller/examples/tyk/test-resilience-local.hosts-sync.sh"
+#
+#   setup() {
+#       # ... existing cluster setup ...
+#       hostsSyncSetup
+#   }
+#
+#   cleanup() {
+#       hostsSyncCleanup
+#       # ... existing cleanup ...
+#   }
+#   trap cleanup EXIT
+#
+# Compared with the plan's version: no fixed `sleep 5` (it waits for the first sync and, when
+# HOSTS_SYNC_WAIT_FOR is set, for those hostnames), sudo only when needed and with the kubeconfig kept, and
+# cleanup reports failures (the controller not stopping, the block left behind) instead of `|| true`.
+# cleanup is safe to run twice, and when setup never ran.
+#
+# Settings (environment): HOSTS_SYNC_SH (path of scripts/hosts-sync.sh), HOSTS_SYNC_NAMESPACES
+# [tyk,tyk-dp-1,tyk-dp-2], HOSTS_SYNC_WAIT_FOR (hostnames, space-separated), and every HOSTS_SYNC_* variable
+# of scripts/hosts-sync.sh (--help).
+
+_hosts_sync_script() {
+  echo "${HOSTS_SYNC_SH:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/hosts-sync.sh}"
+}
+
+hostsSyncSetup() {
+  echo "Starting k8s-hosts-controller..."
+  local wait_for=()
+  if [ -n "${HOSTS_SYNC_WAIT_FOR:-}" ]; then
+    read -r -a wait_for <<<"$HOSTS_SYNC_WAIT_FOR"
+  fi
+  HOSTS_SYNC_NAMESPACES="${HOSTS_SYNC_NAMESPACES:-tyk,tyk-dp-1,tyk-dp-2}" \
+    "$(_hosts_sync_script)" start ${wait_for[@]+"${wait_for[@]}"}
+}
+
+hostsSyncCleanup() {
+  echo "Stopping k8s-hosts-controller..."
+  local rc=0
+  # stop: SIGTERM (the controller removes its block), then checks the block is gone; cleanup: removes a
+  # block left by a crash even when nothing runs. Both print what went wrong.
+  "$(_hosts_sync_script)" stop || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "WARNING: stopping k8s-hosts-controller failed (status $rc); forcing cleanup" >&2
+    "$(_hosts_sync_script)" cleanup || { echo "ERROR: hosts cleanup failed; check /etc/hosts" >&2; return 1; }
+  fi
+}

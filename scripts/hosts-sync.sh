@@ -1,0 +1,629 @@
+#!/usr/bin/env bash
+# Start, stop and check the hosts sync (k8s-hosts-controller), on the host or in the cluster.
+# Run with --help for the verbs and the environment variables.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/hosts-sync.sh VERB [ARGS]
+
+Keeps Kubernetes Ingress hostnames in a marked block of the hosts file, by running k8s-hosts-controller
+either as a background process on this machine (host mode, the default) or as a DaemonSet installed with the
+Helm chart (cluster mode, HOSTS_SYNC_MODE=cluster).
+
+Verbs:
+  start              host: start the controller in the background (PID + log file), wait for its first sync
+                     cluster: helm upgrade --install ./chart and wait for the DaemonSet and its first sync
+  stop               host: SIGTERM the controller (it removes its block), check the block is gone
+                     cluster: helm uninstall, wait until the block is gone
+  cleanup            stop if running, then remove the block (k8s-hosts-controller --cleanup) whatever happened
+  wait [--absent] [--timeout DURATION] [HOST...]
+                     wait until the HOSTs are in the block (or gone with --absent), through
+                     `k8s-hosts-controller wait`; without HOSTs, wait for the first complete sync
+  status             print the state; exit 0 running and synced, 1 dead (stale PID file),
+                     2 running but not synced yet, 3 not running / not installed
+  metrics            print the controller's Prometheus metrics
+  logs               print the log (host: the log file; cluster: kubectl logs)
+  -h, --help         this text
+
+Environment (defaults in brackets):
+  HOSTS_SYNC_MODE            host | cluster [host]
+  HOSTS_SYNC_NAMESPACES      comma-separated namespaces to watch (required unless HOSTS_SYNC_ALL_NAMESPACES=true)
+  HOSTS_SYNC_ALL_NAMESPACES  true: watch all namespaces [false]
+  HOSTS_SYNC_HOSTS_FILE      hosts file on this machine [/etc/hosts]
+  HOSTS_SYNC_MARKER          block name: #### BEGIN <marker> #### [TYK-K8S-HOSTS]
+  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take, e.g. 120, 120s, 2m [120s]
+  HOSTS_SYNC_KUBECONFIG      kubeconfig [$KUBECONFIG, else ~/.kube/config]; passed explicitly, so sudo keeps it
+  HOSTS_SYNC_CONTEXT         kubeconfig context [current]
+ host mode:
+  HOSTS_SYNC_BIN             controller command (name on PATH or a path) [k8s-hosts-controller]
+  HOSTS_SYNC_METRICS_ADDR    --metrics-bind-address; 0 disables /metrics and /readyz [127.0.0.1:8080]
+  HOSTS_SYNC_WRITE_MODE      --write-mode auto|rename|inplace [controller default: auto]; use inplace when a kind
+                             node bind-mounts the same file (see docs/troubleshooting.md)
+  HOSTS_SYNC_EXTRA_ARGS      more controller flags, split on spaces (e.g. "--domain-filter local --verbose")
+  HOSTS_SYNC_PID_FILE        [${XDG_RUNTIME_DIR:-/tmp}/k8s-hosts-controller.pid]
+  HOSTS_SYNC_LOG_FILE        [${XDG_RUNTIME_DIR:-/tmp}/k8s-hosts-controller.log]
+  HOSTS_SYNC_SUDO            auto | always | never [auto: sudo only when not root and the hosts file or its
+                             directory is not writable]
+ cluster mode:
+  HOSTS_SYNC_RELEASE         Helm release [k8s-hosts-controller]
+  HOSTS_SYNC_RELEASE_NAMESPACE  namespace of the release, created if missing [k8s-hosts-controller]
+  HOSTS_SYNC_CHART           chart path or reference [<repo>/chart]
+  HOSTS_SYNC_IMAGE           image repository[:tag], e.g. k8s-hosts-controller:dev [chart default]
+  HOSTS_SYNC_NODE_HOSTS_PATH hostsFile.nodePath: where the kind node sees the host's hosts file [chart default]
+  HOSTS_SYNC_HELM_ARGS       more helm arguments, split on spaces (e.g. "--set verbose=true")
+
+Examples:
+  HOSTS_SYNC_NAMESPACES=tyk,tyk-dp-1 scripts/hosts-sync.sh start
+  scripts/hosts-sync.sh wait chart-dash.local chart-gw.local
+  scripts/hosts-sync.sh stop
+  HOSTS_SYNC_MODE=cluster HOSTS_SYNC_IMAGE=k8s-hosts-controller:dev HOSTS_SYNC_NAMESPACES=tyk \
+    scripts/hosts-sync.sh start
+EOF
+}
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+mode=${HOSTS_SYNC_MODE:-host}
+namespaces=${HOSTS_SYNC_NAMESPACES:-}
+all_namespaces=${HOSTS_SYNC_ALL_NAMESPACES:-false}
+hosts_file=${HOSTS_SYNC_HOSTS_FILE:-/etc/hosts}
+marker=${HOSTS_SYNC_MARKER:-TYK-K8S-HOSTS}
+timeout=${HOSTS_SYNC_TIMEOUT:-120s}
+kubeconfig=${HOSTS_SYNC_KUBECONFIG:-${KUBECONFIG:-$HOME/.kube/config}}
+context=${HOSTS_SYNC_CONTEXT:-}
+bin=${HOSTS_SYNC_BIN:-k8s-hosts-controller}
+metrics_addr=${HOSTS_SYNC_METRICS_ADDR:-127.0.0.1:8080}
+write_mode=${HOSTS_SYNC_WRITE_MODE:-}
+run_dir=${XDG_RUNTIME_DIR:-/tmp}
+pid_file=${HOSTS_SYNC_PID_FILE:-$run_dir/k8s-hosts-controller.pid}
+log_file=${HOSTS_SYNC_LOG_FILE:-$run_dir/k8s-hosts-controller.log}
+sudo_policy=${HOSTS_SYNC_SUDO:-auto}
+release=${HOSTS_SYNC_RELEASE:-k8s-hosts-controller}
+release_ns=${HOSTS_SYNC_RELEASE_NAMESPACE:-k8s-hosts-controller}
+chart=${HOSTS_SYNC_CHART:-$root/chart}
+image=${HOSTS_SYNC_IMAGE:-}
+node_hosts_path=${HOSTS_SYNC_NODE_HOSTS_PATH:-}
+
+log() { echo "[hosts-sync] $*" >&2; }
+die() { echo "[hosts-sync] error: $*" >&2; exit 1; }
+usage_error() { echo "[hosts-sync] error: $*" >&2; echo "Run '$0 --help' for usage." >&2; exit 2; }
+
+is_true() { case "$1" in true | True | TRUE | 1 | yes | Yes | YES) return 0 ;; *) return 1 ;; esac; }
+
+# timeout -> whole seconds (accepts 120, 120s, 2m, 1h), for the loops this script runs itself.
+seconds() {
+  local t=$1
+  case "$t" in
+    *h) echo $(( ${t%h} * 3600 )) ;;
+    *m) echo $(( ${t%m} * 60 )) ;;
+    *s) echo "${t%s}" ;;
+    *) echo "$t" ;;
+  esac
+}
+
+block_begin() { printf '#### BEGIN %s ####' "$marker"; }
+has_block() { [[ -r "$hosts_file" ]] && grep -qF -- "$(block_begin)" "$hosts_file"; }
+
+# The hostnames currently in the block (one per line).
+block_hosts() {
+  [[ -r "$hosts_file" ]] || return 0
+  awk -v b="#### BEGIN $marker ####" -v e="#### END $marker ####" '
+    { sub(/\r$/, "") }
+    $0 == b { inb = 1; next }
+    $0 == e { inb = 0; next }
+    inb && $0 !~ /^[[:space:]]*#/ { sub(/#.*/, ""); for (i = 2; i <= NF; i++) print $i }
+  ' "$hosts_file"
+}
+
+# ---- host mode ---------------------------------------------------------------------------------------------
+
+# sudo only when needed: not root, and we cannot write the file (or its directory, for the rename write).
+sudo_cmd=()
+setup_sudo() {
+  local need=false
+  case "$sudo_policy" in
+    always) need=true ;;
+    never) need=false ;;
+    auto)
+      if [[ $(id -u) -ne 0 ]]; then
+        if [[ ! -w "$hosts_file" || ! -w "$(dirname "$hosts_file")" ]]; then need=true; fi
+      fi
+      ;;
+    *) usage_error "HOSTS_SYNC_SUDO must be auto, always or never (got '$sudo_policy')" ;;
+  esac
+  if [[ $need == true ]]; then
+    command -v sudo >/dev/null || die "not root and $hosts_file is not writable, but sudo is not installed (run as root, or set HOSTS_SYNC_HOSTS_FILE to a writable file)"
+    # env(1) passes the variables through sudo's env_reset without needing sudo -E.
+    sudo_cmd=(sudo -n)
+    if [[ -t 0 ]]; then sudo_cmd=(sudo); fi
+  fi
+}
+
+# Absolute path of the controller: sudo resets PATH (secure_path), so a bare name may not be found as root.
+resolve_bin() {
+  local path
+  path=$(command -v -- "$bin" 2>/dev/null) || die "controller command '$bin' not found (install it with 'pip install .' from the repository, or 'pip install k8s-hosts-controller'; or set HOSTS_SYNC_BIN to its path)"
+  [[ -x "$path" ]] || die "controller command '$path' is not executable"
+  bin=$path
+}
+
+# Bash 3.2 (macOS) compatible: no mapfile, and "${a[@]+"${a[@]}"}" for arrays that may be empty under set -u.
+file_flags=(--hosts-file "$hosts_file" --marker "$marker")
+
+kube_flags=()
+set_kube_flags() {
+  kube_flags=()
+  if [[ "$kubeconfig" == *:* ]]; then
+    # A KUBECONFIG list: the controller merges it like kubectl; it is passed through the environment.
+    :
+  elif [[ -n "$kubeconfig" ]]; then
+    [[ -r "$kubeconfig" ]] || die "kubeconfig $kubeconfig not found or not readable (set KUBECONFIG or HOSTS_SYNC_KUBECONFIG; for kind: kind export kubeconfig --name <cluster>)"
+    kube_flags=(--kubeconfig "$kubeconfig")
+  fi
+  if [[ -n "$context" ]]; then kube_flags+=(--context "$context"); fi
+}
+
+ready_url() {
+  [[ "$metrics_addr" == 0 ]] && return 0
+  local host=${metrics_addr%:*} port=${metrics_addr##*:}
+  case "$host" in "" | 0.0.0.0 | "[::]" | "::") host=127.0.0.1 ;; esac
+  echo "http://$host:$port/readyz"
+}
+
+# True when a process with that PID exists and is not a zombie (works for root-owned processes too,
+# unlike kill -0).
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ -n "$state" && "$state" != Z* ]]
+}
+
+read_pid() {
+  [[ -f "$pid_file" ]] || return 1
+  local pid
+  pid=$(tr -cd '0-9' <"$pid_file")
+  [[ -n "$pid" ]] || return 1
+  echo "$pid"
+}
+
+show_log_tail() {
+  if [[ -s "$log_file" ]]; then
+    echo "---- last lines of $log_file ----" >&2
+    tail -n 30 "$log_file" >&2
+    echo "----" >&2
+  fi
+}
+
+# Arguments of `k8s-hosts-controller wait` (read-only: no sudo needed to read the hosts file).
+wait_args_for() {
+  wait_cmd=("$bin" wait "${file_flags[@]}" --timeout "$timeout")
+  local h
+  for h in "$@"; do
+    case "$h" in
+      --absent) wait_cmd+=(--absent) ;;
+      --ready-url=*) wait_cmd+=(--ready-url "${h#--ready-url=}") ;;
+      *) wait_cmd+=(--host "$h") ;;
+    esac
+  done
+}
+
+controller_wait() {
+  wait_args_for "$@"
+  "${wait_cmd[@]}"
+}
+
+# Send a signal to PID, through sudo when the process is not ours.
+signal_pid() {
+  local sig=$1 pid=$2
+  kill "-$sig" "$pid" 2>/dev/null && return 0
+  alive "$pid" || return 0
+  if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null; then
+    sudo -n kill "-$sig" "$pid" && return 0
+  fi
+  return 1
+}
+
+host_start() {
+  if [[ "$all_namespaces" == true || "$all_namespaces" == 1 ]]; then :; elif [[ -z "$namespaces" ]]; then
+    usage_error "set HOSTS_SYNC_NAMESPACES (comma-separated) or HOSTS_SYNC_ALL_NAMESPACES=true"
+  fi
+  resolve_bin
+  local pid
+  if pid=$(read_pid) && alive "$pid"; then
+    log "already running (PID $pid, log $log_file)"
+    return 0
+  fi
+  [[ -f "$hosts_file" ]] || die "hosts file $hosts_file does not exist"
+  setup_sudo
+  mkdir -p "$(dirname "$pid_file")" "$(dirname "$log_file")"
+
+  set_kube_flags
+  local args=("${file_flags[@]}") extra=()
+  if ((${#kube_flags[@]})); then args+=("${kube_flags[@]}"); fi
+  if is_true "$all_namespaces"; then args+=(--all-namespaces); else args+=(--namespaces "$namespaces"); fi
+  args+=(--metrics-bind-address "$metrics_addr")
+  if [[ -n "$write_mode" ]]; then args+=(--write-mode "$write_mode"); fi
+  if [[ -n "${HOSTS_SYNC_EXTRA_ARGS:-}" ]]; then
+    read -r -a extra <<<"$HOSTS_SYNC_EXTRA_ARGS"
+    if ((${#extra[@]})); then args+=("${extra[@]}"); fi
+  fi
+  local envs=()
+  if [[ "$kubeconfig" == *:* ]]; then envs=("KUBECONFIG=$kubeconfig"); fi
+  if ((${#envs[@]} == 0)); then envs=("HOSTS_SYNC=1"); fi  # never an empty array (bash 3.2)
+
+  log "starting $bin ${args[*]}${sudo_cmd[*]+ (through sudo)}"
+  echo "==== $(date -u +%Y-%m-%dT%H:%M:%SZ) hosts-sync start: $bin ${args[*]}" >>"$log_file"
+  # Through sudo, the recorded PID is sudo's: sudo relays SIGTERM/SIGINT to the controller.
+  ${sudo_cmd[@]+"${sudo_cmd[@]}"} env "${envs[@]}" "$bin" "${args[@]}" </dev/null >>"$log_file" 2>&1 &
+  pid=$!
+  echo "$pid" >"$pid_file"
+  log "PID $pid (recorded in $pid_file), log $log_file"
+
+  # Wait for the first complete sync (the controller's /readyz), or for the process to die, whichever
+  # comes first. No fixed sleep: `k8s-hosts-controller wait` returns as soon as the condition holds.
+  local url wait_args=()
+  url=$(ready_url)
+  if [[ -n "$url" ]]; then wait_args+=("--ready-url=$url"); fi
+  wait_args+=("$@")
+  if ((${#wait_args[@]} == 0)); then
+    log "metrics are disabled and no host was given: not waiting for the first sync"
+    alive "$pid" || { show_log_tail; die "the controller exited at once"; }
+    return 0
+  fi
+  wait_args_for "${wait_args[@]}"
+  # Started directly (not in a subshell), so that $! is the waiter itself and killing it leaves nothing behind.
+  "${wait_cmd[@]}" &
+  local waiter=$! rc=0
+  # Until the waiter or the controller ends, whichever comes first.
+  while alive "$waiter"; do
+    if ! alive "$pid"; then
+      kill "$waiter" 2>/dev/null || true
+      wait "$waiter" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || rc=$?
+      rm -f "$pid_file"
+      show_log_tail
+      die "the controller exited (status $rc) before its first sync; see $log_file"
+    fi
+    sleep 0.2
+  done
+  wait "$waiter" || rc=$?
+  if ((rc != 0)); then
+    show_log_tail
+    if ! alive "$pid"; then rm -f "$pid_file"; die "the controller exited before its first sync; see $log_file"; fi
+    die "the controller (PID $pid) did not complete its first sync within $timeout (still running; stop it with '$0 stop'); see $log_file"
+  fi
+  log "first sync complete ($(block_hosts | wc -l | tr -d ' ') entries in $hosts_file)"
+}
+
+# SIGTERM the controller and wait until it is gone. Returns 1 if it had to be killed.
+host_terminate() {
+  local pid=$1 limit waited=0
+  limit=$(( $(seconds "$timeout") * 10 ))
+  log "stopping PID $pid"
+  signal_pid TERM "$pid" || die "could not send SIGTERM to PID $pid (not allowed: run as root or with sudo)"
+  while alive "$pid"; do
+    if ((waited >= limit)); then
+      log "PID $pid did not exit within $timeout after SIGTERM; sending SIGKILL"
+      signal_pid KILL "$pid" || log "could not SIGKILL PID $pid"
+      return 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  return 0
+}
+
+host_cleanup_block() {
+  resolve_bin
+  setup_sudo
+  local args=("${file_flags[@]}") rc=0
+  if [[ -n "$write_mode" ]]; then args+=(--write-mode "$write_mode"); fi
+  log "removing the block from $hosts_file ($bin --cleanup)"
+  ${sudo_cmd[@]+"${sudo_cmd[@]}"} "$bin" --cleanup "${args[@]}" || rc=$?
+  ((rc == 0)) || die "'$bin --cleanup ${args[*]}' failed (status $rc)"
+}
+
+host_stop() {
+  local pid failed=0
+  if pid=$(read_pid); then
+    if alive "$pid"; then
+      host_terminate "$pid" || failed=1
+    else
+      log "PID $pid from $pid_file is not running (stale PID file)"
+    fi
+    rm -f "$pid_file"
+  else
+    log "not running (no PID file $pid_file)"
+  fi
+  if has_block; then
+    if ((failed == 0)) && [[ -n "${pid:-}" ]]; then
+      log "warning: the block is still in $hosts_file after the controller stopped; removing it"
+      show_log_tail
+    fi
+    host_cleanup_block
+  fi
+  ((failed == 0)) || { show_log_tail; die "the controller had to be killed; the block was removed with --cleanup"; }
+  log "stopped; no '$marker' block in $hosts_file"
+}
+
+host_status() {
+  local pid url code
+  if ! pid=$(read_pid); then
+    echo "not running (no PID file $pid_file); $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file"
+    return 3
+  fi
+  if ! alive "$pid"; then
+    echo "dead: PID $pid from $pid_file is not running (see $log_file; '$0 cleanup' removes a leftover block)"
+    return 1
+  fi
+  url=$(ready_url)
+  if [[ -n "$url" ]] && command -v curl >/dev/null; then
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$url" || true)
+    if [[ "$code" != 200 ]]; then
+      echo "running (PID $pid), not synced yet ($url answered ${code:-nothing})"
+      return 2
+    fi
+  fi
+  echo "running (PID $pid), synced; $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file; log $log_file"
+  return 0
+}
+
+host_metrics() {
+  [[ "$metrics_addr" != 0 ]] || die "metrics are disabled (HOSTS_SYNC_METRICS_ADDR=0)"
+  local url
+  url=$(ready_url)
+  url=${url%/readyz}/metrics
+  command -v curl >/dev/null || die "curl is not installed"
+  curl -fsS --max-time 10 "$url" || die "could not fetch $url"
+}
+
+# ---- cluster mode ------------------------------------------------------------------------------------------
+
+need() {
+  command -v "$1" >/dev/null || die "$1 is not installed ($2)"
+}
+
+kubectl_cmd() {
+  local args=()
+  if [[ -n "$kubeconfig" ]]; then args+=(--kubeconfig "$kubeconfig"); fi
+  if [[ -n "$context" ]]; then args+=(--context "$context"); fi
+  kubectl ${args[@]+"${args[@]}"} "$@"
+}
+
+helm_cmd() {
+  local args=()
+  if [[ -n "$kubeconfig" && "$kubeconfig" != *:* ]]; then args+=(--kubeconfig "$kubeconfig"); fi
+  if [[ -n "$context" ]]; then args+=(--kube-context "$context"); fi
+  helm ${args[@]+"${args[@]}"} "$@"
+}
+
+# Wait until the block is gone from the hosts file (after helm uninstall; the pod's preStop/SIGTERM cleanup).
+wait_block_gone() {
+  local limit waited=0
+  limit=$(( $(seconds "$timeout") * 10 ))
+  while has_block; do
+    if ((waited >= limit)); then return 1; fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+}
+
+# Wait until the hosts are present (or absent): through `k8s-hosts-controller wait` when it is installed,
+# otherwise by reading the block.
+cluster_wait() {
+  if command -v -- "$bin" >/dev/null 2>&1; then
+    resolve_bin
+    controller_wait "$@"
+    return
+  fi
+  local absent=false hosts=() h limit waited=0 missing
+  for h in "$@"; do
+    case "$h" in --absent) absent=true ;; --ready-url=*) ;; *) hosts+=("$h") ;; esac
+  done
+  limit=$(( $(seconds "$timeout") * 10 ))
+  while :; do
+    missing=()
+    local present
+    present=$(block_hosts)
+    for h in ${hosts[@]+"${hosts[@]}"}; do
+      if grep -qxF -- "$h" <<<"$present"; then
+        [[ $absent == true ]] && missing+=("$h")
+      else
+        [[ $absent == true ]] || missing+=("$h")
+      fi
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if ((waited >= limit)); then
+      if [[ $absent == true ]]; then echo "timed out after $timeout: still in the block: ${missing[*]}" >&2
+      else echo "timed out after $timeout: not in the block: ${missing[*]}" >&2; fi
+      return 1
+    fi
+    sleep 0.2
+    waited=$((waited + 2))
+  done
+}
+
+cluster_pods() {
+  kubectl_cmd -n "$release_ns" get pods -l "app.kubernetes.io/instance=$release" \
+    -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'
+}
+
+cluster_start() {
+  need helm "https://helm.sh/docs/intro/install/"
+  need kubectl "https://kubernetes.io/docs/tasks/tools/"
+  local values
+  values=$(mktemp "${TMPDIR:-/tmp}/hosts-sync-values.XXXXXX.json")
+  # shellcheck disable=SC2064 # expand now: the local is gone when the trap runs
+  trap "rm -f '$values'" EXIT
+  local ns_json="" n
+  if is_true "$all_namespaces"; then
+    printf '{"allNamespaces": true' >"$values"
+  else
+    [[ -n "$namespaces" ]] || usage_error "set HOSTS_SYNC_NAMESPACES (comma-separated) or HOSTS_SYNC_ALL_NAMESPACES=true"
+    local list=()
+    IFS=, read -r -a list <<<"$namespaces"
+    for n in "${list[@]}"; do
+      n=${n//[[:space:]]/}
+      [[ -n "$n" ]] && ns_json+="${ns_json:+, }\"$n\""
+    done
+    printf '{"allNamespaces": false, "namespaces": [%s]' "$ns_json" >"$values"
+  fi
+  printf ', "marker": "%s"' "$marker" >>"$values"
+  if [[ -n "$node_hosts_path" ]]; then printf ', "hostsFile": {"nodePath": "%s"}' "$node_hosts_path" >>"$values"; fi
+  if [[ -n "$image" ]]; then
+    local repo=$image tag=""
+    if [[ "${image##*/}" == *:* ]]; then repo=${image%:*}; tag=${image##*:}; fi
+    printf ', "image": {"repository": "%s"%s}' "$repo" "${tag:+, \"tag\": \"$tag\"}" >>"$values"
+  fi
+  printf '}\n' >>"$values"
+
+  local extra=()
+  if [[ -n "${HOSTS_SYNC_HELM_ARGS:-}" ]]; then read -r -a extra <<<"$HOSTS_SYNC_HELM_ARGS"; fi
+  log "helm upgrade --install $release $chart -n $release_ns (values: $(tr -d '\n' <"$values"))"
+  helm_cmd upgrade --install "$release" "$chart" --namespace "$release_ns" --create-namespace \
+    -f "$values" --wait --timeout "$timeout" ${extra[@]+"${extra[@]}"} \
+    || { cluster_logs >&2 || true; die "helm upgrade --install $release failed"; }
+  # The pods are Ready once /readyz says the first sync is complete.
+  kubectl_cmd -n "$release_ns" wait pod -l "app.kubernetes.io/instance=$release" --for=condition=Ready \
+    --timeout "$timeout" || { cluster_logs >&2 || true; die "the controller pods are not Ready"; }
+  if (($#)); then cluster_wait "$@" || die "hosts not in $hosts_file within $timeout: $*"; fi
+  log "installed; $(block_hosts | wc -l | tr -d ' ') entries in $hosts_file"
+}
+
+cluster_installed() { helm_cmd status "$release" --namespace "$release_ns" >/dev/null 2>&1; }
+
+cluster_stop() {
+  need helm "https://helm.sh/docs/intro/install/"
+  if cluster_installed; then
+    log "helm uninstall $release -n $release_ns"
+    helm_cmd uninstall "$release" --namespace "$release_ns" --wait --timeout "$timeout" \
+      || die "helm uninstall $release failed"
+  else
+    log "release $release is not installed in $release_ns"
+  fi
+  if ! wait_block_gone; then
+    die "the '$marker' block is still in $hosts_file $timeout after uninstall (run '$0 cleanup' to remove it)"
+  fi
+  log "uninstalled; no '$marker' block in $hosts_file"
+}
+
+cluster_cleanup() {
+  if cluster_installed; then cluster_stop || true; fi
+  if has_block; then
+    if command -v -- "$bin" >/dev/null 2>&1; then
+      # In place: a rename would leave the kind node's bind mount on the old inode.
+      write_mode=inplace
+      host_cleanup_block
+    else
+      die "the '$marker' block is still in $hosts_file and $bin is not installed to remove it (pip install ., or delete the block by hand)"
+    fi
+  fi
+  log "clean; no '$marker' block in $hosts_file"
+}
+
+cluster_status() {
+  if ! cluster_installed; then
+    echo "not installed (no release $release in $release_ns)"
+    return 3
+  fi
+  local ds
+  ds=$(kubectl_cmd -n "$release_ns" get ds -l "app.kubernetes.io/instance=$release" \
+    -o jsonpath='{range .items[*]}{.metadata.name} {.status.numberReady}/{.status.desiredNumberScheduled}{"\n"}{end}')
+  if [[ -z "$ds" ]]; then echo "release $release installed, but no DaemonSet found"; return 1; fi
+  local name ready
+  read -r name ready <<<"$ds"
+  if [[ "${ready%/*}" != "${ready#*/}" || "${ready%/*}" == 0 ]]; then
+    echo "installed (DaemonSet $name: $ready ready), not synced yet"
+    return 2
+  fi
+  echo "installed (DaemonSet $name: $ready ready), synced; $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file"
+}
+
+cluster_metrics() {
+  local pod port
+  pod=$(cluster_pods | head -n 1)
+  [[ -n "$pod" ]] || die "no controller pod for release $release in $release_ns"
+  port=${HOSTS_SYNC_METRICS_PORT:-8080}
+  # Through the API server's pod proxy: no port-forward to set up or tear down.
+  kubectl_cmd get --raw "/api/v1/namespaces/$release_ns/pods/$pod:$port/proxy/metrics" \
+    || die "could not fetch metrics from pod $pod port $port"
+}
+
+cluster_logs() {
+  kubectl_cmd -n "$release_ns" logs -l "app.kubernetes.io/instance=$release" --all-containers --tail=-1 --prefix
+}
+
+# ---- main --------------------------------------------------------------------------------------------------
+
+verb=${1:-}
+[[ -n "$verb" ]] || { usage >&2; exit 2; }
+shift
+case "$verb" in -h | --help | help) usage; exit 0 ;; esac
+case "$mode" in host | cluster) ;; *) usage_error "HOSTS_SYNC_MODE must be host or cluster (got '$mode')" ;; esac
+
+case "$verb" in
+  start)
+    for a in "$@"; do [[ "$a" != -* ]] || usage_error "start takes hostnames to wait for, not '$a'"; done
+    if [[ $mode == host ]]; then host_start "$@"; else cluster_start "$@"; fi
+    ;;
+  stop)
+    (($# == 0)) || usage_error "stop takes no arguments"
+    if [[ $mode == host ]]; then host_stop; else cluster_stop; fi
+    ;;
+  cleanup)
+    (($# == 0)) || usage_error "cleanup takes no arguments"
+    if [[ $mode == host ]]; then
+      pid=$(read_pid) && alive "$pid" && { host_terminate "$pid" || true; }
+      rm -f "$pid_file"
+      if has_block; then host_cleanup_block; fi
+      log "clean; no '$marker' block in $hosts_file"
+    else
+      cluster_cleanup
+    fi
+    ;;
+  wait)
+    wait_args=()
+    while (($#)); do
+      case "$1" in
+        --absent) wait_args+=(--absent) ;;
+        --timeout) [[ $# -ge 2 ]] || usage_error "--timeout needs a value"; timeout=$2; shift ;;
+        --timeout=*) timeout=${1#--timeout=} ;;
+        -*) usage_error "unknown wait option '$1'" ;;
+        *) wait_args+=("$1") ;;
+      esac
+      shift
+    done
+    if [[ $mode == host ]]; then
+      resolve_bin
+      url=$(ready_url)
+      hosts_given=false
+      for a in ${wait_args[@]+"${wait_args[@]}"}; do [[ "$a" == --absent ]] || hosts_given=true; done
+      if [[ -n "$url" ]] && read_pid >/dev/null; then wait_args+=("--ready-url=$url"); fi
+      if [[ $hosts_given == false && " ${wait_args[*]-} " != *" --ready-url="* ]]; then
+        usage_error "nothing to wait for: give hostnames, or start the controller with metrics enabled"
+      fi
+      controller_wait ${wait_args[@]+"${wait_args[@]}"} || die "wait failed (timeout $timeout): see the line above; log $log_file"
+    else
+      cluster_wait ${wait_args[@]+"${wait_args[@]}"} || die "wait failed (timeout $timeout)"
+    fi
+    ;;
+  status)
+    (($# == 0)) || usage_error "status takes no arguments"
+    rc=0
+    if [[ $mode == host ]]; then host_status || rc=$?; else cluster_status || rc=$?; fi
+    exit "$rc"
+    ;;
+  metrics)
+    if [[ $mode == host ]]; then host_metrics; else cluster_metrics; fi
+    ;;
+  logs)
+    if [[ $mode == host ]]; then
+      [[ -f "$log_file" ]] || die "no log file $log_file"
+      cat -- "$log_file"
+    else
+      cluster_logs
+    fi
+    ;;
+  *) usage_error "unknown verb '$verb'" ;;
+esac

@@ -1,0 +1,233 @@
+"""scripts/hosts-sync.sh in host mode, against the real test control plane and a temporary hosts file.
+
+The script starts the real controller CLI (.venv/bin/k8s-hosts-controller) in the background; Ingress
+addresses are set through the status subresource, as an ingress controller would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.controlplane.cluster import free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "hosts-sync.sh"
+CONTROLLER = Path(sys.executable).parent / "k8s-hosts-controller"
+BEGIN = b"#### BEGIN TYK-K8S-HOSTS ####"
+ORIGINAL = b"# Existing entries...\n127.0.0.1 localhost\n::1 localhost\n192.168.1.10 nas.home  # my NAS\n"
+
+
+class Sync:
+    """Runs hosts-sync.sh with an environment pointing at the test cluster and files under tmp_path."""
+
+    def __init__(self, env: dict[str, str], hosts_file: Path, pid_file: Path, log_file: Path, metrics_port: int):
+        self.env = env
+        self.hosts_file = hosts_file
+        self.pid_file = pid_file
+        self.log_file = log_file
+        self.metrics_port = metrics_port
+
+    def __call__(self, *args: str, timeout: float = 150, **extra_env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(SCRIPT), *args], env={**self.env, **extra_env}, capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def explain(self, result: subprocess.CompletedProcess) -> str:
+        log = self.log_file.read_text(errors="replace")[-3000:] if self.log_file.exists() else "(no log)"
+        return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}\nlog:\n{log}"
+
+
+@pytest.fixture
+def sync(tmp_path: Path, kubeconfig: Path, hosts_file: Path, namespace: str) -> Iterator[Sync]:
+    if not os.access(CONTROLLER, os.X_OK):
+        pytest.fail(f"{CONTROLLER} not found: pip install -e . in the venv", pytrace=False)
+    port = free_port()
+    pid_file, log_file = tmp_path / "run" / "controller.pid", tmp_path / "run" / "controller.log"
+    env = {
+        **os.environ,
+        "HOSTS_SYNC_BIN": str(CONTROLLER),
+        "HOSTS_SYNC_NAMESPACES": namespace,
+        "HOSTS_SYNC_HOSTS_FILE": str(hosts_file),
+        "HOSTS_SYNC_KUBECONFIG": str(kubeconfig),
+        "HOSTS_SYNC_METRICS_ADDR": f"127.0.0.1:{port}",
+        "HOSTS_SYNC_PID_FILE": str(pid_file),
+        "HOSTS_SYNC_LOG_FILE": str(log_file),
+        "HOSTS_SYNC_TIMEOUT": "60s",
+        "HOSTS_SYNC_SUDO": "never",
+    }
+    env.pop("KUBECONFIG", None)
+    s = Sync(env, hosts_file, pid_file, log_file, port)
+    yield s
+    # Never leave a controller behind, whatever the test did.
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+        except (ValueError, ProcessLookupError):
+            pass
+
+
+def make_ingress(api, namespace: str, name: str, hosts: list[str], ip: str) -> None:
+    from kubernetes import client
+
+    net = client.NetworkingV1Api(api)
+    rules = [client.V1IngressRule(host=h) for h in hosts]
+    net.create_namespaced_ingress(namespace, client.V1Ingress(
+        metadata=client.V1ObjectMeta(name=name), spec=client.V1IngressSpec(rules=rules)))
+    net.patch_namespaced_ingress_status(name, namespace, {
+        "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})
+
+
+def block(path: Path) -> list[bytes]:
+    lines = path.read_bytes().splitlines()
+    if BEGIN not in lines:
+        return []
+    start = lines.index(BEGIN)
+    end = lines.index(b"#### END TYK-K8S-HOSTS ####", start)
+    return lines[start + 1:end]
+
+
+def test_start_wait_status_stop(sync: Sync, api, namespace: str, hosts_file: Path):
+    from kubernetes import client
+
+    assert sync("status").returncode == 3
+
+    started = sync("start")
+    assert started.returncode == 0, sync.explain(started)
+    assert "first sync complete" in started.stderr
+    pid = int(sync.pid_file.read_text())
+    assert os.path.exists(f"/proc/{pid}")
+    # Starting again is a no-op that says so.
+    again = sync("start")
+    assert again.returncode == 0 and "already running" in again.stderr
+    assert int(sync.pid_file.read_text()) == pid
+
+    status = sync("status")
+    assert status.returncode == 0, sync.explain(status)
+    assert "synced" in status.stdout
+
+    host = f"app-{uuid.uuid4().hex[:6]}.example.test"
+    make_ingress(api, namespace, "app", [host, f"www.{host}"], "10.11.12.13")
+    waited = sync("wait", host, f"www.{host}")
+    assert waited.returncode == 0, sync.explain(waited)
+    entries = block(hosts_file)
+    assert f"10.11.12.13 {host}  # {namespace}/app".encode() in [e.rstrip() for e in entries] or any(
+        e.split()[:2] == [b"10.11.12.13", host.encode()] for e in entries), entries
+    assert hosts_file.read_bytes().startswith(ORIGINAL)
+
+    metrics = sync("metrics")
+    assert metrics.returncode == 0, sync.explain(metrics)
+    assert "k8s_hosts_controller_managed_entries 2.0" in metrics.stdout
+
+    # --absent times out (exit non-zero, reported) while the entry is there ...
+    early = sync("wait", "--absent", "--timeout", "1s", host)
+    assert early.returncode != 0
+    assert "error" in early.stderr
+    # ... and succeeds once the Ingress is gone.
+    client.NetworkingV1Api(api).delete_namespaced_ingress("app", namespace)
+    gone = sync("wait", "--absent", host)
+    assert gone.returncode == 0, sync.explain(gone)
+    assert all(host.encode() not in e for e in block(hosts_file))
+
+    make_ingress(api, namespace, "again", ["again.example.test"], "10.11.12.14")
+    assert sync("wait", "again.example.test").returncode == 0
+
+    stopped = sync("stop")
+    assert stopped.returncode == 0, sync.explain(stopped)
+    assert hosts_file.read_bytes() == ORIGINAL, "stop must remove the block and only the block"
+    assert not sync.pid_file.exists()
+    assert not os.path.exists(f"/proc/{pid}") or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    assert sync("status").returncode == 3
+    # stop is idempotent
+    assert sync("stop").returncode == 0
+
+
+def test_start_waits_for_named_hosts(sync: Sync, api, namespace: str, hosts_file: Path):
+    make_ingress(api, namespace, "pre", ["pre.example.test"], "10.0.0.7")
+    started = sync("start", "pre.example.test")
+    assert started.returncode == 0, sync.explain(started)
+    assert any(e.split()[:2] == [b"10.0.0.7", b"pre.example.test"] for e in block(hosts_file))
+    assert sync("stop").returncode == 0
+    assert hosts_file.read_bytes() == ORIGINAL
+
+
+def test_cleanup_removes_a_stale_block(sync: Sync, hosts_file: Path):
+    stale = (ORIGINAL + b"#### BEGIN TYK-K8S-HOSTS ####\n10.9.9.9 stale.example.test  # gone/gone\n"
+             b"#### END TYK-K8S-HOSTS ####\n" + b"10.1.1.1 after.home\n")
+    hosts_file.write_bytes(stale)
+    # A stale PID file too, as a crash leaves it.
+    sync.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    sync.pid_file.write_text(f"{dead.pid}\n")
+    status = sync("status")
+    assert status.returncode == 1, sync.explain(status)
+    assert "dead" in status.stdout
+
+    result = sync("cleanup")
+    assert result.returncode == 0, sync.explain(result)
+    assert hosts_file.read_bytes() == ORIGINAL + b"10.1.1.1 after.home\n"
+    assert not sync.pid_file.exists()
+    assert sync("status").returncode == 3
+    # Nothing to do the second time, still success.
+    assert sync("cleanup").returncode == 0
+
+
+def test_start_reports_a_controller_that_exits(sync: Sync, hosts_file: Path):
+    result = sync("start", HOSTS_SYNC_EXTRA_ARGS="--no-such-flag", timeout=60)
+    assert result.returncode == 1, sync.explain(result)
+    assert "exited" in result.stderr
+    assert "--no-such-flag" in result.stderr  # the log tail with the controller's own error line
+    assert not sync.pid_file.exists()
+    assert hosts_file.read_bytes() == ORIGINAL
+
+
+def test_start_reports_a_missing_kubeconfig(sync: Sync, tmp_path: Path):
+    result = sync("start", HOSTS_SYNC_KUBECONFIG=str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert "kubeconfig" in result.stderr and "not found" in result.stderr
+
+
+def test_tyk_start_hosts_sync_builds_the_namespace_list(sync: Sync, api, namespace: str, hosts_file: Path):
+    """examples/tyk: startHostsSync as run-tyk-cp-dp.sh would call it (CP + NUM_DATA_PLANES namespaces)."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    dps = [f"{namespace}-dp-{i}" for i in (1, 2)]
+    for name in dps:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        make_ingress(api, dps[1], "gw", ["gw-dp-2.example.test"], "10.0.0.8")
+        snippet = REPO / "examples" / "tyk" / "run-tyk-cp-dp.hosts-sync.sh"
+        driver = (
+            "set -euo pipefail\n"
+            'log() { echo "[tyk] $*"; }\n'
+            'dp_namespace() { echo "${CP_NAMESPACE}-dp-$1"; }\n'
+            f"source {snippet}\n"
+            "startHostsSync\n"
+        )
+        env = {**sync.env, "CP_NAMESPACE": namespace, "NUM_DATA_PLANES": "2",
+               "HOSTS_SYNC_WAIT_FOR": "gw-dp-2.example.test"}
+        env.pop("HOSTS_SYNC_NAMESPACES")
+        result = subprocess.run(["bash", "-c", driver], env=env, capture_output=True, text=True, timeout=150)
+        assert result.returncode == 0, sync.explain(result)
+        assert f"namespaces: {namespace},{dps[0]},{dps[1]}" in result.stdout
+        assert f"--namespaces {namespace},{dps[0]},{dps[1]}" in sync.log_file.read_text()
+        assert any(e.split()[:2] == [b"10.0.0.8", b"gw-dp-2.example.test"] for e in block(hosts_file))
+
+        cleanup = REPO / "examples" / "tyk" / "test-resilience-local.hosts-sync.sh"
+        result = subprocess.run(["bash", "-c", f"set -euo pipefail; source {cleanup}; hostsSyncCleanup"],
+                                env=env, capture_output=True, text=True, timeout=150)
+        assert result.returncode == 0, sync.explain(result)
+        assert hosts_file.read_bytes() == ORIGINAL
+    finally:
+        for name in dps:
+            core.delete_namespace(name)

