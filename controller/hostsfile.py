@@ -614,6 +614,8 @@ class HostsFile:
             raise HostsFileError(_describe(self.path, err)) from None
 
     def _apply(self, target: str, fd: int, st: os.stat_result, current: bytes, new: bytes) -> WriteResult:
+        if self.mode is not WriteMode.INPLACE and not self._rename_failed:
+            self._remove_stale_temps(*os.path.split(target))
         if new == current:
             return WriteResult(False, None, 0, st.st_ino, st.st_nlink == 0)
         try:
@@ -656,7 +658,6 @@ class HostsFile:
             _unlink_quietly(tmp_path)
             raise
         _fsync_dir(directory)
-        self._remove_stale_temps(directory, name)
         self._verify_path(target, new)
         return WriteResult(True, WriteMode.RENAME.value, len(new), os.stat(target).st_ino, False)
 
@@ -675,10 +676,13 @@ class HostsFile:
     def _remove_stale_temps(directory: str, name: str) -> None:
         """Temp files of writers killed before their rename; safe to delete, as we hold the lock."""
         prefix = f".{name}."
-        with os.scandir(directory) as found:
-            for item in found:
-                if item.name.startswith(prefix) and item.name.endswith(TEMP_SUFFIX):
-                    _unlink_quietly(item.path)
+        try:
+            with os.scandir(directory) as found:
+                stale = [i.path for i in found if i.name.startswith(prefix) and i.name.endswith(TEMP_SUFFIX)]
+            for item in stale:
+                _unlink_quietly(item)
+        except OSError as err:
+            log.debug("%s: cannot remove stale temp files: %s", directory, err)
 
     def _write_in_place(self, fd: int, current: bytes, new: bytes) -> WriteResult:
         """Rewrite the file through ``fd``: one write, truncate, fsync.
@@ -695,7 +699,9 @@ class HostsFile:
             raise PermissionError(errno.EACCES, "file not writable")
         start = _common_prefix(current, new)
         shrink = len(current) - len(new)
-        if self._only_block_after(current, start):
+        if start == len(new):
+            os.ftruncate(fd, len(new))  # only removing the tail (our block at the end): one atomic truncate
+        elif self._only_block_after(current, start):
             # Cut back to the common prefix, then extend: whenever we are killed the file is a prefix of the
             # new content (an unterminated block that parse repairs), never a mix of old and new lines.
             os.ftruncate(fd, start)
