@@ -1,0 +1,136 @@
+"""Burst: create N Ingresses with addresses at once (thread pool; status via the status subresource) ->
+time from the last API write until the file holds all of them, file writes, bytes, CPU seconds, peak RSS."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench import common
+
+
+def run(args) -> dict:
+    impls = common.implementations(args)
+    results: dict = {"sizes": args.sizes, "impls": {}}
+    with common.control_plane(args.keep) as (cp, workdir):
+        api = common.Api(cp)
+        for impl in impls:
+            results["impls"][impl.label] = rows = []
+            for n in args.sizes:
+                print(f"[burst] {impl.label}: N={n}", flush=True)
+                rows.append(measure(cp, api, workdir, impl, n, args))
+                print(f"  {rows[-1]['complete_after_last_write_s']:.3f} s, {rows[-1]['writes']} writes", flush=True)
+    report(results)
+    return results
+
+
+def measure(cp, api: common.Api, workdir, impl: common.Impl, n: int, args) -> dict:
+    ns = f"burst-{impl.label}-{n}"
+    api.namespace(ns)
+    hosts = common.prepare_hosts(workdir, ns)
+    watcher = common.FileWatcher(hosts)
+    ctl = common.Controller(
+        impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=ns, log=workdir / f"{ns}.log"
+    ).start()
+    try:
+        common.wait_ready(ctl)
+        time.sleep(0.5)
+        watcher.reset_counts()
+        written0 = ctl.written()
+        cpu0 = ctl.cpu_seconds()
+        first = time.monotonic()
+        created = common.create_many(api, ns, n, threads=args.threads)
+        expected = created["expected"]
+        done = watcher.wait_for(lambda c: expected <= common.pairs(c), args.timeout)
+        if done is None:
+            missing = len(expected - common.pairs(watcher.content))
+            raise RuntimeError(f"{impl.label}: {missing} of {n} entries missing after {args.timeout}s")
+        time.sleep(args.settle)  # writes that come after "complete" count too
+        cpu = ctl.cpu_seconds() - cpu0
+        ctl.rss_kb()
+        written = ctl.written()
+    finally:
+        ctl.stop()
+        watcher.close()
+    return {
+        "n": n,
+        "api_writes_s": created["last_write"] - first,
+        "complete_after_last_write_s": max(0.0, done - created["last_write"]),
+        "complete_after_first_write_s": done - first,
+        "writes": watcher.writes,
+        "writes_metric": None if written is None or written0 is None else written - written0,
+        "bytes_written": watcher.bytes,
+        "file_bytes": len(watcher.content),
+        "cpu_s": cpu,
+        "peak_rss_mb": ctl.peak_rss_kb / 1024,
+    }
+
+
+def report(results: dict) -> None:
+    rows = []
+    for label, runs in results["impls"].items():
+        for r in runs:
+            rows.append(
+                [
+                    label,
+                    r["n"],
+                    r["api_writes_s"],
+                    r["complete_after_last_write_s"],
+                    r["writes"],
+                    r["writes_metric"],
+                    r["bytes_written"],
+                    r["cpu_s"],
+                    r["peak_rss_mb"],
+                ]
+            )
+    print(
+        common.table(
+            [
+                "impl",
+                "N",
+                "API writes s",
+                "complete after last write s",
+                "file writes",
+                "writes (metric)",
+                "bytes written",
+                "CPU s",
+                "peak RSS MB",
+            ],
+            rows,
+        )
+    )
+    common.save_json("burst", results)
+    plot(results)
+
+
+def plot(results: dict) -> None:
+    plt = common.plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    labels = list(results["impls"])
+    width = 0.8 / max(1, len(labels))
+    for i, label in enumerate(labels):
+        runs = results["impls"][label]
+        xs = [j + i * width for j in range(len(runs))]
+        ax1.bar(xs, [r["complete_after_last_write_s"] for r in runs], width, label=label)
+        ax2.bar(xs, [r["writes"] for r in runs], width, label=label)
+        ticks = [j + (len(labels) - 1) * width / 2 for j in range(len(runs))]
+        for ax in (ax1, ax2):
+            ax.set_xticks(ticks, [f"N={r['n']}" for r in runs])
+    ax1.set_ylabel("s from the last API write to the complete file")
+    ax2.set_ylabel("file writes during the burst")
+    ax1.set_title("Burst: completion")
+    ax2.set_title("Burst: file writes")
+    for ax in (ax1, ax2):
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend()
+    out = common.RESULTS / "burst.png"
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"plot: {out}")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[100, 1000, 5000])
+    p.add_argument("--threads", type=int, default=16, help="API writer threads")
+    p.add_argument("--timeout", type=float, default=180, help="seconds to wait for the complete file")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds to keep counting writes after complete")
