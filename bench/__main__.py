@@ -67,7 +67,8 @@ def _profile_hook() -> None:
     os.makedirs(directory, exist_ok=True)
     stamp = time.strftime("%H%M%S")
     common.OURS_TEMPLATE = (
-        f"{shlex.quote(sys.executable)} -m cProfile -o {shlex.quote(directory)}/ours-{stamp}-{{metrics_port}}.prof "
+        f"{shlex.quote(sys.executable)} -m cProfile "
+        f"-o {shlex.quote(directory)}/ours-{stamp}-{{metrics_port}}.prof "
         "-m controller --namespaces {namespaces} --hosts-file {hosts_file} --kubeconfig {kubeconfig} "
         "--metrics-bind-address 127.0.0.1:{metrics_port}"
     )
@@ -76,7 +77,7 @@ def _profile_hook() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["all", *argv]
     args = build_parser().parse_args(argv)
 

@@ -19,7 +19,8 @@ def run(args) -> dict:
             for n in args.sizes:
                 print(f"[burst] {impl.label}: N={n}", flush=True)
                 rows.append(measure(cp, api, workdir, impl, n, args))
-                print(f"  {rows[-1]['complete_after_last_write_s']:.3f} s, {rows[-1]['writes']} writes", flush=True)
+                last = rows[-1]
+                print(f"  {last['complete_after_last_write_s']:.3f} s, {last['writes']} writes", flush=True)
     report(results)
     return results
 

@@ -314,7 +314,7 @@ def ip_for(i: int, salt: int = 0) -> str:
 
 
 def create_many(api: Api, ns: str, count: int, *, threads: int = 16, prefix: str = "ing") -> dict:
-    """count Ingresses with an address each (create, then status); returns {(ip, host)}; time of last write."""
+    """count Ingresses with an address each (create, then status): expected pairs, time of last write."""
     expected = {}
 
     def one(i: int) -> float:
@@ -519,10 +519,10 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
 
 def _fmt(value: object) -> str:
     if value is None:
-        return "–"
+        return "-"
     if isinstance(value, float):
         if value != value:  # nan
-            return "–"
+            return "-"
         return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
 
@@ -561,8 +561,8 @@ def wait_ready(ctl: Controller, timeout: float = 60) -> None:
                 if r.status == 200:
                     return
         except OSError as err:
-            if isinstance(err, ConnectionRefusedError) or "refused" in str(err):
-                if time.monotonic() - ctl.started > 10:
-                    return  # serves no HTTP: rely on the file checks
+            refused = isinstance(err, ConnectionRefusedError) or "refused" in str(err)
+            if refused and time.monotonic() - ctl.started > 10:
+                return  # serves no HTTP: rely on the file checks
         time.sleep(0.05)
     raise RuntimeError(f"{ctl.impl.label} not ready after {timeout}s:\n{ctl.tail()}")

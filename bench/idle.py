@@ -18,7 +18,9 @@ def run(args) -> dict:
         api.namespace(NS)
         expected = common.create_many(api, NS, args.objects)["expected"]
         for impl in impls:
-            print(f"[idle] {impl.label}: {args.idle_seconds:.0f} s idle, {args.objects} Ingresses", flush=True)
+            print(
+                f"[idle] {impl.label}: {args.idle_seconds:.0f} s idle, {args.objects} Ingresses", flush=True
+            )
             results["impls"][impl.label] = measure(cp, workdir, impl, expected, args)
     report(results)
     return results
@@ -28,7 +30,7 @@ def measure(cp, workdir, impl: common.Impl, expected: set, args) -> dict:
     hosts = common.prepare_hosts(workdir, f"idle-{impl.label}")
     watcher = common.FileWatcher(hosts)
     ctl = common.Controller(
-        impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=NS, log=workdir / f"idle-{impl.label}.log"
+        impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=NS, log=workdir / "idle.log"
     ).start()
     samples = []
     try:

@@ -31,7 +31,7 @@ def measure(cp, workdir, impl: common.Impl, ns: str, n: int, expected: set, args
     hosts = common.prepare_hosts(workdir, f"{ns}-{impl.label}")
     watcher = common.FileWatcher(hosts)
     ctl = common.Controller(
-        impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=ns, log=workdir / f"{ns}-{impl.label}.log"
+        impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=ns, log=workdir / f"{ns}{impl.label}.log"
     )
     try:
         ctl.start()
@@ -63,8 +63,15 @@ def report(results: dict) -> None:
     for label, runs in results["impls"].items():
         for r in runs:
             rows.append(
-                [label, r["n"], r["startup_s"], r["cpu_s_to_complete"], r["writes"], r["rss_mb_after"],
-                 r["peak_rss_mb"]]
+                [
+                    label,
+                    r["n"],
+                    r["startup_s"],
+                    r["cpu_s_to_complete"],
+                    r["writes"],
+                    r["rss_mb_after"],
+                    r["peak_rss_mb"],
+                ]
             )
     print(
         common.table(
