@@ -1,0 +1,165 @@
+"""Least privilege, for real: the chart's ServiceAccount and RBAC, created in the API server from the rendered
+chart, and a TokenRequest token for that ServiceAccount, probed with raw API requests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.chart.conftest import LEAST_RULES, render
+
+pytestmark = pytest.mark.integration
+
+SA = "hosts-sync-k8s-hosts-controller"
+ING = "/apis/networking.k8s.io/v1"
+
+INGRESS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "Ingress",
+    "metadata": {"name": "dashboard"},
+    "spec": {"rules": [{"host": "chart-dash.local"}]},
+}
+
+
+def event(namespace: str, name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "name": "dashboard",
+            "namespace": namespace,
+        },
+        "reason": "HostRejected",
+        "message": "test",
+        "type": "Warning",
+        "source": {"component": "k8s-hosts-controller"},
+    }
+
+
+def install_rbac(tmp_path, applier, release_ns: str, values: dict) -> None:
+    """Creates the rendered ServiceAccount and RBAC objects (nothing else: no pod runs here)."""
+    docs = render(tmp_path, values, release="hosts-sync", namespace=release_ns)
+    rbac_kinds = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+    for doc in docs:
+        if doc["kind"] in rbac_kinds:
+            applier.apply(doc)
+
+
+def allowed_rules(cp, token: str, namespace: str) -> list[dict]:
+    """The token's resource rules in ``namespace`` (SelfSubjectRulesReview), minus the self-review rules every
+    authenticated user has (system:basic-user)."""
+    status, body = cp.request(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace},
+        },
+        token=token,
+    )
+    assert status == 201, body
+    rules = json.loads(body)["status"]["resourceRules"]
+    return [
+        {"apiGroups": r["apiGroups"], "resources": r["resources"], "verbs": r["verbs"]}
+        for r in rules
+        if r["apiGroups"] not in (["authorization.k8s.io"], ["authentication.k8s.io"])
+    ]
+
+
+def test_listed_namespaces_token_is_least_privilege(tmp_path, control_plane, applier, new_namespace):
+    cp = control_plane
+    release_ns, watched, unwatched = new_namespace("rel"), new_namespace("watched"), new_namespace("other")
+    install_rbac(tmp_path, applier, release_ns, {"namespaces": [watched]})
+    for ns in (watched, unwatched):  # objects to read, created by the admin
+        assert cp.request("POST", f"{ING}/namespaces/{ns}/ingresses", INGRESS)[0] == 201
+    token = cp.mint_token(release_ns, SA)
+
+    def status(method: str, path: str, body: dict | None = None) -> int:
+        return cp.request(method, path, body, token=token)[0]
+
+    # What the controller needs, in the watched namespace.
+    assert status("GET", f"{ING}/namespaces/{watched}/ingresses") == 200
+    assert status("GET", f"{ING}/namespaces/{watched}/ingresses?watch=true&timeoutSeconds=1") == 200
+    assert status("GET", f"{ING}/namespaces/{watched}/ingresses/dashboard") == 200
+    assert status("POST", f"/api/v1/namespaces/{watched}/events", event(watched, "e1")) == 201
+    assert (
+        cp.request(
+            "PATCH",
+            f"/api/v1/namespaces/{watched}/events/e1",
+            {"count": 2},
+            token=token,
+            content_type="application/merge-patch+json",
+        )[0]
+        == 200
+    )
+    # Nothing else.
+    denied = [
+        ("GET", f"/api/v1/namespaces/{watched}/secrets"),
+        ("GET", f"/api/v1/namespaces/{watched}/configmaps"),
+        ("GET", f"/api/v1/namespaces/{watched}/pods"),
+        ("GET", f"/api/v1/namespaces/{watched}/events"),
+        ("DELETE", f"/api/v1/namespaces/{watched}/events/e1"),
+        ("POST", f"{ING}/namespaces/{watched}/ingresses"),
+        ("PUT", f"{ING}/namespaces/{watched}/ingresses/dashboard"),
+        ("PATCH", f"{ING}/namespaces/{watched}/ingresses/dashboard"),
+        ("PATCH", f"{ING}/namespaces/{watched}/ingresses/dashboard/status"),
+        ("DELETE", f"{ING}/namespaces/{watched}/ingresses/dashboard"),
+        ("GET", f"{ING}/namespaces/{unwatched}/ingresses"),
+        ("GET", f"{ING}/namespaces/{unwatched}/ingresses?watch=true&timeoutSeconds=1"),
+        ("GET", f"{ING}/namespaces/{release_ns}/ingresses"),
+        ("GET", f"{ING}/ingresses"),
+        ("POST", f"/api/v1/namespaces/{unwatched}/events"),
+        ("GET", "/api/v1/namespaces"),
+        ("GET", "/api/v1/secrets"),
+    ]
+    for method, path in denied:
+        body = (
+            {}
+            if method in ("POST", "PUT")
+            else ({"metadata": {"labels": {"x": "y"}}} if method == "PATCH" else None)
+        )
+        if method == "POST" and path.endswith("/events"):
+            body = event(unwatched, "e2")
+        elif method == "POST":
+            body = {**INGRESS, "metadata": {"name": "new"}}
+        got, text = cp.request(
+            method,
+            path,
+            body,
+            token=token,
+            content_type=("application/merge-patch+json" if method == "PATCH" else "application/json"),
+        )
+        assert got == 403, f"{method} {path}: {got} {text[:200]}"
+        assert json.loads(text)["reason"] == "Forbidden"
+    # The exact rule set, as the API server's authorizer sees it.
+    assert allowed_rules(cp, token, watched) == LEAST_RULES
+    assert allowed_rules(cp, token, unwatched) == []
+
+
+def test_all_namespaces_token_is_least_privilege(tmp_path, control_plane, applier, new_namespace):
+    cp = control_plane
+    release_ns, any_ns = new_namespace("rel"), new_namespace("any")
+    install_rbac(tmp_path, applier, release_ns, {"allNamespaces": True})
+    token = cp.mint_token(release_ns, SA)
+    assert cp.request("GET", f"{ING}/ingresses", token=token)[0] == 200
+    assert cp.request("GET", f"{ING}/ingresses?watch=true&timeoutSeconds=1", token=token)[0] == 200
+    assert cp.request("GET", f"{ING}/namespaces/{any_ns}/ingresses", token=token)[0] == 200
+    assert (
+        cp.request("POST", f"/api/v1/namespaces/{any_ns}/events", event(any_ns, "e1"), token=token)[0] == 201
+    )
+    for method, path, body in [
+        ("GET", "/api/v1/secrets", None),
+        ("GET", "/api/v1/configmaps", None),
+        ("GET", f"/api/v1/namespaces/{any_ns}/secrets", None),
+        ("GET", f"/api/v1/namespaces/{any_ns}/configmaps", None),
+        ("POST", f"{ING}/namespaces/{any_ns}/ingresses", INGRESS),
+        ("DELETE", f"{ING}/namespaces/{any_ns}/ingresses/dashboard", None),
+        ("GET", "/api/v1/namespaces", None),
+    ]:
+        assert cp.request(method, path, body, token=token)[0] == 403, f"{method} {path}"
+    assert allowed_rules(cp, token, any_ns) == LEAST_RULES
