@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from controller.hostsfile import Entry, InvalidEntryError, validate_hostname
+from controller.hostsfile import Entry, InvalidEntryError, validate_address, validate_hostname
 
 WILDCARD = "wildcard"
 INVALID_HOSTNAME = "invalid-hostname"
@@ -90,10 +90,10 @@ def _addresses(snap: Snapshot, resolved: Mapping[str, tuple[str, ...]]) -> tuple
     """The object's addresses (normalised, sorted), or a refusal reason with its message."""
     found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
     for raw in snap.ips:
-        try:
-            found.add(ipaddress.ip_address(raw))
-        except ValueError:
-            return (), f"{INVALID_ADDRESS}:load-balancer IP {raw!r} is not an IPv4 or IPv6 address"
+        try:  # the engine's rule, so that every address we accept can be written
+            found.add(ipaddress.ip_address(validate_address(raw)))
+        except InvalidEntryError:
+            return (), f"{INVALID_ADDRESS}:load-balancer IP {raw!r} is not a plain IPv4 or IPv6 address"
     for name in snap.lb_hostnames:
         addrs = resolved.get(name, ())
         if not addrs:
