@@ -50,6 +50,7 @@ def measure(cp, api: common.Api, workdir, impl: common.Impl, n: int, args) -> di
         cpu = ctl.cpu_seconds() - cpu0
         ctl.rss_kb()
         written = ctl.written()
+        writes, nbytes, content = watcher.writes, watcher.bytes, watcher.content  # before SIGTERM's cleanup
     finally:
         ctl.stop()
         watcher.close()
@@ -58,10 +59,10 @@ def measure(cp, api: common.Api, workdir, impl: common.Impl, n: int, args) -> di
         "api_writes_s": created["last_write"] - first,
         "complete_after_last_write_s": max(0.0, done - created["last_write"]),
         "complete_after_first_write_s": done - first,
-        "writes": watcher.writes,
+        "writes": writes,
         "writes_metric": None if written is None or written0 is None else written - written0,
-        "bytes_written": watcher.bytes,
-        "file_bytes": len(watcher.content),
+        "bytes_written": nbytes,
+        "file_bytes": len(content),
         "cpu_s": cpu,
         "peak_rss_mb": ctl.peak_rss_kb / 1024,
     }

@@ -46,13 +46,14 @@ def measure(cp, workdir, impl: common.Impl, expected: set, args) -> dict:
         cpu = ctl.cpu_seconds() - cpu0
         samples.append((time.monotonic() - t0, cpu))
         rss, _ = ctl.rss_kb()
+        writes = watcher.writes  # before SIGTERM's cleanup
     finally:
         ctl.stop()
         watcher.close()
     return {
         "cpu_s": cpu,
         "cpu_percent": 100 * cpu / args.idle_seconds,
-        "writes": watcher.writes,
+        "writes": writes,
         "rss_mb": rss / 1024,
         "samples": samples,
     }

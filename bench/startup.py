@@ -44,6 +44,7 @@ def measure(cp, workdir, impl: common.Impl, ns: str, n: int, expected: set, args
         ctl.rss_kb()
         rss_after, _ = ctl.rss_kb()
         cpu = ctl.cpu_seconds()
+        writes = watcher.writes  # before SIGTERM's cleanup
     finally:
         ctl.stop()
         watcher.close()
@@ -52,7 +53,7 @@ def measure(cp, workdir, impl: common.Impl, ns: str, n: int, expected: set, args
         "startup_s": startup,
         "cpu_s_to_complete": cpu_at_complete,
         "cpu_s": cpu,
-        "writes": watcher.writes,
+        "writes": writes,
         "rss_mb_after": rss_after / 1024,
         "peak_rss_mb": ctl.peak_rss_kb / 1024,
     }
