@@ -6,6 +6,7 @@ addresses are set through the status subresource, as an ingress controller would
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,7 +31,9 @@ ORIGINAL = b"# Existing entries...\n127.0.0.1 localhost\n::1 localhost\n192.168.
 class Sync:
     """Runs hosts-sync.sh with an environment pointing at the test cluster and files under tmp_path."""
 
-    def __init__(self, env: dict[str, str], hosts_file: Path, pid_file: Path, log_file: Path, metrics_port: int):
+    def __init__(
+        self, env: dict[str, str], hosts_file: Path, pid_file: Path, log_file: Path, metrics_port: int
+    ):
         self.env = env
         self.hosts_file = hosts_file
         self.pid_file = pid_file
@@ -38,8 +41,14 @@ class Sync:
         self.metrics_port = metrics_port
 
     def __call__(self, *args: str, timeout: float = 150, **extra_env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", str(SCRIPT), *args], env={**self.env, **extra_env}, capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            ["bash", str(SCRIPT), *args],
+            env={**self.env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     def explain(self, result: subprocess.CompletedProcess) -> str:
         log = self.log_file.read_text(errors="replace")[-3000:] if self.log_file.exists() else "(no log)"
@@ -69,10 +78,8 @@ def sync(tmp_path: Path, kubeconfig: Path, hosts_file: Path, namespace: str) -> 
     yield s
     # Never leave a controller behind, whatever the test did.
     if pid_file.exists():
-        try:
+        with contextlib.suppress(ValueError, ProcessLookupError):
             os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
-        except (ValueError, ProcessLookupError):
-            pass
 
 
 def make_ingress(api, namespace: str, name: str, hosts: list[str], ip: str) -> None:
@@ -80,10 +87,13 @@ def make_ingress(api, namespace: str, name: str, hosts: list[str], ip: str) -> N
 
     net = client.NetworkingV1Api(api)
     rules = [client.V1IngressRule(host=h) for h in hosts]
-    net.create_namespaced_ingress(namespace, client.V1Ingress(
-        metadata=client.V1ObjectMeta(name=name), spec=client.V1IngressSpec(rules=rules)))
-    net.patch_namespaced_ingress_status(name, namespace, {
-        "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})
+    net.create_namespaced_ingress(
+        namespace,
+        client.V1Ingress(metadata=client.V1ObjectMeta(name=name), spec=client.V1IngressSpec(rules=rules)),
+    )
+    net.patch_namespaced_ingress_status(
+        name, namespace, {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}
+    )
 
 
 def block(path: Path) -> list[bytes]:
@@ -92,7 +102,7 @@ def block(path: Path) -> list[bytes]:
         return []
     start = lines.index(BEGIN)
     end = lines.index(b"#### END TYK-K8S-HOSTS ####", start)
-    return lines[start + 1:end]
+    return lines[start + 1 : end]
 
 
 def test_start_wait_status_stop(sync: Sync, api, namespace: str, hosts_file: Path):
@@ -120,7 +130,8 @@ def test_start_wait_status_stop(sync: Sync, api, namespace: str, hosts_file: Pat
     assert waited.returncode == 0, sync.explain(waited)
     entries = block(hosts_file)
     assert f"10.11.12.13 {host}  # {namespace}/app".encode() in [e.rstrip() for e in entries] or any(
-        e.split()[:2] == [b"10.11.12.13", host.encode()] for e in entries), entries
+        e.split()[:2] == [b"10.11.12.13", host.encode()] for e in entries
+    ), entries
     assert hosts_file.read_bytes().startswith(ORIGINAL)
 
     metrics = sync("metrics")
@@ -160,8 +171,10 @@ def test_start_waits_for_named_hosts(sync: Sync, api, namespace: str, hosts_file
 
 
 def test_cleanup_removes_a_stale_block(sync: Sync, hosts_file: Path):
-    stale = (ORIGINAL + b"#### BEGIN TYK-K8S-HOSTS ####\n10.9.9.9 stale.example.test  # gone/gone\n"
-             b"#### END TYK-K8S-HOSTS ####\n" + b"10.1.1.1 after.home\n")
+    stale = (
+        ORIGINAL + b"#### BEGIN TYK-K8S-HOSTS ####\n10.9.9.9 stale.example.test  # gone/gone\n"
+        b"#### END TYK-K8S-HOSTS ####\n" + b"10.1.1.1 after.home\n"
+    )
     hosts_file.write_bytes(stale)
     # A stale PID file too, as a crash leaves it.
     sync.pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -214,8 +227,12 @@ def test_tyk_start_hosts_sync_builds_the_namespace_list(sync: Sync, api, namespa
             f"source {snippet}\n"
             "startHostsSync\n"
         )
-        env = {**sync.env, "CP_NAMESPACE": namespace, "NUM_DATA_PLANES": "2",
-               "HOSTS_SYNC_WAIT_FOR": "gw-dp-2.example.test"}
+        env = {
+            **sync.env,
+            "CP_NAMESPACE": namespace,
+            "NUM_DATA_PLANES": "2",
+            "HOSTS_SYNC_WAIT_FOR": "gw-dp-2.example.test",
+        }
         env.pop("HOSTS_SYNC_NAMESPACES")
         result = subprocess.run(["bash", "-c", driver], env=env, capture_output=True, text=True, timeout=150)
         assert result.returncode == 0, sync.explain(result)
@@ -224,8 +241,13 @@ def test_tyk_start_hosts_sync_builds_the_namespace_list(sync: Sync, api, namespa
         assert any(e.split()[:2] == [b"10.0.0.8", b"gw-dp-2.example.test"] for e in block(hosts_file))
 
         cleanup = REPO / "examples" / "tyk" / "test-resilience-local.hosts-sync.sh"
-        result = subprocess.run(["bash", "-c", f"set -euo pipefail; source {cleanup}; hostsSyncCleanup"],
-                                env=env, capture_output=True, text=True, timeout=150)
+        result = subprocess.run(
+            ["bash", "-c", f"set -euo pipefail; source {cleanup}; hostsSyncCleanup"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
         assert result.returncode == 0, sync.explain(result)
         assert hosts_file.read_bytes() == ORIGINAL
     finally:

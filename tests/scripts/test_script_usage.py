@@ -15,8 +15,13 @@ BASH = "/bin/bash"
 
 
 def run(script: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([BASH, str(script), *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [BASH, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.mark.parametrize("script", [HOSTS_SYNC, CREATE_CLUSTER], ids=lambda p: p.name)
@@ -35,16 +40,24 @@ def test_hosts_sync_usage_errors():
 
 
 def test_hosts_sync_start_needs_namespaces(tmp_path: Path):
-    result = run(HOSTS_SYNC, "start", env={"HOSTS_SYNC_NAMESPACES": "", "HOSTS_SYNC_PID_FILE": str(tmp_path / "p")})
+    result = run(
+        HOSTS_SYNC, "start", env={"HOSTS_SYNC_NAMESPACES": "", "HOSTS_SYNC_PID_FILE": str(tmp_path / "p")}
+    )
     assert result.returncode == 2
     assert "HOSTS_SYNC_NAMESPACES" in result.stderr
 
 
 def test_hosts_sync_missing_controller_is_explained(tmp_path: Path):
-    result = run(HOSTS_SYNC, "start", env={
-        "HOSTS_SYNC_NAMESPACES": "a", "HOSTS_SYNC_BIN": "no-such-k8s-hosts-controller",
-        "HOSTS_SYNC_PID_FILE": str(tmp_path / "p"), "HOSTS_SYNC_LOG_FILE": str(tmp_path / "l"),
-    })
+    result = run(
+        HOSTS_SYNC,
+        "start",
+        env={
+            "HOSTS_SYNC_NAMESPACES": "a",
+            "HOSTS_SYNC_BIN": "no-such-k8s-hosts-controller",
+            "HOSTS_SYNC_PID_FILE": str(tmp_path / "p"),
+            "HOSTS_SYNC_LOG_FILE": str(tmp_path / "l"),
+        },
+    )
     assert result.returncode == 1
     assert "not found" in result.stderr and "pip install" in result.stderr
 
@@ -52,8 +65,11 @@ def test_hosts_sync_missing_controller_is_explained(tmp_path: Path):
 def test_hosts_sync_status_not_running(tmp_path: Path):
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n")
-    result = run(HOSTS_SYNC, "status", env={"HOSTS_SYNC_PID_FILE": str(tmp_path / "none.pid"),
-                                            "HOSTS_SYNC_HOSTS_FILE": str(hosts)})
+    result = run(
+        HOSTS_SYNC,
+        "status",
+        env={"HOSTS_SYNC_PID_FILE": str(tmp_path / "none.pid"), "HOSTS_SYNC_HOSTS_FILE": str(hosts)},
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     assert "not running" in result.stdout
 
@@ -63,21 +79,33 @@ def test_create_cluster_names_every_missing_tool(tmp_path: Path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("dirname",):
-        os.symlink(subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True,
-                                  check=True).stdout.strip(), bin_dir / tool)
+        os.symlink(
+            subprocess.run(
+                ["bash", "-c", f"command -v {tool}"], capture_output=True, text=True, check=True
+            ).stdout.strip(),
+            bin_dir / tool,
+        )
     result = run(CREATE_CLUSTER, env={"PATH": str(bin_dir)})
     assert result.returncode == 1
-    for hint in ("docker: install Docker", "kind: go install sigs.k8s.io/kind@",
-                 "kubectl: see https://kubernetes.io/docs/tasks/tools/", "helm: see https://helm.sh/docs/intro/install/",
-                 "cloud-provider-kind: go install sigs.k8s.io/cloud-provider-kind@"):
+    for hint in (
+        "docker: install Docker",
+        "kind: go install sigs.k8s.io/kind@",
+        "kubectl: see https://kubernetes.io/docs/tasks/tools/",
+        "helm: see https://helm.sh/docs/intro/install/",
+        "cloud-provider-kind: go install sigs.k8s.io/cloud-provider-kind@",
+    ):
         assert hint in result.stderr, result.stderr
 
 
 def test_create_cluster_without_loadbalancer_does_not_need_cloud_provider_kind(tmp_path: Path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    os.symlink(subprocess.run(["bash", "-c", "command -v dirname"], capture_output=True, text=True,
-                              check=True).stdout.strip(), bin_dir / "dirname")
+    os.symlink(
+        subprocess.run(
+            ["bash", "-c", "command -v dirname"], capture_output=True, text=True, check=True
+        ).stdout.strip(),
+        bin_dir / "dirname",
+    )
     result = run(CREATE_CLUSTER, env={"PATH": str(bin_dir), "NGINX_SVC_TYPE": "NodePort"})
     assert result.returncode == 1
     assert "cloud-provider-kind" not in result.stderr
@@ -87,3 +115,113 @@ def test_create_cluster_rejects_unknown_service_type():
     result = run(CREATE_CLUSTER, env={"NGINX_SVC_TYPE": "Ingress"})
     assert result.returncode == 1
     assert "NGINX_SVC_TYPE must be" in result.stderr
+
+
+# ---- cluster mode plumbing, with recording stand-ins for helm and kubectl ------------------------------
+
+FAKE = """#!/usr/bin/env bash
+# Records its arguments (and the content of any -f values file) to $FAKE_LOG, answers like the real tool.
+{{ printf '%s' "{name}"; printf ' %s' "$@"; echo; }} >> "$FAKE_LOG"
+prev=""
+for a in "$@"; do
+  if [[ "$prev" == -f ]]; then echo "VALUES $(cat "$a")" >> "$FAKE_LOG"; fi
+  prev=$a
+done
+while [[ "${{1:-}}" == --kubeconfig || "${{1:-}}" == --context || "${{1:-}}" == --kube-context ]]; do
+  shift 2
+done
+if [[ "{name} $1" == "helm status" ]]; then exit "${{FAKE_HELM_STATUS:-0}}"; fi
+if [[ "{name} $*" == "kubectl -n "*" get ds "* ]]; then echo "k8s-hosts-controller 1/1"; fi
+exit 0
+"""
+
+
+@pytest.fixture
+def fake_cluster_env(tmp_path: Path) -> dict[str, str]:
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    for name in ("helm", "kubectl"):
+        path = bin_dir / name
+        path.write_text(FAKE.format(name=name))
+        path.chmod(0o755)
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("{}\n")
+    return {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_LOG": str(tmp_path / "calls.log"),
+        "HOSTS_SYNC_MODE": "cluster",
+        "HOSTS_SYNC_HOSTS_FILE": str(hosts),
+        "HOSTS_SYNC_KUBECONFIG": str(kubeconfig),
+        "HOSTS_SYNC_BIN": "no-such-controller",
+        "HOSTS_SYNC_TIMEOUT": "2s",
+    }
+
+
+def test_cluster_start_installs_the_chart_with_the_settings(fake_cluster_env: dict[str, str], tmp_path: Path):
+    import json
+
+    env = {
+        **fake_cluster_env,
+        "HOSTS_SYNC_NAMESPACES": "tyk, tyk-dp-1,tyk-dp-2",
+        "HOSTS_SYNC_IMAGE": "registry.local:5000/k8s-hosts-controller:e2e",
+        "HOSTS_SYNC_MARKER": "MY-BLOCK",
+        "HOSTS_SYNC_NODE_HOSTS_PATH": "/mnt/hosts",
+        "HOSTS_SYNC_HELM_ARGS": "--set verbose=true",
+    }
+    result = run(HOSTS_SYNC, "start", env=env)
+    assert result.returncode == 0, result.stderr
+    calls = Path(env["FAKE_LOG"]).read_text().splitlines()
+    install = next(c for c in calls if c.startswith("helm ") and " upgrade --install " in c)
+    assert f"--kubeconfig {env['HOSTS_SYNC_KUBECONFIG']}" in install
+    assert f"upgrade --install k8s-hosts-controller {REPO / 'chart'}" in install
+    assert "--namespace k8s-hosts-controller --create-namespace" in install
+    assert "--wait --timeout 2s --set verbose=true" in install
+    values = json.loads(next(c for c in calls if c.startswith("VALUES "))[len("VALUES ") :])
+    assert values == {
+        "allNamespaces": False,
+        "namespaces": ["tyk", "tyk-dp-1", "tyk-dp-2"],
+        "marker": "MY-BLOCK",
+        "hostsFile": {"nodePath": "/mnt/hosts"},
+        "image": {"repository": "registry.local:5000/k8s-hosts-controller", "tag": "e2e"},
+    }
+    assert any(
+        c.startswith("kubectl ") and "wait pod -l app.kubernetes.io/instance=k8s-hosts-controller" in c
+        for c in calls
+    )
+
+
+def test_cluster_start_all_namespaces(fake_cluster_env: dict[str, str]):
+    import json
+
+    env = {**fake_cluster_env, "HOSTS_SYNC_ALL_NAMESPACES": "true"}
+    assert run(HOSTS_SYNC, "start", env=env).returncode == 0
+    line = next(c for c in Path(env["FAKE_LOG"]).read_text().splitlines() if c.startswith("VALUES "))
+    assert json.loads(line[len("VALUES ") :]) == {"allNamespaces": True, "marker": "TYK-K8S-HOSTS"}
+
+
+def test_cluster_status_and_stop_when_not_installed(fake_cluster_env: dict[str, str]):
+    env = {**fake_cluster_env, "FAKE_HELM_STATUS": "1"}
+    status = run(HOSTS_SYNC, "status", env=env)
+    assert status.returncode == 3 and "not installed" in status.stdout
+    stop = run(HOSTS_SYNC, "stop", env=env)
+    assert stop.returncode == 0, stop.stderr
+    assert "uninstall" not in Path(env["FAKE_LOG"]).read_text()
+
+
+def test_cluster_stop_uninstalls_and_reports_a_block_that_stays(fake_cluster_env: dict[str, str]):
+    assert run(HOSTS_SYNC, "status", env=fake_cluster_env).returncode == 0
+    stop = run(HOSTS_SYNC, "stop", env=fake_cluster_env)
+    assert stop.returncode == 0, stop.stderr
+    assert "helm uninstall k8s-hosts-controller" in Path(fake_cluster_env["FAKE_LOG"]).read_text().replace(
+        f"--kubeconfig {fake_cluster_env['HOSTS_SYNC_KUBECONFIG']} ", ""
+    )
+    # A block that does not go away (no pod to remove it): reported, with the way out, after the timeout.
+    Path(fake_cluster_env["HOSTS_SYNC_HOSTS_FILE"]).write_text(
+        "127.0.0.1 localhost\n#### BEGIN TYK-K8S-HOSTS ####\n"
+        "10.0.0.1 a.test  # x/y\n#### END TYK-K8S-HOSTS ####\n"
+    )
+    stuck = run(HOSTS_SYNC, "stop", env=fake_cluster_env)
+    assert stuck.returncode == 1
+    assert "still in" in stuck.stderr and "cleanup" in stuck.stderr

