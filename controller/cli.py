@@ -16,6 +16,7 @@ from pathlib import Path
 from controller import __version__
 from controller.hostsfile import DEFAULT_MARKER, HostsFile, HostsFileError, WriteMode, validate_marker
 from controller.logs import setup_logging
+from controller.sources import SOURCES
 
 PROG = "k8s-hosts-controller"
 ENV_PREFIX = "K8S_HOSTS_CONTROLLER_"
@@ -45,6 +46,9 @@ class Config:
     ingress_classes: tuple[str, ...]
     write_mode: str
     resolve_timeout: float
+    sources: tuple[str, ...]
+    post_write_command: str | None
+    post_write_timeout: float
     once: bool
     dry_run: bool
     log_format: str
@@ -87,8 +91,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
-        description="Keep Ingress hostnames in a marked block of a hosts file. Every flag falls back to the "
-        f"environment variable {ENV_PREFIX}<FLAG> (e.g. {ENV_PREFIX}NAMESPACES).",
+        description="Keep Ingress (Gateway API route, Service) hostnames in a marked block of a hosts file. "
+        f"Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}NAMESPACES.",
         epilog=f"Subcommand: {PROG} wait --host NAME [--timeout 120s] waits until names are in the block.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -99,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated namespaces to watch (or --all-namespaces)",
     )
     scope.add_argument("--all-namespaces", action="store_true", default=None, help="watch all namespaces")
+    scope.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        help=f"where names come from: {', '.join(SOURCES)} (repeatable, or a comma list; default: ingress)",
+    )
     scope.add_argument(
         "--ingress-class",
         action="append",
@@ -162,6 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to resolve a load-balancer hostname (e.g. localhost, cloud LB names)",
     )
 
+    out.add_argument(
+        "--post-write-command",
+        default=_env("--post-write-command"),
+        help="shell command run after each write, e.g. a DNS cache flush on macOS",
+    )
+    out.add_argument(
+        "--post-write-timeout",
+        type=float,
+        default=float(_env("--post-write-timeout", "10")),
+        help="seconds before the post-write command is killed",
+    )
+
     mode = p.add_argument_group("modes")
     mode.add_argument("--cleanup", action="store_true", default=None, help="remove the block and exit")
     mode.add_argument(
@@ -223,6 +245,12 @@ def parse_args(argv: Sequence[str]) -> Config:
             raise UsageError(f"{name} must be >= 0 seconds, got {value}")
     if ns.resolve_timeout <= 0:
         raise UsageError(f"--resolve-timeout must be > 0 seconds, got {ns.resolve_timeout}")
+    sources = _split(ns.source or ([_env("--source")] if _env("--source") else None)) or ("ingress",)
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise UsageError(f"--source {','.join(unknown)} is not known (choose from {', '.join(SOURCES)})")
+    if ns.post_write_timeout <= 0:
+        raise UsageError(f"--post-write-timeout must be > 0 seconds, got {ns.post_write_timeout}")
     once, dry_run = flag("--once"), flag("--dry-run")
     if sum((cleanup, once, dry_run)) > 1:
         raise UsageError("--cleanup, --once and --dry-run are mutually exclusive (pick one)")
@@ -254,6 +282,9 @@ def parse_args(argv: Sequence[str]) -> Config:
         ),
         write_mode=ns.write_mode,
         resolve_timeout=ns.resolve_timeout,
+        sources=sources,
+        post_write_command=ns.post_write_command or None,
+        post_write_timeout=ns.post_write_timeout,
         once=once,
         dry_run=dry_run,
         log_format=ns.log_format,

@@ -1,4 +1,4 @@
-"""kopf at the edge: login, the Ingress event handler and the listing hook, all read-only.
+"""kopf at the edge: login, one event handler per watched resource, and the listing hook, all read-only.
 
 Only @kopf.on.event (and login) are used: they write nothing to the watched objects, no finalizers,
 annotations or status (DESIGN.md, decision 1).
@@ -7,16 +7,14 @@ annotations or status (DESIGN.md, decision 1).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import kopf
 from kubernetes import client
 
-from controller import kube, listing
-from controller.plan import snapshot_from_ingress
+from controller import kube, listing, sources
+from controller.sources import Resource
 from controller.state import ClusterState
-
-INGRESSES = ("networking.k8s.io", "v1", "ingresses")
 
 
 def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
@@ -33,7 +31,11 @@ def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
     )
 
 
-def build_registry(state: ClusterState, load_configuration) -> kopf.OperatorRegistry:
+def build_registry(
+    state: ClusterState,
+    resources: Iterable[Resource],
+    load_configuration: Callable[[], client.Configuration],
+) -> kopf.OperatorRegistry:
     """Handlers bound to one state; ``load_configuration()`` re-reads credentials (tokens rotate)."""
     registry = kopf.OperatorRegistry()
 
@@ -41,19 +43,29 @@ def build_registry(state: ClusterState, load_configuration) -> kopf.OperatorRegi
     def login(**_) -> kopf.ConnectionInfo:
         return connection_info(load_configuration())
 
-    @kopf.on.event(*INGRESSES, registry=registry)
-    async def ingress_event(*, type: str | None, body: kopf.Body, **_) -> None:
-        state.apply(type, snapshot_from_ingress(body))
-
+    for resource in resources:
+        register_source(registry, state, resource)
     return registry
 
 
-def observe_listings(state: ClusterState, plural: str = INGRESSES[2]):
-    """Feed the state with listing progress of the watch streams; returns an unregister function."""
+def register_source(registry: kopf.OperatorRegistry, state: ClusterState, resource: Resource) -> None:
+    async def on_event(*, type: str | None, body: kopf.Body, **_) -> None:
+        state.apply(type, sources.snapshot(resource, body))
 
-    def observer(resource_plural: str, scope: str | None, what: str, uid: str | None) -> None:
-        if resource_plural != plural:
+    kopf.on.event(
+        resource.group, resource.version, resource.plural, registry=registry, id=f"{resource.plural}-to-hosts"
+    )(on_event)
+
+
+def observe_listings(state: ClusterState, resources: Iterable[Resource]) -> Callable[[], None]:
+    """Feed the state with the listing progress of the watch streams; returns an unregister function."""
+    kinds = {r.plural: r.kind for r in resources}
+
+    def observer(plural: str, namespace: str | None, what: str, uid: str | None) -> None:
+        kind = kinds.get(plural)
+        if kind is None:
             return
+        scope = (kind, namespace)
         if what == "start":
             state.listing_started(scope)
         elif what == "object" and uid:
@@ -77,7 +89,7 @@ def operator_settings(verbose: bool) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # our own Events only, for refused hosts (controller/kube.py)
     # No cluster-wide watches of CRDs and namespaces: exact namespace names need none, and the
-    # least-privilege RBAC (ingresses + events in the watched namespaces) does not allow them.
+    # least-privilege RBAC (the sources' resources + events in the watched namespaces) does not allow them.
     settings.scanning.disabled = True
     settings.batching.batch_window = 0.01  # a single change should not wait 100 ms in kopf's batcher
     settings.watching.server_timeout = 300  # API-side watch timeout; reconnects are cheap

@@ -12,23 +12,34 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from controller.hostsfile import Entry, InvalidEntryError, validate_address, validate_hostname
 
 WILDCARD = "wildcard"
 INVALID_HOSTNAME = "invalid-hostname"
 INVALID_ADDRESS = "invalid-address"
+INVALID_ANNOTATION = "invalid-annotation"
 UNRESOLVABLE = "unresolvable"
 DOMAIN_FILTER = "domain-filter"
 SHADOWED = "shadowed"
 CONFLICT = "conflict"
-REASONS = (WILDCARD, INVALID_HOSTNAME, INVALID_ADDRESS, UNRESOLVABLE, DOMAIN_FILTER, SHADOWED, CONFLICT)
+REASONS = (
+    WILDCARD,
+    INVALID_HOSTNAME,
+    INVALID_ADDRESS,
+    INVALID_ANNOTATION,
+    UNRESOLVABLE,
+    DOMAIN_FILTER,
+    SHADOWED,
+    CONFLICT,
+)
+GATEWAY_KIND = "Gateway"
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the planner needs to know about one source object (an Ingress for now)."""
+    """What the planner needs to know about one source object (built by controller/sources.py)."""
 
     namespace: str
     name: str
@@ -40,6 +51,10 @@ class Snapshot:
     ingress_class: str | None = None
     kind: str = "Ingress"
     api_version: str = "networking.k8s.io/v1"
+    target: tuple[str, ...] = ()  # addresses from the target annotation: they replace the status'
+    parents: tuple[tuple[str, str], ...] = ()  # Gateway API routes: (namespace, name) of accepting Gateways
+    ignored: bool = False  # the ignore annotation
+    problems: tuple[str, ...] = ()  # invalid annotations: the object is refused with these messages
 
     @property
     def owner(self) -> str:
@@ -103,6 +118,20 @@ def _addresses(snap: Snapshot, resolved: Mapping[str, tuple[str, ...]]) -> tuple
     return tuple(str(a) for a in ordered), None
 
 
+def _with_effective_addresses(snap: Snapshot, gateways: Mapping[tuple[str, str], Snapshot]) -> Snapshot:
+    """The target annotation wins; a route takes the addresses of the Gateways that accepted it."""
+    if snap.target:
+        return replace(snap, ips=snap.target, lb_hostnames=())
+    if snap.parents:
+        parents = [gateways[p] for p in snap.parents if p in gateways]
+        return replace(
+            snap,
+            ips=tuple(dict.fromkeys(ip for g in parents for ip in g.ips)),
+            lb_hostnames=tuple(dict.fromkeys(n for g in parents for n in g.lb_hostnames)),
+        )
+    return snap
+
+
 def _host_refusal(host: str, filters: Filters, defined_outside: frozenset[str]) -> tuple[str, str] | None:
     if "*" in host:
         return WILDCARD, f"wildcard host {host!r} cannot be written to a hosts file"
@@ -131,14 +160,26 @@ def plan(
     claims: dict[str, tuple[tuple[str, ...], Snapshot]] = {}
     considered = 0
 
+    snapshots = list(snapshots)
+    gateways = {(s.namespace, s.name): s for s in snapshots if s.kind == GATEWAY_KIND}
     # Oldest first, so the first claim of a hostname is the winning one.
-    for snap in sorted(snapshots, key=lambda s: (s.created, s.namespace, s.name)):
-        if not filters.allows_class(snap.ingress_class):
+    for snap in sorted(snapshots, key=lambda s: (s.created, s.namespace, s.name, s.kind)):
+        if snap.kind == GATEWAY_KIND or snap.ignored:
+            continue  # Gateways lend addresses to routes; they name no hosts themselves
+        if snap.kind == "Ingress" and not filters.allows_class(snap.ingress_class):
             continue
         considered += 1
         hosts = sorted({h.strip().lower() for h in snap.hosts if h and h.strip()})
+        if snap.problems:
+            message = "; ".join(snap.problems)
+            rejections.extend(
+                Rejection(snap.owner, h, INVALID_ANNOTATION, message, snap.uid)
+                for h in hosts or ["(annotations)"]
+            )
+            continue
         if not hosts:
             continue
+        snap = _with_effective_addresses(snap, gateways)
         if not snap.has_address:
             pending.append(snap.owner)
             continue

@@ -10,7 +10,7 @@ import signal
 import kopf
 from kubernetes import client
 
-from controller import __version__, handlers, kube
+from controller import __version__, handlers, kube, sources
 from controller.cli import Config
 from controller.hostsfile import HostsFile, HostsFileError
 from controller.metrics import Health, Metrics, parse_bind_address, serve
@@ -25,7 +25,9 @@ HEARTBEAT_SECONDS = 5.0
 
 def banner(config: Config, configuration: client.Configuration) -> str:
     return (
-        f"starting k8s-hosts-controller {__version__}: watching {config.scope}, server {configuration.host}, "
+        f"starting k8s-hosts-controller {__version__}: "
+        f"watching {','.join(config.sources)} in {config.scope}, "
+        f"server {configuration.host}, "
         f"hosts file {config.hosts_file} (marker {config.marker}, write mode {config.write_mode}), "
         f"sync delay {config.sync_delay}s (max {config.sync_max_delay}s), "
         f"cleanup on exit {'on' if config.cleanup_on_exit else 'off'}, "
@@ -45,7 +47,9 @@ def run_controller(config: Config, configuration: client.Configuration) -> int:
 async def _run(config: Config, configuration: client.Configuration) -> int:
     metrics, health = Metrics(), Health()
     hosts = HostsFile(config.hosts_file, config.marker, config.write_mode)
-    scopes = [None] if config.all_namespaces else list(config.namespaces)
+    resources = sources.resources_for(config.sources)
+    namespaces: list[str | None] = [None] if config.all_namespaces else list(config.namespaces)
+    scopes = [(r.kind, ns) for r in resources for ns in namespaces]
     writer: Writer | None = None
     state = ClusterState(scopes, on_change=lambda: writer.wake() if writer else None)
     poster = kube.EventPoster(configuration)
@@ -63,6 +67,9 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             filters=Filters.create(config.domain_filters, config.ingress_classes),
             once=config.once,
             dry_run=config.dry_run,
+            post_write_command=config.post_write_command,
+            post_write_timeout=config.post_write_timeout,
+            kinds=tuple(r.kind for r in resources),
         ),
     )
     stop_http = None
@@ -78,8 +85,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             )
             return 2
 
-    unobserve = handlers.observe_listings(state)
-    registry = handlers.build_registry(state, lambda: kube.load(config.kubeconfig, config.context))
+    unobserve = handlers.observe_listings(state, resources)
+    registry = handlers.build_registry(state, resources, lambda: kube.load(config.kubeconfig, config.context))
     stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(
         kopf.operator(

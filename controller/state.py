@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterable
 
 from controller.plan import Snapshot
 
-Scope = str | None  # a namespace, or None when watching cluster-wide
+# A namespace (None: cluster-wide), optionally qualified by the kind when several resources are watched:
+# ("Ingress", "tyk"), ("HTTPRoute", None).
+Scope = str | None | tuple[str, str | None]
 MAX_TOMBSTONES = 50_000
 
 
@@ -96,6 +98,9 @@ class ClusterState:
 
     @staticmethod
     def _in_scope(snap: Snapshot, scope: Scope) -> bool:
+        if isinstance(scope, tuple):
+            kind, namespace = scope
+            return snap.kind == kind and (namespace is None or snap.namespace == namespace)
         return scope is None or snap.namespace == scope
 
     def _forget(self, uid: str) -> None:

@@ -13,6 +13,7 @@ import difflib
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +37,9 @@ class WriterOptions:
     filters: Filters = field(default_factory=Filters)
     once: bool = False  # stop after the first successful sync
     dry_run: bool = False  # print the block and the diff instead of writing, then stop
+    post_write_command: str | None = None  # run through the shell after each write (e.g. a DNS cache flush)
+    post_write_timeout: float = 10.0
+    kinds: tuple[str, ...] = ("Ingress",)  # watched kinds, for the watched_objects metric
 
 
 class Writer:
@@ -63,6 +67,7 @@ class Writer:
         self._lines: dict[str, tuple[tuple[str, ...], str]] = {}  # host -> (addresses, owner) on disk
         self._reported: set[tuple[str, str, str, str]] = set()
         self._stale_reported = False
+        self._mdns_warned = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -117,7 +122,9 @@ class Writer:
         started = time.monotonic()
         first_change = self.state.take_first_change()
         snapshots = self.state.snapshots()
-        self.metrics.watched_objects.labels("Ingress").set(len(snapshots))
+        counts = Counter(s.kind for s in snapshots)
+        for kind in {*self.options.kinds, *counts}:
+            self.metrics.watched_objects.labels(kind).set(counts.get(kind, 0))
         resolved = await self.resolver.resolve_all(n for s in snapshots for n in s.lb_hostnames)
         try:
             parsed = await asyncio.to_thread(self.hosts.parse)
@@ -150,6 +157,9 @@ class Writer:
         self.metrics.managed_entries.set(len(result_plan.entries))
         self.metrics.last_sync.set(time.time())
         self._log_changes(result_plan, result.changed, result.mode)
+        self._warn_about_mdns(result_plan)
+        if result.changed and self.options.post_write_command:
+            await self._run_post_write_command()
         await self._report_rejections(result_plan.rejections, snapshots)
         if result.stale:
             self.metrics.stale_file.inc()
@@ -219,6 +229,41 @@ class Writer:
             if self.post_event is not None and snap is not None:
                 await self.post_event(snap, rejection)
         self._reported = current  # a refusal that goes away and comes back is reported again
+
+    def _warn_about_mdns(self, result_plan: Plan) -> None:
+        if sys.platform != "darwin" or self._mdns_warned:
+            return
+        local = sorted({e.hostname for e in result_plan.entries if e.hostname.endswith(".local")})
+        if local:
+            self._mdns_warned = True
+            log.warning(
+                "macOS resolves .local names through mDNS first, which can add seconds per lookup "
+                "(%s...): prefer another suffix, e.g. .test or .localhost",
+                local[0],
+            )
+
+    async def _run_post_write_command(self) -> None:
+        command = self.options.post_write_command or ""
+        try:
+            proc = await asyncio.create_subprocess_shell(
+                command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
+        except OSError as err:
+            log.error("post-write command %r could not start: %s", command, err)
+            return
+        try:
+            async with asyncio.timeout(self.options.post_write_timeout):
+                output, _ = await proc.communicate()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            log.error("post-write command %r killed after %.0fs", command, self.options.post_write_timeout)
+            return
+        text = output.decode(errors="replace").strip()[-500:]
+        if proc.returncode:
+            log.error("post-write command %r failed with exit code %d: %s", command, proc.returncode, text)
+        else:
+            log.info("post-write command %r done", command)
 
     def _print_dry_run(self, result_plan: Plan) -> None:
         current, new = self.hosts.preview(result_plan.entries)

@@ -103,3 +103,45 @@ def ingresses(api):
     from tests.helpers import Ingresses
 
     return Ingresses(api)
+
+
+@pytest.fixture(scope="session")
+def gateway_crds(api) -> list[str]:
+    """The Gateway API CRDs (standard channel, fetched by the build script) installed and established."""
+    import subprocess
+    import time
+
+    import yaml
+    from kubernetes import client
+
+    from tests.controlplane.cluster import BUILD_SCRIPT
+
+    crd_dir = Path(
+        subprocess.run(
+            ["bash", str(BUILD_SCRIPT), "--crds"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    files = sorted(crd_dir.glob("*.yaml"))
+    if not files:
+        pytest.fail(f"Gateway API CRDs missing in {crd_dir}; fetch them with: {BUILD_COMMAND}", pytrace=False)
+    ext = client.ApiextensionsV1Api(api)
+    names = []
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            names.append(doc["metadata"]["name"])
+            try:
+                ext.create_custom_resource_definition(doc)
+            except client.ApiException as err:
+                if err.status != 409:
+                    raise
+    deadline = time.monotonic() + 60
+    for name in names:
+        while True:
+            conditions = ext.read_custom_resource_definition(name).status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                break
+            assert time.monotonic() < deadline, f"CRD {name} not established"
+            time.sleep(0.1)
+    return names
