@@ -147,7 +147,7 @@ class Controller:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd=REPO,
+                cwd=self.log.parent,  # not the checkout: PYTHONPATH in a template can pick another tree
                 env=env,
                 preexec_fn=_die_with_parent,
             )
