@@ -52,7 +52,7 @@ def test_sigkill_during_churn(control_plane, fapi, fns, user_hosts, tmp_path):
         for i in range(KILLS):
             proc = Proc(argv, tmp_path / "controller.log")
             # from "still importing" through "initial listing" to "steady syncs under churn"
-            time.sleep(rng.uniform(0.2, 3.5))
+            time.sleep(rng.uniform(0.2, 2.5))
             assert proc.alive(), proc.tail()
             proc.kill()
             content = user_hosts.read_bytes()

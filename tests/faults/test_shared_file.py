@@ -30,7 +30,7 @@ from tests.faults.helpers import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
-CHURN_SECONDS = 60.0 if FULL else 10.0
+CHURN_SECONDS = 60.0 if FULL else 6.0
 
 
 def _checker(path, expected_outside):
