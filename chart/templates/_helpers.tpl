@@ -81,9 +81,26 @@ True ("true") when RBAC is a ClusterRole + ClusterRoleBinding.
 The least-privilege rules, shared by the Role(s) and the ClusterRole (docs/cli-contract.md, "RBAC needed").
 */}}
 {{- define "k8s-hosts-controller.rbacRules" -}}
+{{- $sources := .Values.sources }}
+{{- if has "ingress" $sources }}
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch"]
+{{- end }}
+{{- if has "service" $sources }}
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- $gateway := list }}
+{{- range $source, $plural := dict "gateway-httproute" "httproutes" "gateway-grpcroute" "grpcroutes" "gateway-tlsroute" "tlsroutes" }}
+{{- if has $source $sources }}{{- $gateway = append $gateway $plural }}{{- end }}
+{{- end }}
+{{- if $gateway }}
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: {{ prepend (sortAlpha $gateway) "gateways" | toJson }}
+  verbs: ["get", "list", "watch"]
+{{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
@@ -98,6 +115,7 @@ Controller arguments (flags of docs/cli-contract.md).
 {{- else }}
 - {{ printf "--namespaces=%s" (join "," .Values.namespaces) | quote }}
 {{- end }}
+- {{ printf "--source=%s" (join "," .Values.sources) | quote }}
 - {{ printf "--hosts-file=%s" .Values.hostsFile.containerPath | quote }}
 - {{ printf "--marker=%s" .Values.marker | quote }}
 - {{ printf "--write-mode=%s" .Values.writeMode | quote }}

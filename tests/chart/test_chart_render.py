@@ -77,6 +77,7 @@ def test_kinds_per_case(case, expected, tmp_path):
 
 
 BASE_ARGS = [
+    "--source=ingress",
     "--hosts-file=/host/etc/hosts",
     "--marker=TYK-K8S-HOSTS",
     "--write-mode=inplace",
@@ -119,11 +120,13 @@ def test_every_value_maps_onto_a_flag(tmp_path):
             "writeMode": "auto",
             "metrics": {"port": 9100},
             "extraArgs": ["--resolve-timeout=5"],
+            "sources": ["ingress", "gateway-httproute"],
         },
     )
     ctr = container(docs)
     assert ctr["args"] == [
         "--namespaces=tyk",
+        "--source=ingress,gateway-httproute",
         "--hosts-file=/data/hosts",
         "--marker=MY-BLOCK",
         "--write-mode=auto",
@@ -344,3 +347,41 @@ def test_names_labels_and_namespaces(case, tmp_path):
             assert "namespace" not in doc["metadata"]
         else:
             assert doc["metadata"]["namespace"] == "infra"
+
+
+READ = ["get", "list", "watch"]
+
+
+@pytest.mark.parametrize(
+    ("sources", "expected"),
+    [
+        (["service"], [{"apiGroups": [""], "resources": ["services"], "verbs": READ}]),
+        (
+            ["gateway-httproute", "gateway-tlsroute"],
+            [
+                {
+                    "apiGroups": ["gateway.networking.k8s.io"],
+                    "resources": ["gateways", "httproutes", "tlsroutes"],
+                    "verbs": READ,
+                }
+            ],
+        ),
+        (
+            ["ingress", "service", "gateway-grpcroute"],
+            [
+                LEAST_RULES[0],
+                {"apiGroups": [""], "resources": ["services"], "verbs": READ},
+                {
+                    "apiGroups": ["gateway.networking.k8s.io"],
+                    "resources": ["gateways", "grpcroutes"],
+                    "verbs": READ,
+                },
+            ],
+        ),
+    ],
+    ids=["service", "two-route-kinds", "mixed"],
+)
+def test_rbac_follows_the_enabled_sources(sources, expected, tmp_path):
+    docs = render(tmp_path, {"namespaces": ["tyk"], "sources": sources})
+    assert only(docs, "Role")["rules"] == [*expected, LEAST_RULES[1]]
+    assert container(docs)["args"][1] == f"--source={','.join(sources)}"
