@@ -78,7 +78,7 @@ True ("true") when RBAC is a ClusterRole + ClusterRoleBinding.
 {{- end }}
 
 {{/*
-The least-privilege rules, shared by the Role(s) and the ClusterRole (docs/cli-contract.md, "RBAC needed").
+The least-privilege rules of the enabled sources, shared by the Role(s) and the ClusterRole.
 */}}
 {{- define "k8s-hosts-controller.rbacRules" -}}
 {{- $sources := .Values.sources }}
@@ -107,7 +107,7 @@ The least-privilege rules, shared by the Role(s) and the ClusterRole (docs/cli-c
 {{- end }}
 
 {{/*
-Controller arguments (flags of docs/cli-contract.md).
+Controller arguments (the flags of README.md).
 */}}
 {{- define "k8s-hosts-controller.args" -}}
 {{- if .Values.allNamespaces }}

@@ -27,7 +27,7 @@ CASES: dict[str, dict] = {
     "servicemonitor-on": {"metrics": {"serviceMonitor": {"enabled": True}}},
 }
 
-# The least-privilege rules of docs/cli-contract.md ("RBAC needed"), exactly.
+# The least-privilege rules for the default source (ingress), exactly: README.md, "What it does".
 LEAST_RULES = [
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
