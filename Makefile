@@ -29,9 +29,13 @@ demo: venv controlplane
 test: venv controlplane
 	$(PY) -m pytest
 
-lint: venv
+lint: venv controlplane
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/shellcheck scripts/*.sh examples/tyk/*.sh
+	$(VENV)/bin/hadolint Dockerfile
+	"$$(bash scripts/build-controlplane.sh --print)/actionlint" .github/workflows/*.yaml
+	"$$(bash scripts/build-controlplane.sh --print)/helm" lint --strict chart
 
 bench: venv controlplane
 	$(PY) -m bench
