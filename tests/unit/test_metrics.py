@@ -1,0 +1,193 @@
+"""parse_bind_address and the /metrics, /healthz, /readyz server on a real loopback port."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from controller import __version__
+from controller.metrics import Health, Metrics, parse_bind_address, serve
+from controller.plan import CONFLICT, REASONS, WILDCARD
+
+PREFIX = "k8s_hosts_controller_"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (":8080", ("0.0.0.0", 8080)),
+        ("127.0.0.1:9000", ("127.0.0.1", 9000)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("[::]:8080", ("::", 8080)),
+        ("localhost:1", ("localhost", 1)),
+        (":65535", ("0.0.0.0", 65535)),
+        (" :8080 ", ("0.0.0.0", 8080)),
+        ("0", None),
+        ("", None),
+        ("  ", None),
+    ],
+)
+def test_parse_bind_address(value, expected):
+    assert parse_bind_address(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["8080", ":0", ":65536", ":-1", "host:", "host:http", "127.0.0.1", ":80a", "[::1]"]
+)
+def test_parse_bind_address_errors(value):
+    with pytest.raises(ValueError, match="bind address"):
+        parse_bind_address(value)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.fixture
+def running() -> Iterator[tuple[str, Metrics, Health]]:
+    metrics, health = Metrics(), Health()
+    port = free_port()
+    stop = serve(("127.0.0.1", port), metrics, health)
+    try:
+        yield f"http://127.0.0.1:{port}", metrics, health
+    finally:
+        stop()
+
+
+def families(text: str) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def sample(fams: dict, family: str, name: str, **labels) -> float:
+    for s in fams[family].samples:
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    raise KeyError((family, name, labels))
+
+
+def test_metrics_endpoint_exposes_the_documented_metrics(running):
+    base, _, _ = running
+    status, text = get(base + "/metrics")
+    assert status == 200
+    fams = families(text)
+    for name in [
+        "managed_entries",
+        "watched_objects",
+        "writes",
+        "sync_duration_seconds",
+        "event_to_file_seconds",
+        "rejected_hosts",
+        "rejections",
+        "last_sync_timestamp_seconds",
+        "ready",
+        "hosts_file_stale",
+        "build_info",
+    ]:
+        assert PREFIX + name in fams, name
+    assert fams[PREFIX + "writes"].type == "counter"
+    assert fams[PREFIX + "sync_duration_seconds"].type == "histogram"
+    assert fams[PREFIX + "managed_entries"].type == "gauge"
+    # every label value is present from the start, at zero
+    for result in ("written", "unchanged", "error"):
+        assert sample(fams, PREFIX + "writes", PREFIX + "writes_total", result=result) == 0
+    for reason in REASONS:
+        assert sample(fams, PREFIX + "rejected_hosts", PREFIX + "rejected_hosts", reason=reason) == 0
+        assert sample(fams, PREFIX + "rejections", PREFIX + "rejections_total", reason=reason) == 0
+    assert sample(fams, PREFIX + "watched_objects", PREFIX + "watched_objects", kind="Ingress") == 0
+    assert sample(fams, PREFIX + "build_info", PREFIX + "build_info", version=__version__) == 1
+
+
+def test_metrics_follow_changes(running):
+    base, metrics, _ = running
+    metrics.managed_entries.set(7)
+    metrics.writes.labels("written").inc()
+    metrics.writes.labels("unchanged").inc(2)
+    metrics.set_rejected([WILDCARD, WILDCARD, CONFLICT])
+    metrics.sync_duration.observe(0.03)
+    fams = families(get(base + "/metrics")[1])
+    assert sample(fams, PREFIX + "managed_entries", PREFIX + "managed_entries") == 7
+    assert sample(fams, PREFIX + "writes", PREFIX + "writes_total", result="written") == 1
+    assert sample(fams, PREFIX + "writes", PREFIX + "writes_total", result="unchanged") == 2
+    assert sample(fams, PREFIX + "rejected_hosts", PREFIX + "rejected_hosts", reason=WILDCARD) == 2
+    assert sample(fams, PREFIX + "rejected_hosts", PREFIX + "rejected_hosts", reason=CONFLICT) == 1
+    name = PREFIX + "sync_duration_seconds"
+    assert sample(fams, name, name + "_count") == 1
+    assert sample(fams, name, name + "_bucket", le="0.025") == 0
+    assert sample(fams, name, name + "_bucket", le="0.05") == 1
+    # set_rejected replaces, it does not add up
+    metrics.set_rejected([])
+    fams = families(get(base + "/metrics")[1])
+    assert sample(fams, PREFIX + "rejected_hosts", PREFIX + "rejected_hosts", reason=WILDCARD) == 0
+
+
+def test_readyz_503_until_ready_then_200(running):
+    base, _, health = running
+    status, body = get(base + "/readyz")
+    assert status == 503 and "not ready" in body
+    health.ready = True
+    assert get(base + "/readyz") == (200, "ok\n")
+
+
+def test_healthz_200_while_alive_503_when_stale(running, monkeypatch):
+    base, _, health = running
+    assert get(base + "/healthz") == (200, "ok\n")
+    monkeypatch.setattr(Health, "STALE_AFTER", -1.0)
+    assert get(base + "/healthz")[0] == 503
+    monkeypatch.setattr(Health, "STALE_AFTER", 60.0)
+    health.beat()
+    assert get(base + "/healthz")[0] == 200
+
+
+def test_two_metrics_instances_are_independent():
+    a, b = Metrics(), Metrics()
+    a.managed_entries.set(3)
+    assert b.managed_entries._value.get() == 0  # own registries: no duplicate-registration error either
+
+
+def test_stop_frees_the_port():
+    port = free_port()
+    stop = serve(("127.0.0.1", port), Metrics(), Health())
+    assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+    stop()
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+    stop2 = serve(("127.0.0.1", port), Metrics(), Health())  # the same port can be bound again
+    stop2()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_serves_on_ipv6_loopback():
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+    address = parse_bind_address(f"[::1]:{port}")
+    stop = serve(address, Metrics(), Health())
+    try:
+        status, text = get(f"http://[::1]:{port}/metrics")
+        assert status == 200 and PREFIX + "managed_entries" in text
+    finally:
+        stop()

@@ -1,0 +1,272 @@
+"""`k8s-hosts-controller wait`: durations, exit codes, --absent and --ready-url against a real HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller import cli
+from controller.hostsfile import Entry, HostsFile
+from controller.wait import main, parse_duration
+
+USER = b"127.0.0.1 localhost\n10.9.9.9 outside.local\n"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("K8S_HOSTS_CONTROLLER_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def hosts(tmp_path: Path) -> Path:
+    path = tmp_path / "hosts"
+    path.write_bytes(USER)
+    HostsFile(path).sync([Entry("a.local", "10.0.0.1", "ns/a"), Entry("b.local", "fd00::1", "ns/b")])
+    return path
+
+
+# ---------------------------------------------------------------------------------------- parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("120", 120.0),
+        ("120s", 120.0),
+        ("2m", 120.0),
+        ("1m30s", 90.0),
+        ("1m30", 90.0),
+        ("500ms", 0.5),
+        ("1.5s", 1.5),
+        ("0.25", 0.25),
+        ("0", 0.0),
+        (" 10s ", 10.0),
+        ("2m500ms", 120.5),
+    ],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    "text", ["", " ", "s", "ms", "m", "1h", "-1", "1d", "abc", "1.2.3s", "2 m", "1sm", "m5"]
+)
+def test_parse_duration_errors(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="bad duration"):
+        parse_duration(text)
+
+
+# ----------------------------------------------------------------------------------------- exit codes
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_returns_0_when_hosts_are_in_the_block(capsys, hosts):
+    code, out, err = run(capsys, "--hosts-file", str(hosts), "--host", "a.local,B.Local", "--timeout", "5s")
+    assert code == 0, err
+    assert "ready" in out and "a.local" in out and "b.local" in out
+
+
+def test_times_out_with_1_naming_only_the_missing_host(capsys, hosts):
+    started = time.monotonic()
+    code, out, err = run(
+        capsys, "--hosts-file", str(hosts), "--host", "a.local", "--host", "c.local", "--timeout", "300ms"
+    )
+    elapsed = time.monotonic() - started
+    assert code == 1
+    assert 0.3 <= elapsed < 5
+    lines = err.splitlines()
+    assert len(lines) == 1
+    assert "c.local missing" in lines[0]
+    assert "a.local" not in lines[0]
+    assert str(hosts) in lines[0] and "timed out" in lines[0]
+    assert out == ""
+
+
+def test_names_outside_the_block_do_not_count(capsys, hosts):
+    code, _, err = run(capsys, "--hosts-file", str(hosts), "--host", "outside.local", "--timeout", "0.2")
+    assert code == 1
+    assert "outside.local missing" in err
+
+
+def test_other_markers_block_does_not_count(capsys, hosts):
+    code, _, err = run(
+        capsys, "--hosts-file", str(hosts), "--marker", "OTHER", "--host", "a.local", "--timeout", "0.2"
+    )
+    assert code == 1
+    assert "a.local missing" in err
+
+
+def test_marker_from_env(capsys, monkeypatch, tmp_path):
+    path = tmp_path / "hosts"
+    HostsFile(path, "CUSTOM").sync([Entry("c.local", "10.0.0.3", "ns/c")])
+    monkeypatch.setenv("K8S_HOSTS_CONTROLLER_HOSTS_FILE", str(path))
+    monkeypatch.setenv("K8S_HOSTS_CONTROLLER_MARKER", "CUSTOM")
+    code, _, err = run(capsys, "--host", "c.local", "--timeout", "1s")
+    assert code == 0, err
+
+
+def test_missing_hosts_file_times_out(capsys, tmp_path):
+    code, _, err = run(
+        capsys, "--hosts-file", str(tmp_path / "nope"), "--host", "a.local", "--timeout", "0.1"
+    )
+    assert code == 1
+    assert "a.local missing" in err
+
+
+def test_waits_until_the_host_appears(capsys, hosts):
+    def add_later():
+        time.sleep(0.3)
+        HostsFile(hosts).sync(
+            [
+                Entry("a.local", "10.0.0.1", "ns/a"),
+                Entry("b.local", "fd00::1", "ns/b"),
+                Entry("late.local", "10.0.0.5", "ns/l"),
+            ]
+        )
+
+    thread = threading.Thread(target=add_later)
+    started = time.monotonic()
+    thread.start()
+    code, _, err = run(capsys, "--hosts-file", str(hosts), "--host", "late.local", "--timeout", "10s")
+    thread.join()
+    assert code == 0, err
+    assert 0.25 <= time.monotonic() - started < 5
+
+
+def test_absent_returns_0_when_hosts_are_not_in_the_block(capsys, hosts):
+    code, out, err = run(capsys, "--hosts-file", str(hosts), "--host", "gone.local,outside.local", "--absent")
+    assert code == 0, err
+    assert "gone" in out
+
+
+def test_absent_times_out_naming_the_present_host(capsys, hosts):
+    code, _, err = run(
+        capsys, "--hosts-file", str(hosts), "--host", "a.local,zzz.local", "--absent", "--timeout", "0.2s"
+    )
+    assert code == 1
+    assert "a.local still present" in err
+    assert "zzz.local" not in err
+
+
+def test_absent_waits_for_cleanup(capsys, hosts):
+    def cleanup_later():
+        time.sleep(0.3)
+        HostsFile(hosts).cleanup()
+
+    thread = threading.Thread(target=cleanup_later)
+    thread.start()
+    code, _, err = run(
+        capsys, "--hosts-file", str(hosts), "--host", "a.local", "--absent", "--timeout", "10s"
+    )
+    thread.join()
+    assert code == 0, err
+    assert hosts.read_bytes() == USER
+
+
+def test_nothing_to_wait_for_is_a_usage_error(capsys, hosts):
+    code, _, err = run(capsys, "--hosts-file", str(hosts))
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "--host" in err and "--ready-url" in err
+    code, _, err = run(capsys, "--hosts-file", str(hosts), "--host", " , ")
+    assert code == 2
+
+
+def test_bad_marker_is_a_usage_error(capsys, hosts):
+    code, _, err = run(capsys, "--hosts-file", str(hosts), "--marker", "A#B", "--host", "a.local")
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "error" in err
+
+
+@pytest.mark.parametrize("argv", [["--timeout", "soon", "--host", "a"], ["--host", "a", "--bogus"]])
+def test_argparse_errors_exit_2_with_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    _, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("k8s-hosts-controller wait: error:")
+    assert "Traceback" not in err
+
+
+def test_wait_subcommand_through_the_main_cli(capsys, hosts):
+    assert cli.main(["wait", "--hosts-file", str(hosts), "--host", "a.local", "--timeout", "1s"]) == 0
+    assert cli.main(["wait", "--hosts-file", str(hosts), "--host", "nope.local", "--timeout", "0.1"]) == 1
+
+
+# ------------------------------------------------------------------------------------------- ready-url
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    statuses: list[int] = []
+    calls: list[str] = []
+
+    def do_GET(self):
+        type(self).calls.append(self.path)
+        status = type(self).statuses.pop(0) if len(type(self).statuses) > 1 else type(self).statuses[0]
+        self.send_response(status)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, type[_Flaky]]]:
+    handler = type("Handler", (_Flaky,), {"statuses": [503, 503, 200], "calls": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/readyz", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_ready_url_503_then_200(capsys, server, hosts):
+    url, handler = server
+    code, out, err = run(capsys, "--ready-url", url, "--timeout", "10s", "--hosts-file", str(hosts))
+    assert code == 0, err
+    assert len(handler.calls) == 3  # kept polling through the 503s
+    assert handler.calls == ["/readyz"] * 3
+    assert url in out
+
+
+def test_ready_url_and_hosts_both_required(capsys, server, hosts):
+    url, handler = server
+    handler.statuses[:] = [503]
+    code, _, err = run(
+        capsys, "--ready-url", url, "--host", "a.local", "--timeout", "0.3", "--hosts-file", str(hosts)
+    )
+    assert code == 1
+    assert f"{url} not ready" in err
+    assert "a.local" not in err  # the host is there; only readiness is missing
+    assert len(handler.calls) >= 2
+
+
+def test_ready_url_that_refuses_connections_times_out(capsys, hosts):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/readyz"
+    code, _, err = run(capsys, "--ready-url", url, "--timeout", "0.2", "--hosts-file", str(hosts))
+    assert code == 1
+    assert f"{url} not ready" in err

@@ -1,0 +1,505 @@
+"""The debounced writer, driven with asyncio on a real temporary hosts file and a ClusterState."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from controller.hostsfile import Entry, HostsFile
+from controller.metrics import Health, Metrics
+from controller.plan import CONFLICT, SHADOWED, WILDCARD, Filters, Rejection, Snapshot
+from controller.resolve import Resolver
+from controller.state import ClusterState
+from controller.writer import Writer, WriterOptions
+
+USER = b"127.0.0.1 localhost\n# user's own line\n10.1.1.1 mine.local\n"
+OLD_MTIME_NS = 1_000_000_000_000_000_000
+
+
+def snap(
+    name: str, *, hosts=("app.local",), ip="10.0.0.1", ns="ns", created="2024-01-01T00:00:00Z"
+) -> Snapshot:
+    return Snapshot(
+        namespace=ns, name=name, uid=f"uid-{name}", created=created, hosts=tuple(hosts), ips=(ip,)
+    )
+
+
+class FixedResolver(Resolver):
+    """The real cache, with a fixed answer instead of the system resolver."""
+
+    def __init__(self, answers: dict[str, tuple[str, ...]]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.lookups: list[str] = []
+
+    async def _lookup(self, name: str) -> tuple[str, ...]:
+        self.lookups.append(name)
+        return self.answers.get(name, ())
+
+
+@dataclass
+class Events:
+    """Records what the writer would post as Kubernetes Events."""
+
+    calls: list[tuple[Snapshot, Rejection]] = field(default_factory=list)
+
+    async def __call__(self, snap: Snapshot, rejection: Rejection) -> None:
+        self.calls.append((snap, rejection))
+
+
+@dataclass
+class Rig:
+    state: ClusterState
+    writer: Writer
+    metrics: Metrics
+    health: Health
+    hosts: HostsFile
+    events: Events
+
+    def count(self, result: str) -> float:
+        return self.metrics.registry.get_sample_value("k8s_hosts_controller_writes_total", {"result": result})
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return self.metrics.registry.get_sample_value(f"k8s_hosts_controller_{name}", labels)
+
+
+def make_rig(path: Path, scopes=("ns",), resolver: Resolver | None = None, **options) -> Rig:
+    opts = {"sync_delay": 0.02, "sync_max_delay": 2.0, "resync_interval": 0.0, **options}
+    holder: list[Writer] = []
+    state = ClusterState(scopes, on_change=lambda: holder[0].wake() if holder else None)
+    metrics, health, events = Metrics(), Health(), Events()
+    hosts = HostsFile(path)
+    writer = Writer(
+        state,
+        hosts,
+        options=WriterOptions(**opts),
+        metrics=metrics,
+        health=health,
+        resolver=resolver or FixedResolver({}),
+        post_event=events,
+    )
+    holder.append(writer)
+    return Rig(state, writer, metrics, health, hosts, events)
+
+
+def list_scope(state: ClusterState, scope, *snaps: Snapshot) -> None:
+    state.listing_started(scope)
+    for s in snaps:
+        state.listed_object(scope, s.uid)
+    state.listing_complete(scope)
+    for s in snaps:
+        state.apply(None, s)
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+def drive(rig: Rig, scenario: Callable[[], Awaitable[None]]) -> None:
+    async def main() -> None:
+        task = asyncio.create_task(rig.writer.run())
+        try:
+            await scenario()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    p = tmp_path / "hosts"
+    p.write_bytes(USER)
+    return p
+
+
+def managed(path: Path) -> list[tuple[str, str, str]]:
+    return [(e.address, e.hostname, e.owner) for e in HostsFile(path).parse().managed]
+
+
+def age(path: Path) -> os.stat_result:
+    os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
+    return os.stat(path)
+
+
+# ------------------------------------------------------------------------------------------ listing gate
+
+
+def test_nothing_is_written_until_the_state_is_listed(path):
+    rig = make_rig(path, scopes=("ns", "other"))
+
+    async def scenario():
+        rig.state.apply("ADDED", snap("web"))  # an event before any listing
+        rig.writer.wake()
+        list_scope(rig.state, "ns", snap("web"))  # one of two namespaces listed
+        await asyncio.sleep(0.3)
+        assert path.read_bytes() == USER
+        assert rig.count("written") == rig.count("unchanged") == 0
+        assert not rig.health.ready
+        list_scope(rig.state, "other")  # the empty namespace completes the listing
+        await until(lambda: rig.count("written") == 1)
+        assert managed(path) == [("10.0.0.1", "app.local", "ns/web")]
+        assert rig.health.ready
+        assert rig.value("ready") == 1
+        assert rig.value("managed_entries") == 1
+        assert rig.value("watched_objects", kind="Ingress") == 1
+
+    drive(rig, scenario)
+    assert path.read_bytes().startswith(USER)
+
+
+def test_listed_but_unprocessed_objects_hold_the_write(path):
+    rig = make_rig(path)
+
+    async def scenario():
+        rig.state.listing_started("ns")
+        rig.state.listed_object("ns", "uid-a")
+        rig.state.listed_object("ns", "uid-b")
+        rig.state.listing_complete("ns")
+        rig.state.apply(None, snap("a", hosts=("a.local",)))
+        await asyncio.sleep(0.2)
+        assert path.read_bytes() == USER  # b is listed but not yet processed: no partial block
+        rig.state.apply(None, snap("b", hosts=("b.local",)))
+        await until(lambda: rig.count("written") == 1)
+        assert [h for _, h, _ in managed(path)] == ["a.local", "b.local"]
+
+    drive(rig, scenario)
+
+
+def test_empty_listing_removes_a_stale_block(path):
+    HostsFile(path).sync([Entry("stale.local", "10.0.0.9", "ns/gone")])
+    rig = make_rig(path)
+
+    async def scenario():
+        list_scope(rig.state, "ns")  # every Ingress was deleted while the controller was down
+        await until(lambda: rig.count("written") == 1)
+
+    drive(rig, scenario)
+    assert path.read_bytes() == USER
+
+
+# --------------------------------------------------------------------------------------------- coalescing
+
+
+def test_a_burst_of_100_applies_is_one_write(path):
+    rig = make_rig(path, sync_delay=0.1, sync_max_delay=5.0)
+
+    async def scenario():
+        list_scope(rig.state, "ns")
+        await until(lambda: rig.health.ready)
+        assert rig.count("written") == 0 and rig.count("unchanged") == 1  # nothing to add yet
+        for i in range(100):
+            rig.state.apply("ADDED", snap(f"web{i}", hosts=(f"h{i:03}.local",), ip=f"10.0.1.{i}"))
+            await asyncio.sleep(0)  # let the writer see each wake-up
+        await until(lambda: rig.count("written") >= 1)
+        await asyncio.sleep(0.3)
+        assert rig.count("written") == 1
+        assert len(managed(path)) == 100
+        assert rig.value("managed_entries") == 100
+        assert rig.value("event_to_file_seconds_count") == 2  # the listing, then the burst
+
+    drive(rig, scenario)
+
+
+def test_max_delay_bounds_a_continuous_stream(path):
+    rig = make_rig(path, sync_delay=0.2, sync_max_delay=0.3)
+
+    async def scenario():
+        list_scope(rig.state, "ns")
+        await until(lambda: rig.health.ready)
+        started = time.monotonic()
+        i = 0
+        while rig.count("written") == 0:  # a change every 50 ms never leaves 200 ms of quiet
+            assert time.monotonic() - started < 3, "the stream postponed the write beyond sync_max_delay"
+            rig.state.apply("ADDED", snap(f"w{i}", hosts=(f"s{i}.local",)))
+            i += 1
+            await asyncio.sleep(0.05)
+        assert time.monotonic() - started < 1.5
+
+    drive(rig, scenario)
+
+
+# ---------------------------------------------------------------------------------------------- no-ops
+
+
+def test_a_no_op_sync_counts_as_unchanged_and_leaves_the_file_alone(path):
+    rig = make_rig(path)
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        await until(lambda: rig.count("written") == 1)
+        before = age(path)
+        result = await rig.writer.sync()
+        assert result is not None
+        assert rig.count("unchanged") == 1 and rig.count("written") == 1
+        after = os.stat(path)
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        # an identical MODIFIED event is not a change at all: no wake-up, no sync
+        rig.state.apply("MODIFIED", snap("web"))
+        await asyncio.sleep(0.2)
+        assert rig.count("unchanged") == 1
+
+    drive(rig, scenario)
+
+
+def test_restart_with_an_unchanged_cluster_does_not_rewrite(path):
+    objects = [snap("a", hosts=("a.local",)), snap("b", hosts=("b.local",), ip="fd00::2")]
+    first = make_rig(path)
+
+    async def write_once():
+        list_scope(first.state, "ns", *objects)
+        await until(lambda: first.count("written") == 1)
+
+    drive(first, write_once)
+    before = age(path)
+    content = path.read_bytes()
+
+    second = make_rig(path)
+
+    async def restart():
+        list_scope(second.state, "ns", *reversed(objects))
+        await until(lambda: second.health.ready)
+
+    drive(second, restart)
+    after = os.stat(path)
+    assert second.count("written") == 0 and second.count("unchanged") == 1
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert path.read_bytes() == content
+
+
+# ------------------------------------------------------------------------------------------- rejections
+
+
+def test_rejections_are_reported_once_per_change(path):
+    rig = make_rig(path)
+
+    async def scenario():
+        bad = snap("bad", hosts=("*.wild.local", "ok.local"), ip="10.0.0.2")
+        list_scope(rig.state, "ns", bad)
+        await until(lambda: rig.health.ready)
+        assert len(rig.events.calls) == 1
+        event_snap, rejection = rig.events.calls[0]
+        assert event_snap == bad
+        assert (rejection.owner, rejection.host, rejection.reason) == ("ns/bad", "*.wild.local", WILDCARD)
+        assert rig.value("rejections_total", reason=WILDCARD) == 1
+        assert rig.value("rejected_hosts", reason=WILDCARD) == 1
+        # more syncs and unrelated changes: not reported again
+        await rig.writer.sync()
+        rig.state.apply("ADDED", snap("other", hosts=("other.local",)))
+        await until(lambda: rig.count("written") == 2)
+        assert len(rig.events.calls) == 1
+        assert rig.value("rejections_total", reason=WILDCARD) == 1
+        # the refusal goes away, then comes back: reported again
+        rig.state.apply("MODIFIED", snap("bad", hosts=("ok.local",), ip="10.0.0.2"))
+        await until(lambda: rig.value("rejected_hosts", reason=WILDCARD) == 0)
+        rig.state.apply("MODIFIED", bad)
+        await until(lambda: len(rig.events.calls) == 2)
+        assert rig.value("rejections_total", reason=WILDCARD) == 2
+
+    drive(rig, scenario)
+    assert [h for _, h, _ in managed(path)] == ["ok.local", "other.local"]
+
+
+def test_conflict_and_shadowing_are_reported_on_the_right_object(path):
+    rig = make_rig(path)
+    old = snap("old", hosts=("app.local",), ip="10.0.0.1", created="2024-01-01T00:00:00Z")
+    new = snap("new", hosts=("app.local", "mine.local"), ip="10.0.0.2", created="2024-06-01T00:00:00Z")
+
+    async def scenario():
+        list_scope(rig.state, "ns", new, old)
+        await until(lambda: rig.health.ready)
+
+    drive(rig, scenario)
+    reported = sorted((s.name, r.host, r.reason) for s, r in rig.events.calls)
+    assert reported == [("new", "app.local", CONFLICT), ("new", "mine.local", SHADOWED)]
+    assert managed(path) == [("10.0.0.1", "app.local", "ns/old")]
+    assert b"10.1.1.1 mine.local\n" in path.read_bytes()  # the user's line is untouched
+
+
+def test_class_and_domain_filters_apply(path):
+    rig = make_rig(path, filters=Filters.create(domains=["local"]))
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("a", hosts=("a.local", "a.example.com")))
+        await until(lambda: rig.health.ready)
+
+    drive(rig, scenario)
+    assert [h for _, h, _ in managed(path)] == ["a.local"]
+    assert rig.value("rejected_hosts", reason="domain-filter") == 1
+
+
+def test_lb_hostnames_go_through_the_resolver_cache(path):
+    resolver = FixedResolver({"lb.example": ("10.5.5.5",)})
+    rig = make_rig(path, resolver=resolver)
+    lb = Snapshot(
+        "ns", "lb", "uid-lb", "2024-01-01T00:00:00Z", hosts=("lb.local",), lb_hostnames=("lb.example",)
+    )
+
+    async def scenario():
+        list_scope(rig.state, "ns", lb)
+        await until(lambda: rig.health.ready)
+        await rig.writer.sync()
+
+    drive(rig, scenario)
+    assert managed(path) == [("10.5.5.5", "lb.local", "ns/lb")]
+    assert resolver.lookups == ["lb.example"]  # the second sync used the cache
+
+
+# ---------------------------------------------------------------------------------------- errors, modes
+
+
+def test_a_failed_sync_counts_an_error_and_keeps_the_first_change(tmp_path):
+    directory = tmp_path / "hosts"
+    directory.mkdir()
+    rig = make_rig(directory)
+
+    async def scenario():
+        rig.state.apply("ADDED", snap("web"))
+        first = rig.state.first_unsynced_change
+        assert await rig.writer.sync() is None
+        assert rig.count("error") == 1
+        assert rig.state.first_unsynced_change == first  # latency still measured from the original change
+        assert not rig.health.ready
+
+    asyncio.run(scenario())
+
+
+def test_dry_run_prints_block_and_diff_and_touches_nothing(path, capsys):
+    before = age(path)
+    rig = make_rig(path, dry_run=True)
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"), snap("bad", hosts=("*.local",)))
+        await until(lambda: rig.writer.done.is_set())
+
+    drive(rig, scenario)
+    out = capsys.readouterr().out
+    assert "#### BEGIN TYK-K8S-HOSTS ####\n10.0.0.1 app.local  # ns/web\n#### END TYK-K8S-HOSTS ####\n" in out
+    assert f"--- {path}\n" in out and f"+++ {path} (after sync)\n" in out
+    assert "+10.0.0.1 app.local  # ns/web\n" in out
+    assert "# refused *.local from ns/bad" in out
+    after = os.stat(path)
+    assert path.read_bytes() == USER
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert rig.count("written") == rig.count("unchanged") == 0
+    assert rig.events.calls == []
+
+
+def test_dry_run_on_an_up_to_date_file_says_so(path, capsys):
+    HostsFile(path).sync([Entry("app.local", "10.0.0.1", "ns/web")])
+    content = path.read_bytes()
+    rig = make_rig(path, dry_run=True)
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        await until(lambda: rig.writer.done.is_set())
+
+    drive(rig, scenario)
+    out = capsys.readouterr().out
+    assert "already up to date" in out
+    assert "\n+" not in out and "\n-" not in out
+    assert path.read_bytes() == content
+
+
+def test_once_stops_after_the_first_sync_and_keeps_the_block(path):
+    rig = make_rig(path, once=True)
+
+    async def main():
+        task = asyncio.create_task(rig.writer.run())
+        list_scope(rig.state, "ns", snap("web"))
+        await asyncio.wait_for(task, 5)  # run() returns by itself
+
+    asyncio.run(main())
+    assert rig.writer.done.is_set()
+    assert managed(path) == [("10.0.0.1", "app.local", "ns/web")]
+    assert rig.count("written") == 1
+
+
+def test_post_write_command_runs_after_writes_only(path, tmp_path):
+    log_file = tmp_path / "post-write.log"
+    rig = make_rig(path, post_write_command=f"echo ran >> {log_file}")
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        await until(lambda: rig.count("written") == 1)
+        await until(lambda: log_file.exists())
+        await rig.writer.sync()  # unchanged: no command
+        assert rig.count("unchanged") == 1
+        rig.state.apply("MODIFIED", snap("web", ip="10.0.0.2"))
+        await until(lambda: rig.count("written") == 2)
+        await until(lambda: log_file.read_text().count("ran") == 2)
+        await asyncio.sleep(0.3)  # let the writer collect the command before it is cancelled
+
+    drive(rig, scenario)
+    assert log_file.read_text() == "ran\nran\n"
+
+
+@pytest.mark.parametrize("command", ["exit 3", "echo oops >&2; false", "exec sleep 5"])
+def test_a_failing_or_slow_post_write_command_does_not_fail_the_sync(path, command):
+    rig = make_rig(path, post_write_command=command, post_write_timeout=0.3)
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        started = time.monotonic()
+        await rig.writer.sync()
+        assert time.monotonic() - started < 3  # "exec sleep 5" is killed after the timeout
+
+    asyncio.run(scenario())
+    assert rig.count("written") == 1 and rig.count("error") == 0
+    assert rig.health.ready
+    assert managed(path) == [("10.0.0.1", "app.local", "ns/web")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: writer.py _run_post_write_command kills only the shell on timeout (proc.kill()), then "
+    "'await proc.wait()' blocks until the command's children close the stdout pipe: with dash as /bin/sh, "
+    "'sleep 3' (or any hung child) holds the single writer for its whole life despite --post-write-timeout",
+)
+def test_post_write_timeout_bounds_a_command_with_child_processes(path):
+    rig = make_rig(path, post_write_command="sleep 3; true", post_write_timeout=0.3)
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        started = time.monotonic()
+        await rig.writer.sync()  # completes (no cancellation), so no process is left behind
+        assert time.monotonic() - started < 2
+
+    asyncio.run(scenario())
+
+
+def test_watched_objects_are_counted_per_kind(path):
+    rig = make_rig(path, scopes=("ns",), kinds=("Ingress", "HTTPRoute", "Gateway"))
+    gw = Snapshot("ns", "gw", "uid-gw", "2024-01-01T00:00:00Z", kind="Gateway", ips=("10.0.0.9",))
+    route = Snapshot(
+        "ns",
+        "r",
+        "uid-r",
+        "2024-01-01T00:00:00Z",
+        kind="HTTPRoute",
+        hosts=("r.local",),
+        parents=(("ns", "gw"),),
+    )
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"), gw, route)
+        await until(lambda: rig.health.ready)
+
+    drive(rig, scenario)
+    assert rig.value("watched_objects", kind="Ingress") == 1
+    assert rig.value("watched_objects", kind="Gateway") == 1
+    assert rig.value("watched_objects", kind="HTTPRoute") == 1
+    assert managed(path) == [("10.0.0.1", "app.local", "ns/web"), ("10.0.0.9", "r.local", "ns/r")]
