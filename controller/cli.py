@@ -75,6 +75,25 @@ def _env(flag: str, default: str | None = None) -> str | None:
     return os.environ.get(env_name(flag), default)
 
 
+def _env_seconds(flag: str, default: float) -> float:
+    raw = os.environ.get(env_name(flag))
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"{env_name(flag)}={raw!r} is not a number of seconds (e.g. {default})") from None
+
+
+def _env_choice(flag: str, default: str, choices: Sequence[str]) -> str:
+    raw = os.environ.get(env_name(flag))
+    if raw is None or not raw.strip():
+        return default
+    if raw not in choices:
+        raise UsageError(f"{env_name(flag)}={raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
 def _split(values: Sequence[str] | None) -> tuple[str, ...]:
     """Repeatable flags that also take comma lists: --x a,b --x c -> (a, b, c)."""
     out: list[str] = []
@@ -99,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     scope = p.add_argument_group("what to watch")
     scope.add_argument(
         "--namespaces",
-        default=_env("--namespaces"),
+        default=None,
         help="comma-separated namespaces to watch (or --all-namespaces)",
     )
     scope.add_argument("--all-namespaces", action="store_true", default=None, help="watch all namespaces")
@@ -138,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--write-mode",
         choices=[m.value for m in WriteMode],
-        default=_env("--write-mode", WriteMode.AUTO.value),
+        default=_env_choice("--write-mode", WriteMode.AUTO.value, [m.value for m in WriteMode]),
         help="rename (atomic), inplace (bind-mounted files), auto: rename, in place when it fails",
     )
     out.add_argument(
@@ -150,25 +169,25 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--sync-delay",
         type=float,
-        default=float(_env("--sync-delay", "0.1")),
+        default=_env_seconds("--sync-delay", 0.1),
         help="seconds to wait for more changes before writing",
     )
     out.add_argument(
         "--sync-max-delay",
         type=float,
-        default=float(_env("--sync-max-delay", "1.0")),
+        default=_env_seconds("--sync-max-delay", 1.0),
         help="longest a stream of changes may postpone a write (seconds)",
     )
     out.add_argument(
         "--resync-interval",
         type=float,
-        default=float(_env("--resync-interval", "60")),
+        default=_env_seconds("--resync-interval", 60),
         help="re-read the file and re-resolve LB hostnames this often (seconds, 0 disables)",
     )
     out.add_argument(
         "--resolve-timeout",
         type=float,
-        default=float(_env("--resolve-timeout", "2.0")),
+        default=_env_seconds("--resolve-timeout", 2.0),
         help="seconds to resolve a load-balancer hostname (e.g. localhost, cloud LB names)",
     )
 
@@ -180,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--post-write-timeout",
         type=float,
-        default=float(_env("--post-write-timeout", "10")),
+        default=_env_seconds("--post-write-timeout", 10),
         help="seconds before the post-write command is killed",
     )
 
@@ -205,7 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("--metrics-bind-address", ":8080"),
         help="serve /metrics, /healthz, /readyz here; 0 disables",
     )
-    ops.add_argument("--log-format", choices=["text", "json"], default=_env("--log-format", "text"))
+    ops.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=_env_choice("--log-format", "text", ["text", "json"]),
+    )
     ops.add_argument("--verbose", action="store_true", default=None, help="debug logging")
     ops.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return p
@@ -219,12 +242,18 @@ def parse_args(argv: Sequence[str]) -> Config:
         return bool(value) if value is not None else _env_bool(name)
 
     cleanup = flag("--cleanup")
-    all_namespaces = flag("--all-namespaces")
-    namespaces = _split([ns.namespaces] if ns.namespaces is not None else None)
+    # The command line wins as a whole: --namespaces on it overrides an environment --all-namespaces.
+    raw_namespaces = ns.namespaces
+    all_namespaces = _env_bool("--all-namespaces")  # validated even when the command line overrides it
+    if raw_namespaces is None and not ns.all_namespaces:
+        raw_namespaces = _env("--namespaces")
+    else:
+        all_namespaces = bool(ns.all_namespaces)
+    namespaces = _split([raw_namespaces] if raw_namespaces is not None else None)
     if not cleanup:
         if all_namespaces and namespaces:
             raise UsageError("--namespaces and --all-namespaces are mutually exclusive (use one of them)")
-        if ns.namespaces is not None and not namespaces and not all_namespaces:
+        if raw_namespaces is not None and not namespaces and not all_namespaces:
             raise UsageError(
                 "--namespaces is empty (give a comma-separated list, e.g. --namespaces tyk,tyk-dp-1)"
             )

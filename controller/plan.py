@@ -123,11 +123,12 @@ def _with_effective_addresses(snap: Snapshot, gateways: Mapping[tuple[str, str],
     if snap.target:
         return replace(snap, ips=snap.target, lb_hostnames=())
     if snap.parents:
+        # A Gateway's own target annotation stands for its status addresses.
         parents = [gateways[p] for p in snap.parents if p in gateways]
         return replace(
             snap,
-            ips=tuple(dict.fromkeys(ip for g in parents for ip in g.ips)),
-            lb_hostnames=tuple(dict.fromkeys(n for g in parents for n in g.lb_hostnames)),
+            ips=tuple(dict.fromkeys(ip for g in parents for ip in (g.target or g.ips))),
+            lb_hostnames=tuple(dict.fromkeys(n for g in parents if not g.target for n in g.lb_hostnames)),
         )
     return snap
 
@@ -161,7 +162,7 @@ def plan(
     considered = 0
 
     snapshots = list(snapshots)
-    gateways = {(s.namespace, s.name): s for s in snapshots if s.kind == GATEWAY_KIND}
+    gateways = {(s.namespace, s.name): s for s in snapshots if s.kind == GATEWAY_KIND and not s.ignored}
     # Oldest first, so the first claim of a hostname is the winning one.
     for snap in sorted(snapshots, key=lambda s: (s.created, s.namespace, s.name, s.kind)):
         if snap.kind == GATEWAY_KIND or snap.ignored:
@@ -217,22 +218,4 @@ def plan(
     )
     return Plan(
         entries=entries, rejections=tuple(sorted(rejections)), pending=tuple(pending), considered=considered
-    )
-
-
-def snapshot_from_ingress(body: Mapping) -> Snapshot:
-    """Build a Snapshot from an Ingress object as the API returns it (a plain mapping)."""
-    meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    status = ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    annotations = meta.get("annotations") or {}
-    return Snapshot(
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        uid=meta.get("uid", ""),
-        created=meta.get("creationTimestamp") or "",
-        hosts=tuple(r["host"] for r in spec.get("rules") or [] if r and r.get("host")),
-        ips=tuple(s["ip"] for s in status if s and s.get("ip")),
-        lb_hostnames=tuple(s["hostname"] for s in status if s and s.get("hostname") and not s.get("ip")),
-        ingress_class=spec.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class"),
     )

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import difflib
 import logging
+import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -245,8 +247,13 @@ class Writer:
     async def _run_post_write_command(self) -> None:
         command = self.options.post_write_command or ""
         try:
+            # A session of its own, so a timeout kills the shell and everything it started.
             proc = await asyncio.create_subprocess_shell(
-                command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+                command,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
             )
         except OSError as err:
             log.error("post-write command %r could not start: %s", command, err)
@@ -255,7 +262,8 @@ class Writer:
             async with asyncio.timeout(self.options.post_write_timeout):
                 output, _ = await proc.communicate()
         except TimeoutError:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             log.error("post-write command %r killed after %.0fs", command, self.options.post_write_timeout)
             return

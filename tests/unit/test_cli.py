@@ -357,23 +357,12 @@ def test_bad_env_bind_address_is_a_usage_error(capsys, monkeypatch):
     assert_usage_error(capsys, ["--namespaces", "a"], "--metrics-bind-address", "nowhere")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli.py build_parser() calls float() on K8S_HOSTS_CONTROLLER_SYNC_DELAY (and "
-    "SYNC_MAX_DELAY, RESYNC_INTERVAL, RESOLVE_TIMEOUT, POST_WRITE_TIMEOUT) at parser construction: a bad "
-    "value raises ValueError with a traceback",
-)
 @pytest.mark.parametrize("flag", ["--sync-delay", "--resolve-timeout", "--post-write-timeout"])
 def test_bad_env_number_is_a_usage_error(capsys, monkeypatch, flag):
     monkeypatch.setenv(env_name(flag), "abc")
     assert_usage_error(capsys, ["--namespaces", "a"], env_name(flag))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli.py --log-format choices are not applied to the K8S_HOSTS_CONTROLLER_LOG_FORMAT default "
-    "(argparse does not check defaults): 'xml' is accepted silently while --log-format xml exits 2",
-)
 def test_bad_env_log_format_is_a_usage_error(monkeypatch):
     monkeypatch.setenv(env_name("--log-format"), "xml")
     with pytest.raises(UsageError):
@@ -489,3 +478,12 @@ def test_cleanup_of_a_missing_file_succeeds_and_creates_nothing(tmp_path):
 
 def test_cleanup_of_a_directory_is_an_error_not_a_traceback(capsys, tmp_path):
     assert_usage_error(capsys, ["--cleanup", "--hosts-file", str(tmp_path)], str(tmp_path))
+
+
+def test_the_command_line_namespaces_override_an_environment_all_namespaces(monkeypatch):
+    monkeypatch.setenv(env_name("--all-namespaces"), "true")
+    config = parse_args(["--namespaces", "tyk"])
+    assert config.namespaces == ("tyk",) and not config.all_namespaces
+    monkeypatch.setenv(env_name("--namespaces"), "from-env")
+    config = parse_args(["--all-namespaces"])
+    assert config.all_namespaces and config.namespaces == ()

@@ -22,7 +22,6 @@ from controller.plan import (
     Filters,
     Snapshot,
     plan,
-    snapshot_from_ingress,
 )
 
 T0 = "2024-01-15T10:30:00Z"
@@ -370,10 +369,10 @@ def ingress(
     return body
 
 
-@pytest.fixture(params=[snapshot_from_ingress, sources.ingress_snapshot], ids=["plan", "sources"])
-def to_snapshot(request):
-    """Both Ingress builders (the planner's own and controller/sources.py) must agree on these."""
-    return request.param
+@pytest.fixture
+def to_snapshot():
+    """The Ingress builder of controller/sources.py."""
+    return sources.ingress_snapshot
 
 
 def test_snapshot_class_from_spec_or_legacy_annotation_spec_wins(to_snapshot):
@@ -396,7 +395,7 @@ def test_legacy_annotation_class_is_filtered_like_spec_class(to_snapshot):
     assert lines(p) == [("10.0.0.1", "l.local", "default/legacy")]
 
 
-# ------------------------------------------------------------------------------ snapshot_from_ingress
+# ------------------------------------------------------------------------------ ingress_snapshot
 
 
 def lb(*items: dict) -> dict:
@@ -709,3 +708,39 @@ def test_plan_invariants(snaps, outside, filters):
     allowed = {s.owner for s in snaps if filters.allows_class(s.ingress_class)}
     assert p.considered == len(allowed)
     assert {e.owner for e in p.entries} | {r.owner for r in p.rejections} | set(p.pending) <= allowed
+
+
+def _gateway(name: str, ips: tuple[str, ...] = (), **kw) -> Snapshot:
+    return Snapshot(
+        "gw-ns",
+        name,
+        f"uid-{name}",
+        T0,
+        ips=ips,
+        kind="Gateway",
+        api_version="gateway.networking.k8s.io/v1",
+        **kw,
+    )
+
+
+def _route(name: str, host: str, parent: str) -> Snapshot:
+    return Snapshot(
+        "apps",
+        name,
+        f"uid-{name}",
+        T1,
+        hosts=(host,),
+        kind="HTTPRoute",
+        api_version="gateway.networking.k8s.io/v1",
+        parents=(("gw-ns", parent),),
+    )
+
+
+def test_an_ignored_gateway_lends_no_addresses():
+    p = plan([_gateway("gw", ("10.0.0.1",), ignored=True), _route("r", "r.local", "gw")])
+    assert p.entries == () and p.pending == ("apps/r",)
+
+
+def test_a_gateway_target_annotation_stands_for_its_status_addresses():
+    p = plan([_gateway("gw", ("10.0.0.1",), target=("127.0.0.1",)), _route("r", "r.local", "gw")])
+    assert [(e.hostname, e.address) for e in p.entries] == [("r.local", "127.0.0.1")]

@@ -463,12 +463,6 @@ def test_a_failing_or_slow_post_write_command_does_not_fail_the_sync(path, comma
     assert managed(path) == [("10.0.0.1", "app.local", "ns/web")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: writer.py _run_post_write_command kills only the shell on timeout (proc.kill()), then "
-    "'await proc.wait()' blocks until the command's children close the stdout pipe: with dash as /bin/sh, "
-    "'sleep 3' (or any hung child) holds the single writer for its whole life despite --post-write-timeout",
-)
 def test_post_write_timeout_bounds_a_command_with_child_processes(path):
     rig = make_rig(path, post_write_command="sleep 3; true", post_write_timeout=0.3)
 
