@@ -106,29 +106,18 @@ def report(results: dict) -> None:
 
 
 def plot(results: dict) -> None:
-    plt = common.plt()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    labels = list(results["impls"])
-    width = 0.8 / max(1, len(labels))
-    for i, label in enumerate(labels):
-        runs = results["impls"][label]
-        xs = [j + i * width for j in range(len(runs))]
-        ax1.bar(xs, [r["complete_after_last_write_s"] for r in runs], width, label=label)
-        ax2.bar(xs, [r["writes"] for r in runs], width, label=label)
-        ticks = [j + (len(labels) - 1) * width / 2 for j in range(len(runs))]
-        for ax in (ax1, ax2):
-            ax.set_xticks(ticks, [f"N={r['n']}" for r in runs])
-    ax1.set_ylabel("s from the last API write to the complete file")
-    ax2.set_ylabel("file writes during the burst")
-    ax1.set_title("Burst: completion")
-    ax2.set_title("Burst: file writes")
-    for ax in (ax1, ax2):
-        ax.grid(True, axis="y", alpha=0.3)
-        ax.legend()
-    out = common.RESULTS / "burst.png"
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    print(f"plot: {out}")
+    common.bar_panels(
+        results,
+        "burst",
+        [
+            (
+                "complete_after_last_write_s",
+                "s from the last API write to the complete file",
+                "Burst: completion",
+            ),
+            ("writes", "file writes during the burst", "Burst: file writes"),
+        ],
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

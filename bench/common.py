@@ -543,6 +543,35 @@ def plt():
     return pyplot
 
 
+def save_plot(fig, name: str) -> Path:
+    out = RESULTS / f"{name}.png"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"plot: {out}")
+    return out
+
+
+def bar_panels(results: dict, name: str, panels: list[tuple[str, str, str]]) -> Path:
+    """Bars per size N, one group per implementation, one panel per (result key, y label, title)."""
+    fig, axes = plt().subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5))
+    labels = list(results["impls"])
+    width = 0.8 / max(1, len(labels))
+    for i, label in enumerate(labels):
+        runs = results["impls"][label]
+        xs = [j + i * width for j in range(len(runs))]
+        ticks = [j + (len(labels) - 1) * width / 2 for j in range(len(runs))]
+        for ax, (key, _, _) in zip(axes, panels, strict=True):
+            ax.bar(xs, [r[key] for r in runs], width, label=label)
+            ax.set_xticks(ticks, [f"N={r['n']}" for r in runs])
+    for ax, (_, ylabel, title) in zip(axes, panels, strict=True):
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend()
+    return save_plot(fig, name)
+
+
 def prepare_hosts(workdir: Path, label: str) -> Path:
     path = workdir / f"hosts-{label}"
     path.write_bytes(USER_CONTENT)

@@ -75,10 +75,7 @@ def report(results: dict) -> None:
     ax.set_title(f"Idle ({results['objects']} Ingresses, no changes)")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    out = common.RESULTS / "idle.png"
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    print(f"plot: {out}")
+    common.save_plot(fig, "idle")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

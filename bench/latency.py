@@ -201,10 +201,7 @@ def plot(results: dict) -> None:
     ax.set_title(f"Single-change latency ({results['changes']} LB address changes)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    out = common.RESULTS / "latency.png"
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    print(f"plot: {out}")
+    common.save_plot(fig, "latency")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

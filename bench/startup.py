@@ -85,29 +85,14 @@ def report(results: dict) -> None:
 
 
 def plot(results: dict) -> None:
-    plt = common.plt()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    labels = list(results["impls"])
-    width = 0.8 / max(1, len(labels))
-    for i, label in enumerate(labels):
-        runs = results["impls"][label]
-        xs = [j + i * width for j in range(len(runs))]
-        ax1.bar(xs, [r["startup_s"] for r in runs], width, label=label)
-        ax2.bar(xs, [r["peak_rss_mb"] for r in runs], width, label=label)
-        ticks = [j + (len(labels) - 1) * width / 2 for j in range(len(runs))]
-        for ax in (ax1, ax2):
-            ax.set_xticks(ticks, [f"N={r['n']}" for r in runs])
-    ax1.set_ylabel("s from process start to the complete block")
-    ax2.set_ylabel("peak RSS (VmHWM) MB")
-    ax1.set_title("Start-up with N existing Ingresses")
-    ax2.set_title("Peak memory")
-    for ax in (ax1, ax2):
-        ax.grid(True, axis="y", alpha=0.3)
-        ax.legend()
-    out = common.RESULTS / "startup.png"
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    print(f"plot: {out}")
+    common.bar_panels(
+        results,
+        "startup",
+        [
+            ("startup_s", "s from process start to the complete block", "Start-up with N existing Ingresses"),
+            ("peak_rss_mb", "peak RSS (VmHWM) MB", "Peak memory"),
+        ],
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
