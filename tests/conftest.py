@@ -145,3 +145,16 @@ def gateway_crds(api) -> list[str]:
             assert time.monotonic() < deadline, f"CRD {name} not established"
             time.sleep(0.1)
     return names
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """On a failing test that used the control plane, attach the tail of the servers' logs to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed or "control_plane" not in item.fixturenames:
+        return
+    cp = item.funcargs.get("control_plane")
+    if cp is not None:
+        for name in ("kube-apiserver", "etcd"):
+            report.sections.append((f"{name} log (last lines, {cp.logs[name]})", cp.tail(name, 30)))

@@ -497,3 +497,21 @@ def test_watched_objects_are_counted_per_kind(path):
     assert rig.value("watched_objects", kind="Gateway") == 1
     assert rig.value("watched_objects", kind="HTTPRoute") == 1
     assert managed(path) == [("10.0.0.1", "app.local", "ns/web"), ("10.0.0.9", "r.local", "ns/r")]
+
+
+@pytest.mark.parametrize(("platform", "warned"), [("darwin", True), ("linux", False)])
+def test_dot_local_names_warn_once_on_macos(path, monkeypatch, caplog, platform, warned):
+    monkeypatch.setattr("controller.writer.sys.platform", platform)
+    rig = make_rig(path)
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        await rig.writer.sync()
+        rig.state.apply("MODIFIED", snap("web", hosts=("app.local", "api.local")))
+        await rig.writer.sync()
+
+    with caplog.at_level("WARNING", logger="k8s-hosts-controller"):
+        asyncio.run(scenario())
+    warnings = [r for r in caplog.records if "mDNS" in r.getMessage()]
+    assert len(warnings) == (1 if warned else 0)
+    assert managed(path) == [("10.0.0.1", "api.local", "ns/web"), ("10.0.0.1", "app.local", "ns/web")]
