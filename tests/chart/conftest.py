@@ -55,6 +55,19 @@ def values_file(tmp_path: Path, values: dict) -> Path:
     return path
 
 
+def lint(tmp_path: Path, values: dict) -> subprocess.CompletedProcess:
+    """`helm lint --strict` of the chart with these values."""
+    return helm(
+        "lint",
+        "--strict",
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "-f",
+        str(values_file(tmp_path, values)),
+    )
+
+
 def template(
     tmp_path: Path,
     values: dict,

@@ -11,15 +11,13 @@ from controller import __version__
 from tests.chart.conftest import (
     CASES,
     CHART,
-    KUBE_VERSION,
     LEAST_RULES,
     container,
-    helm,
     is_helm_test,
     kinds,
+    lint,
     only,
     render,
-    values_file,
 )
 
 NAMESPACED_COMMON = ["DaemonSet", "ServiceAccount"]
@@ -27,15 +25,7 @@ NAMESPACED_COMMON = ["DaemonSet", "ServiceAccount"]
 
 @pytest.mark.parametrize("case", CASES)
 def test_helm_lint_strict(case, tmp_path):
-    proc = helm(
-        "lint",
-        "--strict",
-        str(CHART),
-        "--kube-version",
-        KUBE_VERSION,
-        "-f",
-        str(values_file(tmp_path, CASES[case])),
-    )
+    proc = lint(tmp_path, CASES[case])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 chart(s) linted, 0 chart(s) failed" in proc.stdout
 

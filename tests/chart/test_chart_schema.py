@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chart.conftest import CHART, KUBE_VERSION, helm, template, values_file
+from tests.chart.conftest import lint, template
 
 BAD = {
     "empty namespaces": ({"namespaces": []}, ["at '/namespaces'", "minItems: got 0, want 1"]),
@@ -52,15 +52,7 @@ def test_schema_rejects(case, tmp_path):
 
 
 def test_lint_strict_rejects_bad_values_too(tmp_path):
-    proc = helm(
-        "lint",
-        "--strict",
-        str(CHART),
-        "--kube-version",
-        KUBE_VERSION,
-        "-f",
-        str(values_file(tmp_path, {"namespaces": [], "logFormat": "xml"})),
-    )
+    proc = lint(tmp_path, {"namespaces": [], "logFormat": "xml"})
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "/namespaces" in out and "/logFormat" in out
