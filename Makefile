@@ -4,11 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv controlplane demo test lint bench clean
+.PHONY: help venv controlplane demo test e2e lint bench clean
 
 help:
 	@echo "make demo    - build what is needed, then run the controller against a real local API server"
 	@echo "make test    - set up everything and run the whole test suite"
+	@echo "make e2e     - end to end on a real kind cluster (Docker engine, images, chart, host mode)"
 	@echo "make lint    - ruff, shellcheck, actionlint, hadolint, helm lint"
 	@echo "make bench   - benchmarks (prints figures, writes plots under bench/results/)"
 
@@ -29,10 +30,13 @@ demo: venv controlplane
 test: venv controlplane
 	$(PY) -m pytest
 
+e2e: venv controlplane
+	bash scripts/e2e/run.sh
+
 lint: venv controlplane
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/shellcheck scripts/*.sh examples/tyk/*.sh
+	$(VENV)/bin/shellcheck scripts/*.sh scripts/e2e/*.sh tests/e2e/images/*.sh examples/tyk/*.sh
 	$(VENV)/bin/hadolint Dockerfile
 	"$$(bash scripts/build-controlplane.sh --print)/actionlint" .github/workflows/*.yaml
 	"$$(bash scripts/build-controlplane.sh --print)/helm" lint --strict chart

@@ -1,0 +1,178 @@
+"""The e2e's kind cluster: the repository's kind-config.yaml with a stand-in for the host's /etc/hosts.
+
+Run through `make e2e` (scripts/e2e/run.sh), which provides the Docker engine, the images and the tools in
+the environment (E2E_*). Everything is checked from the host side, as a user would: the stand-in file on this
+machine, kubectl, helm, curl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KIND_CONFIG = REPO_ROOT / "kind-config.yaml"
+# What a host's /etc/hosts looks like; the e2e's file starts as this and must end byte for byte as this.
+HOST_FILE_CONTENT = (
+    b"127.0.0.1\tlocalhost\n"
+    b"::1\tlocalhost ip6-localhost ip6-loopback\n"
+    b"# the user's own lines, never touched\n"
+    b"10.11.12.13 build-cache.internal\n"
+)
+
+
+def step(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def env_or_fail(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        pytest.fail(f"{name} is not set: run the e2e with `make e2e` (scripts/e2e/run.sh)", pytrace=False)
+    return value
+
+
+def eventually(check: Callable[[], object], timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Tools:
+    kind: str
+    kubectl: str
+    helm: str
+    kubeconfig: Path
+
+    def run(self, *argv: str, check: bool = True, timeout: float = 300, quiet: bool = False, **kw):
+        if not quiet:
+            print(f"$ {shlex.join(argv)}", flush=True)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+        if check and proc.returncode != 0:
+            output = f"{proc.stdout}\n{proc.stderr}"
+            raise AssertionError(f"{shlex.join(argv)} exited {proc.returncode}:\n{output}")
+        return proc
+
+    def kubectl_(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return self.run(self.kubectl, "--kubeconfig", str(self.kubeconfig), *args, **kw)
+
+    def helm_(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return self.run(self.helm, "--kubeconfig", str(self.kubeconfig), *args, **kw)
+
+    def kubectl_json(self, *args: str) -> dict:
+        return json.loads(self.kubectl_(*args, "-o", "json", quiet=True).stdout)
+
+
+def cgroup_v1() -> bool:
+    return not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def overlay_config(hosts_file: Path, local_images: bool) -> dict:
+    """kind-config.yaml as the user has it, with only what this run needs changed:
+    - the extraMounts hostPath /etc/hosts swapped for the stand-in file (the test never touches /etc/hosts);
+    - with the locally built node image: no default CNI (kindnetd is not built here; the node has a bridge
+      CNI config) and etcd's image tag (the etcd version built here);
+    - on cgroup v1 machines: Kubernetes 1.35's kubelet refuses cgroup v1 unless failCgroupV1 is false.
+    """
+    config = yaml.safe_load(KIND_CONFIG.read_text())
+    swapped = 0
+    for node in config["nodes"]:
+        for mount in node.get("extraMounts", []):
+            if mount["hostPath"] == "/etc/hosts":
+                mount["hostPath"] = str(hosts_file)
+                swapped += 1
+    assert swapped == 1, "kind-config.yaml mounts the host's /etc/hosts exactly once"
+    patches = config.setdefault("kubeadmConfigPatches", [])
+    if cgroup_v1():
+        patches.append("kind: KubeletConfiguration\nfailCgroupV1: false\n")
+    if local_images:
+        config.setdefault("networking", {})["disableDefaultCNI"] = True
+        patches.append("kind: ClusterConfiguration\netcd:\n  local:\n    imageTag: v3.6.16\n")
+    return config
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    return {
+        "node": env_or_fail("E2E_NODE_IMAGE"),
+        "python": env_or_fail("E2E_PYTHON_IMAGE"),
+        "controller": env_or_fail("E2E_CONTROLLER_IMAGE"),
+    }
+
+
+@pytest.fixture(scope="session")
+def host_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stand-in for the host's /etc/hosts (0644, root-owned), mounted into the node by kind."""
+    path = tmp_path_factory.mktemp("host-etc", numbered=True) / "hosts"
+    path.write_bytes(HOST_FILE_CONTENT)
+    path.chmod(0o644)
+    path.parent.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    images: dict[str, str], host_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Tools]:
+    work = tmp_path_factory.mktemp("kind")
+    tools = Tools(
+        kind=env_or_fail("E2E_KIND"),
+        kubectl=env_or_fail("E2E_KUBECTL"),
+        helm=env_or_fail("E2E_HELM"),
+        kubeconfig=work / "kubeconfig",
+    )
+    name = os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
+    local = not images["node"].startswith("kindest/")
+    config = work / "kind-config.yaml"
+    config.write_text(yaml.safe_dump(overlay_config(host_file, local), sort_keys=False))
+    step(f"kind create cluster with the repository's kind-config.yaml (overlay: {config})")
+    print(config.read_text())
+    tools.run(tools.kind, "delete", "cluster", "--name", name, check=False)
+    started = time.monotonic()
+    created = tools.run(
+        tools.kind, "create", "cluster", "--name", name, "--config", str(config), "--image", images["node"],
+        "--kubeconfig", str(tools.kubeconfig), "--retain", timeout=600, check=False,
+    )  # fmt: skip
+    print(created.stdout + created.stderr)
+    if created.returncode != 0:
+        logs = work / "kind-logs"
+        tools.run(tools.kind, "export", "logs", str(logs), "--name", name, check=False)
+        for unit in ("kubelet.log", "containerd.log", "journal.log"):
+            found = list(logs.rglob(unit))
+            if found:
+                tail = found[0].read_text(errors="replace").splitlines()[-60:]
+                print(f"--- {unit} (tail)\n" + "\n".join(tail))
+        tools.run(tools.kind, "delete", "cluster", "--name", name, check=False)
+        pytest.fail(f"kind create cluster failed ({created.returncode}); node logs above", pytrace=False)
+    try:
+        tools.kubectl_("wait", "--for=condition=Ready", "node", "--all", "--timeout=240s", timeout=300)
+        print(f"cluster ready in {time.monotonic() - started:.0f}s")
+        print(tools.kubectl_("get", "nodes", "-o", "wide").stdout)
+        for image in (images["controller"], images["python"]):
+            tools.run(tools.kind, "load", "docker-image", image, "--name", name, timeout=600)
+        yield tools
+    finally:
+        if not os.environ.get("E2E_KEEP_CLUSTER"):
+            step("kind delete cluster")
+            tools.run(tools.kind, "delete", "cluster", "--name", name, check=False)
+
+
+@pytest.fixture(scope="session")
+def node_ip(cluster: Tools) -> str:
+    node = cluster.kubectl_json("get", "nodes")["items"][0]
+    return next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")

@@ -1,0 +1,302 @@
+"""End to end on a real kind cluster: the user's Ingresses, the chart's DaemonSet writing the host's hosts
+file through kind's extraMounts, and host mode with scripts/hosts-sync.sh, all checked from the host side."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, eventually, step
+
+# The user's five Ingresses (namespace, name, host), as in the original request.
+TYK = [
+    ("tyk", "dashboard-ingress", "chart-dash.local"),
+    ("tyk", "gateway-ingress", "chart-gw.local"),
+    ("tyk", "mdcb-ingress", "chart-mdcb.local"),
+    ("tyk-dp-1", "gateway-ingress", "chart-gw-dp-1.local"),
+    ("tyk-dp-2", "gateway-ingress", "chart-gw-dp-2.local"),
+]
+NAMESPACES = "tyk,tyk-dp-1,tyk-dp-2"
+RELEASE, RELEASE_NS = "hosts-sync", "hosts-sync"
+BACKEND_BODY = "hello from the e2e backend"
+MOVED_IP = "198.51.100.7"  # TEST-NET-2: an address the load balancer "moves" to; no traffic is sent there
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def show_file(path: Path, title: str) -> None:
+    print(f"--- {path} ({title}):\n{path.read_text()}--- end", flush=True)
+
+
+def cli(*args: str, timeout: float = 200) -> subprocess.CompletedProcess:
+    """The controller's own CLI, as installed in the running environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def wait_hosts(host_file: Path, hosts: list[str], absent: bool = False, timeout: str = "180s") -> None:
+    args = ["wait", "--hosts-file", str(host_file), "--host", ",".join(hosts), "--timeout", timeout]
+    proc = cli(*args, *(["--absent"] if absent else []))
+    assert proc.returncode == 0, f"k8s-hosts-controller {' '.join(args)}: {proc.stdout}{proc.stderr}"
+
+
+def block(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    if "#### BEGIN TYK-K8S-HOSTS ####" not in lines:
+        return []
+    start = lines.index("#### BEGIN TYK-K8S-HOSTS ####")
+    return lines[start + 1 : lines.index("#### END TYK-K8S-HOSTS ####")]
+
+
+def curl_by_name(host_file: Path, host: str) -> str:
+    """curl http://HOST/ resolving through the managed file: a private mount namespace binds it over
+    /etc/hosts, so glibc reads exactly what the controller wrote (this machine's /etc/hosts is untouched)."""
+    script = (
+        f'mount --bind "$1" /etc/hosts && getent hosts {host} && '
+        f"curl -fsS --noproxy '*' --max-time 10 http://{host}/"
+    )
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "curl", str(host_file)]
+    print(f"$ curl http://{host}/  (resolved through {host_file})", flush=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    print(proc.stdout + proc.stderr, flush=True)
+    assert proc.returncode == 0, f"curl http://{host}/ failed ({proc.returncode})"
+    return proc.stdout
+
+
+def apply(cluster: Tools, docs: list[dict]) -> None:
+    cluster.kubectl_("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+
+def set_lb_ip(cluster: Tools, namespace: str, name: str, ip: str) -> None:
+    patch = json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})
+    cluster.kubectl_(
+        "-n", namespace, "patch", "ingress", name, "--subresource=status", "--type=merge", "-p", patch
+    )
+
+
+@pytest.fixture(scope="module")
+def tyk(cluster: Tools, node_ip: str, images: dict[str, str]) -> str:
+    """The namespaces, a backend answering HTTP on the node's address, and the five Ingresses with the node's
+    address as their load-balancer address (as cloud-provider-kind would publish one)."""
+    step("namespaces, backend and the user's five Ingresses")
+    docs: list[dict] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in NAMESPACES.split(",")
+    ]
+    docs.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "backend", "namespace": "tyk"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "backend"}},
+                "template": {
+                    "metadata": {"labels": {"app": "backend"}},
+                    "spec": {
+                        # Port 80 of the node's address: what the Ingress address leads to in this e2e.
+                        "hostNetwork": True,
+                        "containers": [
+                            {
+                                "name": "http",
+                                "image": images["python"],
+                                "imagePullPolicy": "IfNotPresent",
+                                "command": ["sh", "-c"],
+                                "args": [
+                                    f"mkdir -p /srv && echo '{BACKEND_BODY}' > /srv/index.html && "
+                                    "exec python3 -m http.server 80 --directory /srv"
+                                ],
+                                "readinessProbe": {"tcpSocket": {"port": 80}, "periodSeconds": 1},
+                            }
+                        ],
+                    },
+                },
+            },
+        }
+    )
+    for ns, name, host in TYK:
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"rules": [{"host": host}]},
+            }
+        )
+    apply(cluster, docs)
+    for ns, name, _ in TYK:
+        set_lb_ip(cluster, ns, name, node_ip)
+    cluster.kubectl_("-n", "tyk", "rollout", "status", "deployment/backend", "--timeout=180s", timeout=200)
+    return node_ip
+
+
+def controller_pod(cluster: Tools) -> dict:
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    pods = cluster.kubectl_json("-n", RELEASE_NS, "get", "pods", "-l", selector)
+    running = [p for p in pods["items"] if p["metadata"].get("deletionTimestamp") is None]
+    assert len(running) == 1, f"one controller pod expected, found {[p['metadata']['name'] for p in running]}"
+    return running[0]
+
+
+def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str, str]) -> None:
+    node_ip = tyk
+    hosts = [host for _, _, host in TYK]
+    show_file(host_file, "before helm install")
+    assert host_file.read_bytes() == HOST_FILE_CONTENT
+
+    step("helm install hosts-sync ./chart (the chart's defaults apart from images and namespaces)")
+    repo, _, tag = images["controller"].rpartition(":")
+    test_repo, _, test_tag = images["python"].rpartition(":")
+    cluster.helm_(
+        "install", RELEASE, str(REPO_ROOT / "chart"), "--namespace", RELEASE_NS, "--create-namespace",
+        "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
+        "--set", f"namespaces={{{NAMESPACES}}}",
+        "--set", f"tests.image.repository={test_repo}", "--set", f"tests.image.tag={test_tag}",
+        "--wait", "--timeout", "5m", timeout=360,
+    )  # fmt: skip
+    print(cluster.kubectl_("-n", RELEASE_NS, "get", "pods", "-o", "wide").stdout)
+    pod = controller_pod(cluster)
+    assert pod["status"]["phase"] == "Running"
+    node = cluster.kubectl_json("get", "nodes")["items"][0]["metadata"]["name"]
+    assert pod["spec"]["nodeName"] == node
+
+    step("the five Ingresses appear in the host-side file (extraMounts + hostPath)")
+    wait_hosts(host_file, hosts)
+    show_file(host_file, "after the DaemonSet's first sync")
+    assert sorted(block(host_file)) == sorted(f"{node_ip} {host}  # {ns}/{name}" for ns, name, host in TYK)
+    assert host_file.read_bytes().startswith(HOST_FILE_CONTENT), "the user's lines are untouched"
+
+    step("a name is reachable BY NAME from the host")
+    assert BACKEND_BODY in curl_by_name(host_file, "chart-dash.local")
+
+    step("the load balancer moves tyk/dashboard-ingress; then tyk/mdcb-ingress is deleted")
+    set_lb_ip(cluster, "tyk", "dashboard-ingress", MOVED_IP)
+    moved = f"{MOVED_IP} chart-dash.local  # tyk/dashboard-ingress"
+    eventually(lambda: moved in block(host_file), 60, "the moved IP")
+    set_lb_ip(cluster, "tyk", "dashboard-ingress", node_ip)
+    cluster.kubectl_("-n", "tyk", "delete", "ingress", "mdcb-ingress")
+    wait_hosts(host_file, ["chart-mdcb.local"], absent=True)
+    back = f"{node_ip} chart-dash.local  # tyk/dashboard-ingress"
+    eventually(lambda: back in block(host_file), 60, "the IP back")
+    show_file(host_file, "after the IP change and the delete")
+
+    step("a refused name: a wildcard host gets a Warning Event on its Ingress")
+    apply(
+        cluster,
+        [
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": "wildcard", "namespace": "tyk"},
+                "spec": {"rules": [{"host": "*.apps.local"}]},
+            }
+        ],
+    )
+    set_lb_ip(cluster, "tyk", "wildcard", node_ip)
+
+    def described() -> str:
+        out = cluster.kubectl_("-n", "tyk", "describe", "ingress", "wildcard", quiet=True).stdout
+        return out if "HostRefused" in out else ""
+
+    print(eventually(described, 60, "a HostRefused Event on tyk/wildcard"))
+    assert not any("*.apps.local" in line for line in block(host_file))
+
+    step("kubectl logs: what changed and why")
+    daemonset = pod["metadata"]["ownerReferences"][0]["name"]
+    logs = cluster.kubectl_("-n", RELEASE_NS, "logs", f"daemonset/{daemonset}")
+    print(logs.stdout)
+    for expected in (
+        "added chart-dash.local",
+        f"updated chart-dash.local -> {MOVED_IP}",
+        "removed chart-mdcb.local",
+        "refused",
+    ):
+        assert expected in logs.stdout, f"kubectl logs lacks {expected!r}"
+
+    step("/metrics through the chart's Service (the API server's service proxy)")
+    svc = cluster.kubectl_json("-n", RELEASE_NS, "get", "svc", "-l", f"app.kubernetes.io/instance={RELEASE}")
+    service = svc["items"][0]
+    port = service["spec"]["ports"][0]["port"]
+    proxy = f"/api/v1/namespaces/{RELEASE_NS}/services/{service['metadata']['name']}:{port}/proxy/metrics"
+    raw = cluster.kubectl_("get", "--raw", proxy).stdout
+    families = text_string_to_metric_families(raw)
+    samples = {s.name: s.value for f in families for s in f.samples if not s.labels}
+    print({k: v for k, v in samples.items() if k.startswith("k8s_hosts_controller_")})
+    assert samples["k8s_hosts_controller_managed_entries"] == 4
+    assert samples["k8s_hosts_controller_ready"] == 1
+
+    step("helm test (the chart's own test pod scrapes the metrics Service)")
+    print(cluster.helm_("test", RELEASE, "--namespace", RELEASE_NS, "--logs", timeout=300).stdout)
+
+    step("kubectl delete pod: preStop removes the block, the DaemonSet's next pod writes it again")
+    old = pod["metadata"]["name"]
+    deleted = subprocess.Popen(
+        [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", RELEASE_NS, "delete", "pod", old]
+    )
+    eventually(lambda: not block(host_file), 90, "the block to go after kubectl delete pod", interval=0.02)
+    print("block removed by the deleted pod")
+    assert deleted.wait(timeout=120) == 0
+    wait_hosts(host_file, [host for host in hosts if host != "chart-mdcb.local"])
+    new = controller_pod(cluster)["metadata"]["name"]
+    assert new != old
+    print(f"block written again by {new}")
+    show_file(host_file, "after the new pod's sync")
+
+    step("helm uninstall: the block goes and the file is byte-identical to before")
+    cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", "--timeout", "3m", timeout=240)
+    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, "the file to be as before")
+    show_file(host_file, "after helm uninstall")
+    print("byte-identical to the file before helm install")
+
+
+def test_host_mode(cluster: Tools, tyk: str, host_file: Path, tmp_path: Path) -> None:
+    """scripts/hosts-sync.sh start|wait|stop with the CLI on the host, against the same cluster and file."""
+    assert host_file.read_bytes() == HOST_FILE_CONTENT
+    bin_dir = Path(sys.executable).parent
+    controller = shutil.which("k8s-hosts-controller", path=str(bin_dir)) or "k8s-hosts-controller"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "HOSTS_SYNC_NAMESPACES": NAMESPACES,
+        "HOSTS_SYNC_HOSTS_FILE": str(host_file),
+        "HOSTS_SYNC_KUBECONFIG": str(cluster.kubeconfig),
+        "HOSTS_SYNC_BIN": controller,
+        "HOSTS_SYNC_PID_FILE": str(tmp_path / "controller.pid"),
+        "HOSTS_SYNC_LOG_FILE": str(tmp_path / "controller.log"),
+        "HOSTS_SYNC_WRITE_MODE": "inplace",  # the kind node bind-mounts this file
+        "HOSTS_SYNC_METRICS_ADDR": f"127.0.0.1:{free_port()}",
+        "HOSTS_SYNC_TIMEOUT": "120s",
+    }
+    script = str(REPO_ROOT / "scripts" / "hosts-sync.sh")
+
+    def hosts_sync(*args: str) -> None:
+        print(f"$ scripts/hosts-sync.sh {' '.join(args)}", flush=True)
+        proc = subprocess.run(["bash", script, *args], env=env, capture_output=True, text=True, timeout=200)
+        print(proc.stdout + proc.stderr, flush=True)
+        assert proc.returncode == 0, f"hosts-sync.sh {' '.join(args)} exited {proc.returncode}"
+
+    step("host mode: scripts/hosts-sync.sh start")
+    try:
+        hosts_sync("start")
+        hosts_sync("wait", "chart-dash.local", "chart-gw.local", "chart-gw-dp-1.local", "chart-gw-dp-2.local")
+        show_file(host_file, "written by the controller on the host")
+        assert f"{tyk} chart-gw-dp-1.local  # tyk-dp-1/gateway-ingress" in block(host_file)
+        assert BACKEND_BODY in curl_by_name(host_file, "chart-gw.local")
+    finally:
+        hosts_sync("stop")
+    print((tmp_path / "controller.log").read_text())
+    assert host_file.read_bytes() == HOST_FILE_CONTENT
+    show_file(host_file, "after hosts-sync.sh stop")
+    print("byte-identical to the file before start")
