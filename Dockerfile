@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # k8s-hosts-controller image, run by the Helm chart in ./chart.
 #
 #   docker build -t k8s-hosts-controller:0.1.0 .
@@ -7,6 +6,9 @@
 # Stage 1 builds the project's wheel and the wheels of its dependencies; stage 2 installs them offline from
 # that directory (mounted, never copied into a layer), so the final image holds no build tools, no sources
 # and no pip cache.
+#
+# BuildKit's built-in Dockerfile frontend (Docker >= 20.10) has everything used here (RUN --mount), so there
+# is no `# syntax=` line: that would pull a frontend image, and the build would fail where no registry answers.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 

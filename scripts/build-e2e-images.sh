@@ -221,7 +221,7 @@ node_image() {
     docker save "$reg/$name" | docker exec -i "$builder" ctr --namespace=k8s.io images import \
       --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests - >/dev/null
   done
-  docker exec "$builder" ctr --namespace=k8s.io images ls -q
+  docker exec "$builder" ctr --namespace=k8s.io images ls -q | grep -v "@sha256:"
   docker stop "$builder" >/dev/null
   docker commit -c 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' -c 'CMD []' \
     -c 'ENV container=docker' "$builder" "$NODE_IMAGE" >/dev/null
@@ -229,9 +229,26 @@ node_image() {
   log "image $NODE_IMAGE: built"
 }
 
+# A docker client that builds with BuildKit (the Dockerfile uses RUN --mount): one with the buildx plugin, or
+# a client older than 23 (such as Debian's docker.io), whose BuildKit support is built in.
+buildkit_docker() {
+  local client major
+  if docker buildx version >/dev/null 2>&1; then
+    echo docker
+    return
+  fi
+  while read -r client; do
+    major=$("$client" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)
+    [[ "$major" =~ ^[0-9]+$ ]] && ((major < 23)) && { echo "$client"; return; }
+  done < <(which -a docker)
+  die "no docker client can build with BuildKit: install the buildx plugin (or Debian's docker.io)"
+}
+
 controller_image() {
-  log "image $CONTROLLER_IMAGE: docker build (PYTHON_IMAGE=$PYTHON_IMAGE)"
-  DOCKER_BUILDKIT=1 docker build -q --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" -t "$CONTROLLER_IMAGE" "$E2E_ROOT" >/dev/null
+  local client
+  client=$(buildkit_docker)
+  log "image $CONTROLLER_IMAGE: $client build (PYTHON_IMAGE=$PYTHON_IMAGE)"
+  DOCKER_BUILDKIT=1 "$client" build -q --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" -t "$CONTROLLER_IMAGE" "$E2E_ROOT" >/dev/null
   log "image $CONTROLLER_IMAGE: $(docker run --rm "$CONTROLLER_IMAGE" --version)"
 }
 

@@ -5,7 +5,8 @@
 #   3. pytest tests/e2e: kind create cluster with the repository's kind-config.yaml, the chart's DaemonSet,
 #      host mode with scripts/hosts-sync.sh, all checked from the host side,
 #   4. whatever happens: the cluster deleted, no container left, dockerd stopped if step 1 started it.
-# Extra arguments go to pytest (e.g. -k host_mode). E2E_KEEP_CLUSTER=1 keeps the cluster for a look.
+# Extra arguments go to pytest (e.g. -k host_mode). E2E_KEEP_CLUSTER=1 keeps the cluster (and the engine) for a
+# look; E2E_KEEP_DOCKER=1 keeps a dockerd that step 1 started running for the next run.
 set -euo pipefail
 # shellcheck source=scripts/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -20,7 +21,7 @@ cleanup() {
     leftover=$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$E2E_CLUSTER" 2>/dev/null || true)
     [[ -z "$leftover" ]] || docker rm -f "$leftover" >/dev/null 2>&1 || true
   fi
-  [[ -n "${E2E_KEEP_CLUSTER:-}" ]] || bash scripts/e2e/docker-down.sh
+  [[ -n "${E2E_KEEP_CLUSTER:-}${E2E_KEEP_DOCKER:-}" ]] || bash scripts/e2e/docker-down.sh
   log "e2e finished with exit code $rc in $((SECONDS - start))s"
   exit "$rc"
 }

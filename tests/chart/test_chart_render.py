@@ -66,6 +66,13 @@ def test_kinds_per_case(case, expected, tmp_path):
     assert all(is_helm_test(pod) for pod in pods), "the only Pod is the helm test hook"
 
 
+def test_helm_test_pod_outlives_success_for_its_logs(tmp_path):
+    # `helm test --logs` reads the pod after it succeeded: deleting it on success broke that (seen on kind).
+    (pod,) = [doc for doc in render(tmp_path, {}) if doc["kind"] == "Pod"]
+    policy = pod["metadata"]["annotations"]["helm.sh/hook-delete-policy"].split(",")
+    assert policy == ["before-hook-creation"]
+
+
 BASE_ARGS = [
     "--source=ingress",
     "--hosts-file=/host/etc/hosts",

@@ -17,6 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, eventually, step
 
+# A kind cluster, image loads and two controller deployments: minutes, not the unit tests' 300 s.
+pytestmark = pytest.mark.timeout(1500)
+
 # The user's five Ingresses (namespace, name, host), as in the original request.
 TYK = [
     ("tyk", "dashboard-ingress", "chart-dash.local"),
@@ -166,6 +169,9 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
         "--set", f"tests.image.repository={test_repo}", "--set", f"tests.image.tag={test_tag}",
         "--wait", "--timeout", "5m", timeout=360,
     )  # fmt: skip
+    # helm --wait counts a DaemonSet done with maxUnavailable pods missing: on one node, none is needed.
+    daemonset = f"daemonset/{RELEASE}-k8s-hosts-controller"
+    cluster.kubectl_("-n", RELEASE_NS, "rollout", "status", daemonset, "--timeout=180s", timeout=200)
     print(cluster.kubectl_("-n", RELEASE_NS, "get", "pods", "-o", "wide").stdout)
     pod = controller_pod(cluster)
     assert pod["status"]["phase"] == "Running"
@@ -214,8 +220,7 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
     assert not any("*.apps.local" in line for line in block(host_file))
 
     step("kubectl logs: what changed and why")
-    daemonset = pod["metadata"]["ownerReferences"][0]["name"]
-    logs = cluster.kubectl_("-n", RELEASE_NS, "logs", f"daemonset/{daemonset}")
+    logs = cluster.kubectl_("-n", RELEASE_NS, "logs", daemonset)
     print(logs.stdout)
     for expected in (
         "added chart-dash.local",
