@@ -28,6 +28,7 @@ demo: venv controlplane
 	$(PY) scripts/demo.py
 
 test: venv controlplane
+	cd tests/e2e/tools/runc-wrapper && go test ./...
 	$(PY) -m pytest
 
 e2e: venv controlplane

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Shared by the e2e scripts (sourced): where builds are cached, progress lines, and the pinned versions.
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables are for the scripts that source this file
