@@ -7,7 +7,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from tests.controlplane.cluster import REPO_ROOT
+from testkit.controlplane import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 

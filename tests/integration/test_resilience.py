@@ -8,7 +8,8 @@ import time
 import pytest
 from kubernetes import client, config
 
-from tests.controlplane.cluster import ControlPlane, free_port
+from testkit.controlplane import ControlPlane
+from testkit.ports import free_port
 from tests.helpers import Ingresses, eventually, managed
 
 pytestmark = pytest.mark.integration

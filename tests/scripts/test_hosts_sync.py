@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.controlplane.cluster import free_port
+from testkit.ports import free_port
 
 pytestmark = pytest.mark.integration
 
