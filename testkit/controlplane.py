@@ -350,3 +350,21 @@ class ControlPlane:
         return self.write_kubeconfig(
             path, token=token, user=f"{namespace}-{service_account}", namespace=namespace
         )
+
+    def role_kubeconfig(self, path: Path, namespace: str, service_account: str, rules: list[dict]) -> Path:
+        """A ServiceAccount bound to a Role of exactly ``rules`` (all named ``service_account``) in
+        ``namespace``, and a kubeconfig holding only its token."""
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        name = {"name": service_account}
+        subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
+        role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", **name}
+        objects = [
+            ("/api/v1", "serviceaccounts", {"metadata": name}),
+            (rbac, "roles", {"metadata": name, "rules": rules}),
+            (rbac, "rolebindings", {"metadata": name, "roleRef": role_ref, "subjects": [subject]}),
+        ]
+        for prefix, plural, body in objects:
+            status, answer = self.request("POST", f"{prefix}/namespaces/{namespace}/{plural}", body)
+            if status != 201:
+                raise ControlPlaneError(f"creating {plural} {namespace}/{service_account}: {status} {answer}")
+        return self.service_account_kubeconfig(path, namespace, service_account)
