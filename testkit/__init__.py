@@ -8,6 +8,7 @@
 - tools: command-line tools found through this environment or PATH
 - fixtures: the pytest fixtures built on the above (control_plane, api, namespace, start_controller)
 
-Imported as a top-level package from the repository root (pytest puts it on sys.path through tests/'s
-rootdir; `python -m bench` runs from it); it is not part of the installed distribution.
+A top-level package found from the repository root, with no sys.path edits: tests/ is a package, so pytest
+puts its parent (the root) on sys.path, and `python -m bench` runs from the root. It is not part of the
+installed distribution (pyproject.toml packages only controller/).
 """
