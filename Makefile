@@ -25,7 +25,7 @@ controlplane:
 	bash scripts/build-controlplane.sh
 
 demo: venv controlplane
-	$(PY) scripts/demo.py
+	$(PY) -m scripts.demo
 
 test: venv controlplane
 	cd tests/e2e/tools/runc-wrapper && go test ./...

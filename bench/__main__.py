@@ -9,7 +9,8 @@ import signal
 import sys
 import time
 
-from bench import burst, common, idle, latency, startup
+from bench import burst, idle, latency, output, startup, targets
+from testkit.process import stop_all
 
 BENCHES = {"latency": latency, "burst": burst, "startup": startup, "idle": idle}
 
@@ -20,7 +21,7 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
         "--controller",
         metavar="TEMPLATE",
         help="command template of the controller under test, with {kubeconfig} {hosts_file} {namespaces} "
-        f"{{metrics_port}} (default: {common.OURS_TEMPLATE})",
+        f"{{metrics_port}} (default: {targets.OURS_TEMPLATE})",
     )
     g.add_argument(
         "--extra",
@@ -31,7 +32,7 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--reference",
         action="store_true",
-        help=f"also go install {common.REFERENCE_MODULE}@latest into {common.REFERENCE_BIN_DIR} and run it",
+        help=f"also go install {targets.REFERENCE_MODULE}@latest into {targets.REFERENCE_BIN_DIR} and run it",
     )
     g.add_argument("--no-ours", action="store_true", help="do not run our controller")
     g.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, hosts files)")
@@ -66,7 +67,7 @@ def _profile_hook() -> None:
         return
     os.makedirs(directory, exist_ok=True)
     stamp = time.strftime("%H%M%S")
-    common.OURS_TEMPLATE = (
+    targets.OURS_TEMPLATE = (
         f"{shlex.quote(sys.executable)} -m cProfile "
         f"-o {shlex.quote(directory)}/ours-{stamp}-{{metrics_port}}.prof "
         "-m controller --namespaces {namespaces} --hosts-file {hosts_file} --kubeconfig {kubeconfig} "
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     _profile_hook()
-    print("machine: " + ", ".join(f"{k}={v}" for k, v in common.machine().items()), flush=True)
+    print("machine: " + ", ".join(f"{k}={v}" for k, v in output.machine().items()), flush=True)
     try:
         if args.bench == "all":
             for name in BENCHES:
@@ -103,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: stopping everything that was started", file=sys.stderr)
         return 130
     finally:
-        common.stop_all()
-    if common.NOTES:
-        for key, text in common.NOTES.items():
+        stop_all()
+    if targets.NOTES:
+        for key, text in targets.NOTES.items():
             print(f"note [{key}]: {text}")
     return 0
 

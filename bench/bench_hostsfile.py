@@ -5,20 +5,17 @@ render+splice (in memory), a full sync that writes (lock, read, splice, write, f
 in-place mode, a no-op sync, and parse() (which the writer uses for names defined outside the block).
 Median of several runs. Draws bench/results/hostsfile.png.
 
-    .venv/bin/python bench/bench_hostsfile.py [--runs 15] [--dir /tmp]
+    python -m bench.bench_hostsfile [--runs 15] [--dir /tmp]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller.hostsfile import DEFAULT_MARKER, Entry, HostsFile, parse, render_block, splice
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import common
+from bench import output, targets, under_test, workload
+from testkit.api import Api
+from testkit.filewatch import FileWatcher
 
 
 def run(args) -> dict:
-    impls = common.implementations(args)
+    impls = targets.implementations(args)
     results: dict = {"sizes": args.sizes, "impls": {}}
-    with common.control_plane(args.keep) as (cp, workdir):
-        api = common.Api(cp)
+    with workload.control_plane(args.keep) as (cp, workdir):
+        api = Api(cp)
         for impl in impls:
             results["impls"][impl.label] = rows = []
             for n in args.sizes:
@@ -25,26 +27,26 @@ def run(args) -> dict:
     return results
 
 
-def measure(cp, api: common.Api, workdir, impl: common.Impl, n: int, args) -> dict:
+def measure(cp, api: Api, workdir, impl: targets.Impl, n: int, args) -> dict:
     ns = f"burst-{impl.label}-{n}"
     api.namespace(ns)
-    hosts = common.prepare_hosts(workdir, ns)
-    watcher = common.FileWatcher(hosts)
-    ctl = common.Controller(
+    hosts = workload.prepare_hosts(workdir, ns)
+    watcher = FileWatcher(hosts)
+    ctl = under_test.Controller(
         impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=ns, log=workdir / f"{ns}.log"
     ).start()
     try:
-        common.wait_ready(ctl)
+        ctl.wait_ready(60, http_optional=True)
         time.sleep(0.5)
         watcher.reset_counts()
         written0 = ctl.written()
         cpu0 = ctl.cpu_seconds()
         first = time.monotonic()
-        created = common.create_many(api, ns, n, threads=args.threads)
+        created = workload.create_many(api, ns, n, threads=args.threads)
         expected = created["expected"]
-        done = watcher.wait_for(lambda c: expected <= common.pairs(c), args.timeout)
+        done = watcher.wait_for(lambda c: expected <= workload.pairs(c), args.timeout)
         if done is None:
-            missing = len(expected - common.pairs(watcher.content))
+            missing = len(expected - workload.pairs(watcher.content))
             raise RuntimeError(f"{impl.label}: {missing} of {n} entries missing after {args.timeout}s")
         time.sleep(args.settle)  # writes that come after "complete" count too
         cpu = ctl.cpu_seconds() - cpu0
@@ -86,7 +88,7 @@ def report(results: dict) -> None:
                 ]
             )
     print(
-        common.table(
+        output.table(
             [
                 "impl",
                 "N",
@@ -101,12 +103,12 @@ def report(results: dict) -> None:
             rows,
         )
     )
-    common.save_json("burst", results)
+    output.save_json("burst", results)
     plot(results)
 
 
 def plot(results: dict) -> None:
-    common.bar_panels(
+    output.bar_panels(
         results,
         "burst",
         [

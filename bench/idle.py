@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import common
+from bench import output, targets, under_test, workload
+from testkit.api import Api
+from testkit.filewatch import FileWatcher
 
 NS = "bench-idle"
 
 
 def run(args) -> dict:
-    impls = common.implementations(args)
+    impls = targets.implementations(args)
     results: dict = {"seconds": args.idle_seconds, "objects": args.objects, "impls": {}}
-    with common.control_plane(args.keep) as (cp, workdir):
-        api = common.Api(cp)
+    with workload.control_plane(args.keep) as (cp, workdir):
+        api = Api(cp)
         api.namespace(NS)
-        expected = common.create_many(api, NS, args.objects)["expected"]
+        expected = workload.create_many(api, NS, args.objects)["expected"]
         for impl in impls:
             print(
                 f"[idle] {impl.label}: {args.idle_seconds:.0f} s idle, {args.objects} Ingresses", flush=True
@@ -26,15 +28,15 @@ def run(args) -> dict:
     return results
 
 
-def measure(cp, workdir, impl: common.Impl, expected: set, args) -> dict:
-    hosts = common.prepare_hosts(workdir, f"idle-{impl.label}")
-    watcher = common.FileWatcher(hosts)
-    ctl = common.Controller(
+def measure(cp, workdir, impl: targets.Impl, expected: set, args) -> dict:
+    hosts = workload.prepare_hosts(workdir, f"idle-{impl.label}")
+    watcher = FileWatcher(hosts)
+    ctl = under_test.Controller(
         impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=NS, log=workdir / "idle.log"
     ).start()
     samples = []
     try:
-        if watcher.wait_for(lambda c: expected <= common.pairs(c), 120) is None:
+        if watcher.wait_for(lambda c: expected <= workload.pairs(c), 120) is None:
             raise RuntimeError(f"{impl.label}: block incomplete:\n{ctl.tail()}")
         time.sleep(2)  # let the start-up settle
         watcher.reset_counts()
@@ -64,9 +66,9 @@ def report(results: dict) -> None:
         [label, results["seconds"], r["cpu_s"], r["cpu_percent"], r["writes"], r["rss_mb"]]
         for label, r in results["impls"].items()
     ]
-    print(common.table(["impl", "idle s", "CPU s", "CPU %", "file writes", "RSS MB"], rows))
-    common.save_json("idle", results)
-    plt = common.plt()
+    print(output.table(["impl", "idle s", "CPU s", "CPU %", "file writes", "RSS MB"], rows))
+    output.save_json("idle", results)
+    plt = output.plt()
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, r in results["impls"].items():
         ax.plot([s for s, _ in r["samples"]], [c for _, c in r["samples"]], label=label)
@@ -75,7 +77,7 @@ def report(results: dict) -> None:
     ax.set_title(f"Idle ({results['objects']} Ingresses, no changes)")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    common.save_plot(fig, "idle")
+    output.save_plot(fig, "idle")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,9 @@ import random
 import threading
 import time
 
-from bench import common
+from bench import output, targets, under_test, workload
+from testkit.api import Api, ip_for
+from testkit.filewatch import FileWatcher
 
 NS = "bench-latency"
 NAME = "lat"
@@ -74,10 +76,10 @@ class BareWatch:
 
 
 def run(args) -> dict:
-    impls = common.implementations(args)
+    impls = targets.implementations(args)
     results: dict = {"changes": args.changes, "impls": {}}
-    with common.control_plane(args.keep) as (cp, workdir):
-        api = common.Api(cp)
+    with workload.control_plane(args.keep) as (cp, workdir):
+        api = Api(cp)
         api.namespace(NS)
         api.create_ingress(NS, NAME, HOST)
         api.set_ip(NS, NAME, "10.99.0.1")
@@ -88,15 +90,15 @@ def run(args) -> dict:
     return results
 
 
-def measure(cp, api: common.Api, workdir, impl: common.Impl, args) -> dict:
-    hosts = common.prepare_hosts(workdir, f"latency-{impl.label}")
-    watcher = common.FileWatcher(hosts)
-    ctl = common.Controller(
+def measure(cp, api: Api, workdir, impl: targets.Impl, args) -> dict:
+    hosts = workload.prepare_hosts(workdir, f"latency-{impl.label}")
+    watcher = FileWatcher(hosts)
+    ctl = under_test.Controller(
         impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=NS, log=workdir / f"{impl.label}.log"
     ).start()
     floor, ours, missed = [], [], 0
     try:
-        if watcher.wait_for(lambda c: ("10.99.0.1", HOST) in common.pairs(c), 60) is None:
+        if watcher.wait_for(lambda c: ("10.99.0.1", HOST) in workload.pairs(c), 60) is None:
             raise RuntimeError(f"{impl.label} never wrote the first line:\n{ctl.tail()}")
         rv = json.loads(api.call("GET", f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/{NAME}")[1])[
             "metadata"
@@ -108,11 +110,11 @@ def measure(cp, api: common.Api, workdir, impl: common.Impl, args) -> dict:
         watcher.reset_counts()
         cpu0 = ctl.cpu_seconds()
         for i in range(args.changes):
-            ip = common.ip_for(i + 1, salt)
+            ip = ip_for(i + 1, salt)
             t0 = time.monotonic()
             api.set_ip(NS, NAME, ip)
             t_api = bare.wait(ip, 10)
-            t_file = watcher.wait_for(lambda c, ip=ip: (ip, HOST) in common.pairs(c), 10)
+            t_file = watcher.wait_for(lambda c, ip=ip: (ip, HOST) in workload.pairs(c), 10)
             if t_api is None or t_file is None:
                 missed += 1
                 continue
@@ -126,8 +128,8 @@ def measure(cp, api: common.Api, workdir, impl: common.Impl, args) -> dict:
     finally:
         ctl.stop()
         watcher.close()
-    q = {p: common.percentile(ours, p) for p in (0.5, 0.95, 0.99)}
-    f = {p: common.percentile(floor, p) for p in (0.5, 0.95, 0.99)}
+    q = {p: output.percentile(ours, p) for p in (0.5, 0.95, 0.99)}
+    f = {p: output.percentile(floor, p) for p in (0.5, 0.95, 0.99)}
     return {
         "samples": len(ours),
         "missed": missed,
@@ -164,7 +166,7 @@ def report(results: dict) -> None:
             ]
         )
     print(
-        common.table(
+        output.table(
             [
                 "impl",
                 "changes",
@@ -180,12 +182,12 @@ def report(results: dict) -> None:
             rows,
         )
     )
-    common.save_json("latency", results)
+    output.save_json("latency", results)
     plot(results)
 
 
 def plot(results: dict) -> None:
-    plt = common.plt()
+    plt = output.plt()
     fig, ax = plt.subplots(figsize=(8, 5))
     for label, r in results["impls"].items():
         for key, style in (("floor", "--"), ("file", "-")):
@@ -201,7 +203,7 @@ def plot(results: dict) -> None:
     ax.set_title(f"Single-change latency ({results['changes']} LB address changes)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    common.save_plot(fig, "latency")
+    output.save_plot(fig, "latency")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

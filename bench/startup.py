@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import common
+from bench import output, targets, under_test, workload
+from testkit.api import Api
+from testkit.filewatch import FileWatcher
 
 
 def run(args) -> dict:
-    impls = common.implementations(args)
+    impls = targets.implementations(args)
     results: dict = {"sizes": args.sizes, "impls": {impl.label: [] for impl in impls}}
-    with common.control_plane(args.keep) as (cp, workdir):
-        api = common.Api(cp)
+    with workload.control_plane(args.keep) as (cp, workdir):
+        api = Api(cp)
         for n in args.sizes:
             ns = f"startup-{n}"
             api.namespace(ns)
             print(f"[startup] creating {n} Ingresses in {ns}", flush=True)
-            expected = common.create_many(api, ns, n, threads=args.threads)["expected"]
+            expected = workload.create_many(api, ns, n, threads=args.threads)["expected"]
             for impl in impls:
                 print(f"[startup] {impl.label}: N={n}", flush=True)
                 row = measure(cp, workdir, impl, ns, n, expected, args)
@@ -27,15 +29,15 @@ def run(args) -> dict:
     return results
 
 
-def measure(cp, workdir, impl: common.Impl, ns: str, n: int, expected: set, args) -> dict:
-    hosts = common.prepare_hosts(workdir, f"{ns}-{impl.label}")
-    watcher = common.FileWatcher(hosts)
-    ctl = common.Controller(
+def measure(cp, workdir, impl: targets.Impl, ns: str, n: int, expected: set, args) -> dict:
+    hosts = workload.prepare_hosts(workdir, f"{ns}-{impl.label}")
+    watcher = FileWatcher(hosts)
+    ctl = under_test.Controller(
         impl, kubeconfig=cp.kubeconfig, hosts_file=hosts, namespaces=ns, log=workdir / f"{ns}{impl.label}.log"
     )
     try:
         ctl.start()
-        done = watcher.wait_for(lambda c: expected <= common.pairs(c), args.timeout)
+        done = watcher.wait_for(lambda c: expected <= workload.pairs(c), args.timeout)
         if done is None:
             raise RuntimeError(f"{impl.label}: block incomplete after {args.timeout}s:\n{ctl.tail()}")
         startup = done - ctl.started
@@ -75,17 +77,17 @@ def report(results: dict) -> None:
                 ]
             )
     print(
-        common.table(
+        output.table(
             ["impl", "N", "start to complete block s", "CPU s", "file writes", "RSS MB after", "peak RSS MB"],
             rows,
         )
     )
-    common.save_json("startup", results)
+    output.save_json("startup", results)
     plot(results)
 
 
 def plot(results: dict) -> None:
-    common.bar_panels(
+    output.bar_panels(
         results,
         "startup",
         [

@@ -15,12 +15,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from kubernetes import client, config
 
-from kubernetes import client, config  # noqa: E402
-
-from tests.controlplane.cluster import ControlPlane, free_port  # noqa: E402
+from testkit.controlplane import ControlPlane
+from testkit.ports import free_port
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 USER_CONTENT = b"# Existing entries...\n127.0.0.1 localhost\n::1 localhost\n"

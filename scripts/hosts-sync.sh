@@ -29,10 +29,11 @@ Verbs:
 Environment (defaults in brackets):
   HOSTS_SYNC_MODE            host | cluster [host]
   HOSTS_SYNC_NAMESPACES      comma-separated namespaces to watch (required unless HOSTS_SYNC_ALL_NAMESPACES=true)
-  HOSTS_SYNC_ALL_NAMESPACES  true: watch all namespaces [false]
+  HOSTS_SYNC_ALL_NAMESPACES  true: watch all namespaces [false] (true/1/yes/on or false/0/no/off, any case)
   HOSTS_SYNC_HOSTS_FILE      hosts file on this machine [/etc/hosts]
   HOSTS_SYNC_MARKER          block name: #### BEGIN <marker> #### [TYK-K8S-HOSTS]
-  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take, e.g. 120, 120s, 2m [120s]
+  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: seconds, or h/m/s parts, e.g. 120, 120s, 2m,
+                             1m30s [120s]; wait --timeout takes the same
   HOSTS_SYNC_KUBECONFIG      kubeconfig [$KUBECONFIG, else ~/.kube/config]; passed explicitly, so sudo keeps it
   HOSTS_SYNC_CONTEXT         kubeconfig context [current]
  host mode:
@@ -66,10 +67,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 mode=${HOSTS_SYNC_MODE:-host}
 namespaces=${HOSTS_SYNC_NAMESPACES:-}
-all_namespaces=${HOSTS_SYNC_ALL_NAMESPACES:-false}
 hosts_file=${HOSTS_SYNC_HOSTS_FILE:-/etc/hosts}
 marker=${HOSTS_SYNC_MARKER:-TYK-K8S-HOSTS}
-timeout=${HOSTS_SYNC_TIMEOUT:-120s}
 kubeconfig=${HOSTS_SYNC_KUBECONFIG:-${KUBECONFIG:-$HOME/.kube/config}}
 context=${HOSTS_SYNC_CONTEXT:-}
 bin=${HOSTS_SYNC_BIN:-k8s-hosts-controller}
@@ -89,17 +88,33 @@ log() { echo "[hosts-sync] $*" >&2; }
 die() { echo "[hosts-sync] error: $*" >&2; exit 1; }
 usage_error() { echo "[hosts-sync] error: $*" >&2; echo "Run '$0 --help' for usage." >&2; exit 2; }
 
-is_true() { case "$1" in true | True | TRUE | 1 | yes | Yes | YES) return 0 ;; *) return 1 ;; esac; }
-
-# timeout -> whole seconds (accepts 120, 120s, 2m, 1h), for the loops this script runs itself.
-seconds() {
-  local t=$1
-  case "$t" in
-    *h) echo $(( ${t%h} * 3600 )) ;;
-    *m) echo $(( ${t%m} * 60 )) ;;
-    *s) echo "${t%s}" ;;
-    *) echo "$t" ;;
+# One notion of true for every switch, the controller's own: true, 1, yes, on (any case) are true; false, 0,
+# no, off and empty are false; anything else is an error naming the variable. Prints true or false.
+bool_setting() {
+  case "$(printf '%s' "$2" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]')" in
+    true | 1 | yes | on) echo true ;;
+    false | 0 | no | off | "") echo false ;;
+    *) usage_error "$1 must be true or false (got '$2')" ;;
   esac
+}
+
+# One duration syntax for HOSTS_SYNC_TIMEOUT and wait --timeout: whole seconds, or h/m/s parts (120, 120s, 2m,
+# 1m30s, 1h). Parsed once into $timeout_s for this script's own loops, and $timeout ("<seconds>s") for the
+# tools, which all read that form: `k8s-hosts-controller wait --timeout`, helm and kubectl --timeout.
+duration_seconds() {
+  local value=$2 total
+  if [[ "$value" =~ ^[0-9]+$ ]]; then value="${value}s"; fi
+  if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$ ]]; then
+    usage_error "$1 must be a duration such as 120, 120s, 2m or 1m30s (got '$2')"
+  fi
+  total=$(( 10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0} ))
+  ((total > 0)) || usage_error "$1 must be more than 0 seconds (got '$2')"
+  echo "$total"
+}
+
+set_timeout() {
+  timeout_s=$(duration_seconds "$1" "$2")
+  timeout="${timeout_s}s"
 }
 
 block_begin() { printf '#### BEGIN %s ####' "$marker"; }
@@ -225,7 +240,7 @@ signal_pid() {
 }
 
 host_start() {
-  if [[ "$all_namespaces" == true || "$all_namespaces" == 1 ]]; then :; elif [[ -z "$namespaces" ]]; then
+  if [[ $all_namespaces == true ]]; then :; elif [[ -z "$namespaces" ]]; then
     usage_error "set HOSTS_SYNC_NAMESPACES (comma-separated) or HOSTS_SYNC_ALL_NAMESPACES=true"
   fi
   resolve_bin
@@ -241,7 +256,7 @@ host_start() {
   set_kube_flags
   local args=("${file_flags[@]}") extra=()
   if ((${#kube_flags[@]})); then args+=("${kube_flags[@]}"); fi
-  if is_true "$all_namespaces"; then args+=(--all-namespaces); else args+=(--namespaces "$namespaces"); fi
+  if [[ $all_namespaces == true ]]; then args+=(--all-namespaces); else args+=(--namespaces "$namespaces"); fi
   args+=(--metrics-bind-address "$metrics_addr")
   if [[ -n "$write_mode" ]]; then args+=(--write-mode "$write_mode"); fi
   if [[ -n "${HOSTS_SYNC_EXTRA_ARGS:-}" ]]; then
@@ -299,7 +314,7 @@ host_start() {
 # SIGTERM the controller and wait until it is gone. Returns 1 if it had to be killed.
 host_terminate() {
   local pid=$1 limit waited=0
-  limit=$(( $(seconds "$timeout") * 10 ))
+  limit=$((timeout_s * 10))
   log "stopping PID $pid"
   signal_pid TERM "$pid" || die "could not send SIGTERM to PID $pid (not allowed: run as root or with sudo)"
   while alive "$pid"; do
@@ -401,7 +416,7 @@ helm_cmd() {
 # Wait until the block is gone from the hosts file (after helm uninstall; the pod's preStop/SIGTERM cleanup).
 wait_block_gone() {
   local limit waited=0
-  limit=$(( $(seconds "$timeout") * 10 ))
+  limit=$((timeout_s * 10))
   while has_block; do
     if ((waited >= limit)); then return 1; fi
     sleep 0.1
@@ -409,39 +424,10 @@ wait_block_gone() {
   done
 }
 
-# Wait until the hosts are present (or absent): through `k8s-hosts-controller wait` when it is installed,
-# otherwise by reading the block.
+# Wait until the hosts are present (or absent): `k8s-hosts-controller wait` reads the block on this machine.
 cluster_wait() {
-  if command -v -- "$bin" >/dev/null 2>&1; then
-    resolve_bin
-    controller_wait "$@"
-    return
-  fi
-  local absent=false hosts=() h limit waited=0 missing
-  for h in "$@"; do
-    case "$h" in --absent) absent=true ;; --ready-url=*) ;; *) hosts+=("$h") ;; esac
-  done
-  limit=$(( $(seconds "$timeout") * 10 ))
-  while :; do
-    missing=()
-    local present
-    present=$(block_hosts)
-    for h in ${hosts[@]+"${hosts[@]}"}; do
-      if grep -qxF -- "$h" <<<"$present"; then
-        [[ $absent == true ]] && missing+=("$h")
-      else
-        [[ $absent == true ]] || missing+=("$h")
-      fi
-    done
-    ((${#missing[@]} == 0)) && return 0
-    if ((waited >= limit)); then
-      if [[ $absent == true ]]; then echo "timed out after $timeout: still in the block: ${missing[*]}" >&2
-      else echo "timed out after $timeout: not in the block: ${missing[*]}" >&2; fi
-      return 1
-    fi
-    sleep 0.2
-    waited=$((waited + 2))
-  done
+  resolve_bin
+  controller_wait "$@"
 }
 
 cluster_pods() {
@@ -457,7 +443,7 @@ cluster_start() {
   # shellcheck disable=SC2064 # expand now: the local is gone when the trap runs
   trap "rm -f '$values'" EXIT
   local ns_json="" n
-  if is_true "$all_namespaces"; then
+  if [[ $all_namespaces == true ]]; then
     printf '{"allNamespaces": true' >"$values"
   else
     [[ -n "$namespaces" ]] || usage_error "set HOSTS_SYNC_NAMESPACES (comma-separated) or HOSTS_SYNC_ALL_NAMESPACES=true"
@@ -561,6 +547,8 @@ verb=${1:-}
 shift
 case "$verb" in -h | --help | help) usage; exit 0 ;; esac
 case "$mode" in host | cluster) ;; *) usage_error "HOSTS_SYNC_MODE must be host or cluster (got '$mode')" ;; esac
+all_namespaces=$(bool_setting HOSTS_SYNC_ALL_NAMESPACES "${HOSTS_SYNC_ALL_NAMESPACES:-false}")
+set_timeout HOSTS_SYNC_TIMEOUT "${HOSTS_SYNC_TIMEOUT:-120s}"
 
 case "$verb" in
   start)
@@ -587,8 +575,8 @@ case "$verb" in
     while (($#)); do
       case "$1" in
         --absent) wait_args+=(--absent) ;;
-        --timeout) [[ $# -ge 2 ]] || usage_error "--timeout needs a value"; timeout=$2; shift ;;
-        --timeout=*) timeout=${1#--timeout=} ;;
+        --timeout) [[ $# -ge 2 ]] || usage_error "--timeout needs a value"; set_timeout --timeout "$2"; shift ;;
+        --timeout=*) set_timeout --timeout "${1#--timeout=}" ;;
         -*) usage_error "unknown wait option '$1'" ;;
         *) wait_args+=("$1") ;;
       esac

@@ -1,23 +1,18 @@
-"""Test helpers: the controller as a real process, Ingress objects, and polling the real file."""
+"""Test helpers: the CLI run once, Ingress objects, and polling the real file (the controller as a process is
+testkit/process.py)."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client
-from prometheus_client.parser import text_string_to_metric_families
 
 from controller.hostsfile import DEFAULT_MARKER, parse
-from tests.controlplane.cluster import free_port
 
 
 def eventually(check: Callable[[], object], timeout: float = 30.0, interval: float = 0.05, what: str = ""):
@@ -44,78 +39,6 @@ def managed(path: Path, marker: str = DEFAULT_MARKER) -> set[tuple[str, str]]:
 
 def has_block(path: Path, marker: str = DEFAULT_MARKER) -> bool:
     return parse(path.read_bytes(), marker).has_block
-
-
-@dataclass
-class ControllerProcess:
-    """`python -m controller` with the given flags, logging to a file; always killed at teardown."""
-
-    args: list[str]
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-    metrics_port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
-
-    def start(self) -> ControllerProcess:
-        argv = [sys.executable, "-m", "controller", *self.args]
-        if not any(a.startswith("--metrics-bind-address") for a in self.args):
-            argv += ["--metrics-bind-address", f"127.0.0.1:{self.metrics_port}"]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env},
-            )
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}"
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=2) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-        except (urllib.error.URLError, OSError):
-            return 0, ""
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        def ready() -> bool:
-            if self.proc and self.proc.poll() is not None:
-                raise AssertionError(f"controller exited with {self.proc.returncode}:\n{self.log()}")
-            return self.get("/readyz")[0] == 200
-
-        eventually(ready, timeout, what="the controller's /readyz")
-
-    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        status, body = self.get("/metrics")
-        assert status == 200, f"/metrics answered {status}"
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(body)
-            for s in family.samples
-        }
-
-    def metric(self, name: str, **labels: str) -> float:
-        return self.metrics().get((name, tuple(sorted(labels.items()))), float("nan"))
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 def run_cli(

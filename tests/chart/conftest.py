@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import yaml
 
-from tests.controlplane.cluster import BUILD_COMMAND, REPO_ROOT, ControlPlane, bin_dir
+from testkit.controlplane import BUILD_COMMAND, REPO_ROOT, ControlPlane, bin_dir
 
 CHART = REPO_ROOT / "chart"
 KUBE_VERSION = "1.35.4"  # helm template otherwise assumes v1.20.0, below the chart's kubeVersion
@@ -146,7 +146,6 @@ class Applier:
     def __init__(self, control_plane: ControlPlane):
         self.cp = control_plane
         self.cluster_scoped: list[str] = []
-        self.namespaces: list[str] = []
 
     def apply(self, doc: dict) -> dict:
         path = object_path(doc)
@@ -165,21 +164,9 @@ class Applier:
         status, body = self.cp.request("GET", object_path(doc))
         return status, json.loads(body)
 
-    def create_namespace(self, name: str) -> str:
-        status, body = self.cp.request(
-            "POST",
-            "/api/v1/namespaces",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-        )
-        assert status == 201, body
-        self.namespaces.append(name)
-        return name
-
     def cleanup(self) -> None:
         for path in reversed(self.cluster_scoped):
             self.cp.request("DELETE", path)
-        for name in self.namespaces:
-            self.cp.request("DELETE", f"/api/v1/namespaces/{name}")
 
 
 @pytest.fixture
@@ -189,9 +176,3 @@ def applier(control_plane: ControlPlane) -> Iterator[Applier]:
         yield applier
     finally:
         applier.cleanup()
-
-
-@pytest.fixture
-def new_namespace(applier: Applier) -> Callable[[str], str]:
-    """A new namespace, deleted after the test: new_namespace("watched") -> "watched-1a2b3c"."""
-    return lambda prefix: applier.create_namespace(f"{prefix}-{uuid.uuid4().hex[:6]}")

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from testkit.controlplane import REPO_ROOT
+from testkit.ports import free_port
 from tests.chart.conftest import container, render
 from tests.chart.test_chart_rbac import SA, install_rbac
-from tests.controlplane.cluster import REPO_ROOT, free_port
 
 CONTAINER_PATH = "/host/etc/hosts"
 DENIED = "is forbidden: User"

@@ -5,16 +5,20 @@ from __future__ import annotations
 import re
 import subprocess
 import tomllib
-from pathlib import Path
 
-from tests.controlplane.cluster import REPO_ROOT
+import pytest
+
+from testkit.controlplane import REPO_ROOT
+from testkit.tools import find_tool
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 
 def test_hadolint_clean():
-    hadolint = Path(REPO_ROOT / ".venv" / "bin" / "hadolint")
-    proc = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True)
+    hadolint = find_tool("hadolint")
+    if hadolint is None:
+        pytest.fail("hadolint not found: install the test extras (pip install -e '.[test]')", pytrace=False)
+    proc = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
+from testkit.controlplane import REPO_ROOT
 from tests.chart.conftest import CHART
-from tests.controlplane.cluster import REPO_ROOT
 
 
 def test_kind_mount_path_is_the_charts_default_node_path():

@@ -1,4 +1,4 @@
-"""Fault-injection helpers: the controller as a real process, churn on the API, and an independent checker of
+"""Fault-injection helpers: the controller's command line, churn on the API, and an independent checker of
 the hosts file (the expected block is computed here from the API state, not with the controller's code)."""
 
 from __future__ import annotations
@@ -8,17 +8,13 @@ import fcntl
 import os
 import random
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import Api, free_port, ip_for
-from tests.controlplane.cluster import REPO_ROOT
+from testkit.api import Api, ip_for
+from testkit.process import ControllerProcess, controller_command
 
 FULL = os.environ.get("FAULTS_FULL", "").lower() in ("1", "true", "yes")
 MARKER = "FAULTS"
@@ -40,57 +36,8 @@ def say(text: str) -> None:
 # ------------------------------------------------------------------------------------------ the controller
 
 
-class Proc:
-    def __init__(self, argv: list[str], log: Path) -> None:
-        self.argv, self.log = argv, log
-        with open(log, "ab") as out:
-            self.p = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.p.pid
-
-    def alive(self) -> bool:
-        return self.p.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            self.p.send_signal(signal.SIGKILL)
-        self.p.wait(10)
-
-    def term(self, timeout: float = 20) -> int:
-        if self.alive():
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            raise
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-    def metric(self, port: int, name: str) -> float | None:
-        try:
-            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return None
-        for line in body.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        return None
-
-
-def controller_argv(
-    kubeconfig: Path, hosts: Path, ns: str, *extra: str, port: int | None = None
-) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "controller",
+def controller_argv(kubeconfig: Path, hosts: Path, ns: str, *extra: str) -> list[str]:
+    return controller_command(
         "--namespaces",
         ns,
         "--hosts-file",
@@ -99,10 +46,8 @@ def controller_argv(
         str(kubeconfig),
         "--marker",
         MARKER,
-        "--metrics-bind-address",
-        f"127.0.0.1:{port or free_port()}",
         *extra,
-    ]
+    )
 
 
 # ------------------------------------------------------------------------------------------- the checker
@@ -298,7 +243,7 @@ class Churn:
 
 
 @contextlib.contextmanager
-def running(*procs: Proc):
+def running(*procs: ControllerProcess):
     try:
         yield procs
     finally:

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from bench.common import Api, free_port, ip_for
-from tests.controlplane.cluster import ControlPlane
+from testkit.api import Api, ip_for
+from testkit.controlplane import ControlPlane
+from testkit.process import ControllerProcess
 from tests.faults.helpers import (
     FULL,
     USER,
-    Proc,
     check_file,
     controller_argv,
     outside_of,
@@ -41,8 +41,9 @@ def test_controller_converges_after_control_plane_crash(tmp_path, user_hosts):
         for i, name in enumerate(names):
             api.create_ingress(ns, name, f"{name}.outage.faults.test")
             api.set_ip(ns, name, ip_for(i + 1))
-        port = free_port()
-        proc = Proc(controller_argv(cp.kubeconfig, user_hosts, ns, port=port), tmp_path / "controller.log")
+        proc = ControllerProcess(
+            controller_argv(cp.kubeconfig, user_hosts, ns), tmp_path / "controller.log"
+        ).start()
         wait_converged(api, ns, user_hosts, timeout=60)
         rng = random.Random(5)
         counter = len(names)
@@ -80,7 +81,7 @@ def test_controller_converges_after_control_plane_crash(tmp_path, user_hosts):
                 f"{entries} entries = cluster; stale 0, missing 0"
             )
         say(f"outages {ROUNDS} x {OUTAGE:.0f} s, changes through the restarted server {changes}; lost 0")
-        assert proc.term() == 0
+        assert proc.stop() == 0
         assert user_hosts.read_bytes() == USER
     finally:
         if proc is not None:

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from bench.common import FileWatcher
+from testkit.filewatch import FileWatcher
+from testkit.process import ControllerProcess
 from tests.faults.helpers import (
     FULL,
     USER,
     Churn,
-    Proc,
     check_file,
     controller_argv,
     outside_of,
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 KILLS = 100 if FULL else 15
 
 
-def test_sigkill_during_churn(control_plane, fapi, fns, user_hosts, tmp_path):
+def test_sigkill_during_churn(control_plane, fapi, namespace, user_hosts, tmp_path):
     seen = {"versions": 0, "bad": []}
 
     def check(_now: float, content: bytes) -> None:
@@ -41,16 +41,16 @@ def test_sigkill_during_churn(control_plane, fapi, fns, user_hosts, tmp_path):
             seen["bad"].append(str(err)[:500])
 
     watcher = FileWatcher(user_hosts, on_content=check)
-    churn = Churn(fapi, fns, seed=11, threads=3, pause=0.02)
+    churn = Churn(fapi, namespace, seed=11, threads=3, pause=0.02)
     churn.seed_objects(40)
     churn.start()
     rng = random.Random(2024)
-    argv = controller_argv(control_plane.kubeconfig, user_hosts, fns)
+    argv = controller_argv(control_plane.kubeconfig, user_hosts, namespace)
     kills_with_block = 0
     proc = None
     try:
         for i in range(KILLS):
-            proc = Proc(argv, tmp_path / "controller.log")
+            proc = ControllerProcess(argv, tmp_path / "controller.log").start()
             # from "still importing" through "initial listing" to "steady syncs under churn"
             time.sleep(rng.uniform(0.2, 2.5))
             assert proc.alive(), proc.tail()
@@ -60,10 +60,10 @@ def test_sigkill_during_churn(control_plane, fapi, fns, user_hosts, tmp_path):
             assert outside_of(content) == USER, f"kill {i + 1}: bytes outside the block changed"
             kills_with_block += split.block is not None
         churn.stop()
-        proc = Proc(argv, tmp_path / "controller.log")
-        expected, content = wait_converged(fapi, fns, user_hosts, timeout=60)
+        proc = ControllerProcess(argv, tmp_path / "controller.log").start()
+        expected, content = wait_converged(fapi, namespace, user_hosts, timeout=60)
         entries = 0 if expected is None else expected.count(b"\n") - 2
-        assert proc.term() == 0
+        assert proc.stop() == 0
         after_exit = user_hosts.read_bytes()
     finally:
         churn.stop()

@@ -18,8 +18,9 @@ import time
 
 import pytest
 
-from bench.common import free_port, ip_for
-from tests.faults.helpers import Proc, check_file, controller_argv, outside_of, say, wait_converged
+from testkit.api import ip_for
+from testkit.process import ControllerProcess
+from tests.faults.helpers import check_file, controller_argv, outside_of, say, wait_converged
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 STALE = "k8s_hosts_controller_hosts_file_stale_total"
@@ -36,28 +37,27 @@ def _add(fapi, ns, name, i):
     fapi.set_ip(ns, name, ip_for(i))
 
 
-def test_replaced_plain_file_inplace_mode(control_plane, fapi, fns, user_hosts, tmp_path):
+def test_replaced_plain_file_inplace_mode(control_plane, fapi, namespace, user_hosts, tmp_path):
     for i in range(5):
-        _add(fapi, fns, f"r-{i}", i + 1)
-    port = free_port()
-    argv = controller_argv(control_plane.kubeconfig, user_hosts, fns, "--write-mode", "inplace", port=port)
-    proc = Proc(argv, tmp_path / "controller.log")
+        _add(fapi, namespace, f"r-{i}", i + 1)
+    argv = controller_argv(control_plane.kubeconfig, user_hosts, namespace, "--write-mode", "inplace")
+    proc = ControllerProcess(argv, tmp_path / "controller.log").start()
     try:
-        _, content = wait_converged(fapi, fns, user_hosts, timeout=60)
+        _, content = wait_converged(fapi, namespace, user_hosts, timeout=60)
         inode = user_hosts.stat().st_ino
         edited = (
             content.replace(b"192.168.1.10 nas.home", b"192.168.1.11 nas.home") + b"10.5.5.5 editor.home\n"
         )
         _replace_by_rename(user_hosts, edited)
         assert user_hosts.stat().st_ino != inode
-        _add(fapi, fns, "r-new", 99)
+        _add(fapi, namespace, "r-new", 99)
         t0 = time.monotonic()
-        _, content = wait_converged(fapi, fns, user_hosts, timeout=30)
+        _, content = wait_converged(fapi, namespace, user_hosts, timeout=30)
         took = time.monotonic() - t0
-        stale = proc.metric(port, STALE)
+        stale = proc.metric(STALE)
         assert outside_of(content) == outside_of(edited), "the editor's lines were not kept"
         assert stale == 0
-        assert proc.term() == 0
+        assert proc.stop() == 0
         assert user_hosts.read_bytes() == outside_of(edited)
     finally:
         proc.kill()
@@ -68,36 +68,37 @@ def test_replaced_plain_file_inplace_mode(control_plane, fapi, fns, user_hosts, 
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare -m")
-def test_replaced_bind_mounted_file_is_detected(control_plane, fapi, fns, user_hosts, tmp_path):
+def test_replaced_bind_mounted_file_is_detected(control_plane, fapi, namespace, user_hosts, tmp_path):
     if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -m is not permitted here")
     for i in range(5):
-        _add(fapi, fns, f"b-{i}", i + 1)
+        _add(fapi, namespace, f"b-{i}", i + 1)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     view = mnt / "hosts"
     view.touch()
-    port = free_port()
     argv = controller_argv(
-        control_plane.kubeconfig, view, fns, "--write-mode", "inplace", "--resync-interval", "1", port=port
+        control_plane.kubeconfig, view, namespace, "--write-mode", "inplace", "--resync-interval", "1"
     )
     # a private mount namespace: the bind mount exists only for the controller and dies with it
     script = f'mount --bind "{user_hosts}" "{view}" && exec "$@"'
-    proc = Proc(
+    proc = ControllerProcess(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *argv], tmp_path / "c.log"
-    )
+    ).start()
     try:
-        _, content = wait_converged(fapi, fns, user_hosts, timeout=60)  # the host's file, through the mount
+        _, content = wait_converged(
+            fapi, namespace, user_hosts, timeout=60
+        )  # the host's file, through the mount
         edited = content + b"10.5.5.5 editor.home\n"
         _replace_by_rename(user_hosts, edited)
         t0 = time.monotonic()
         stale = 0.0
         while time.monotonic() - t0 < 15 and not stale:
-            stale = proc.metric(port, STALE) or 0.0
+            stale = proc.metric(STALE) or 0.0
             time.sleep(0.1)
         detected = time.monotonic() - t0
         logged = "was replaced on the host" in (tmp_path / "c.log").read_text()
-        _add(fapi, fns, "b-new", 99)
+        _add(fapi, namespace, "b-new", 99)
         time.sleep(1.5)
         host_side = user_hosts.read_bytes()
         reached_host = b"b-new." in host_side
@@ -109,11 +110,11 @@ def test_replaced_bind_mounted_file_is_detected(control_plane, fapi, fns, user_h
         # the documented remedy: restart (a new pod gets a new bind mount of the new file)
         view.unlink()
         view.touch()
-        proc = Proc(
+        proc = ControllerProcess(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *argv],
             tmp_path / "c2.log",
-        )
-        _, content = wait_converged(fapi, fns, user_hosts, timeout=60)
+        ).start()
+        _, content = wait_converged(fapi, namespace, user_hosts, timeout=60)
         check_file(content)
         assert b"10.5.5.5 editor.home\n" in outside_of(content)
     finally:

@@ -15,12 +15,12 @@ import time
 
 import pytest
 
-from bench.common import FileWatcher
+from testkit.filewatch import FileWatcher
+from testkit.process import ControllerProcess
 from tests.faults.helpers import (
     FULL,
     USER,
     Churn,
-    Proc,
     check_file,
     controller_argv,
     locked_read,
@@ -56,25 +56,29 @@ def _checker(path, expected_outside):
     return seen, check
 
 
-def test_two_controllers_rename_and_inplace(control_plane, fapi, fns, user_hosts, tmp_path):
+def test_two_controllers_rename_and_inplace(control_plane, fapi, namespace, user_hosts, tmp_path):
     seen, check = _checker(user_hosts, lambda: USER)
     watcher = FileWatcher(user_hosts, on_content=check)
-    churn = Churn(fapi, fns, seed=21, threads=3, pause=0.02)
+    churn = Churn(fapi, namespace, seed=21, threads=3, pause=0.02)
     churn.seed_objects(30)
     kube = control_plane.kubeconfig
-    a = Proc(controller_argv(kube, user_hosts, fns, "--write-mode", "rename"), tmp_path / "rename.log")
-    b = Proc(controller_argv(kube, user_hosts, fns, "--write-mode", "inplace"), tmp_path / "inplace.log")
+    a = ControllerProcess(
+        controller_argv(kube, user_hosts, namespace, "--write-mode", "rename"), tmp_path / "rename.log"
+    ).start()
+    b = ControllerProcess(
+        controller_argv(kube, user_hosts, namespace, "--write-mode", "inplace"), tmp_path / "inplace.log"
+    ).start()
     try:
-        wait_converged(fapi, fns, user_hosts, timeout=60)
+        wait_converged(fapi, namespace, user_hosts, timeout=60)
         churn.start()
         time.sleep(CHURN_SECONDS)
         churn.stop()
-        expected, content = wait_converged(fapi, fns, user_hosts, timeout=30)
+        expected, content = wait_converged(fapi, namespace, user_hosts, timeout=30)
         assert a.alive() and b.alive(), a.tail() + b.tail()
         assert outside_of(content) == USER
-        a.term()
+        a.stop()
         # the in-place controller's block is already right: it writes nothing, and its exit removes the block
-        assert b.term() == 0
+        assert b.stop() == 0
         final = user_hosts.read_bytes()
     finally:
         churn.stop()
@@ -148,23 +152,23 @@ class Editor:
 
 
 @pytest.mark.parametrize("lock", [True, False], ids=["editor-takes-flock", "editor-without-lock"])
-def test_edits_outside_the_block_survive_churn(control_plane, fapi, fns, user_hosts, tmp_path, lock):
+def test_edits_outside_the_block_survive_churn(control_plane, fapi, namespace, user_hosts, tmp_path, lock):
     editor = Editor(user_hosts, lock=lock)
-    churn = Churn(fapi, fns, seed=31, threads=3, pause=0.02)
+    churn = Churn(fapi, namespace, seed=31, threads=3, pause=0.02)
     churn.seed_objects(30)
-    argv = controller_argv(control_plane.kubeconfig, user_hosts, fns, "--resync-interval", "1")
-    proc = Proc(argv, tmp_path / "controller.log")
+    argv = controller_argv(control_plane.kubeconfig, user_hosts, namespace, "--resync-interval", "1")
+    proc = ControllerProcess(argv, tmp_path / "controller.log").start()
     try:
-        wait_converged(fapi, fns, user_hosts, timeout=60)
+        wait_converged(fapi, namespace, user_hosts, timeout=60)
         churn.start()
         editor.thread.start()
         time.sleep(CHURN_SECONDS)
         editor.stop.set()
         editor.thread.join(10)
         churn.stop()
-        _, content = wait_converged(fapi, fns, user_hosts, timeout=30)
+        _, content = wait_converged(fapi, namespace, user_hosts, timeout=30)
         got_outside = outside_of(content)
-        assert proc.term() == 0
+        assert proc.stop() == 0
         final = user_hosts.read_bytes()
     finally:
         churn.stop()

@@ -8,7 +8,8 @@ import time
 import pytest
 from kubernetes import client, config
 
-from tests.controlplane.cluster import ControlPlane, free_port
+from testkit.controlplane import ControlPlane
+from testkit.ports import free_port
 from tests.helpers import Ingresses, eventually, managed
 
 pytestmark = pytest.mark.integration
@@ -22,19 +23,9 @@ MINIMAL_RULES = [
 def test_runs_with_only_the_minimal_rbac(
     control_plane, api, namespace, ingresses, hosts_file, tmp_path, start_controller
 ):
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "hosts-sync"}})
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "hosts-sync"}, "rules": MINIMAL_RULES})
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": "hosts-sync"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "hosts-sync"},
-            "subjects": [{"kind": "ServiceAccount", "name": "hosts-sync", "namespace": namespace}],
-        },
-    )
-    sa_kubeconfig = control_plane.service_account_kubeconfig(
-        tmp_path / "sa.kubeconfig", namespace, "hosts-sync"
+    core = client.CoreV1Api(api)
+    sa_kubeconfig = control_plane.role_kubeconfig(
+        tmp_path / "sa.kubeconfig", namespace, "hosts-sync", MINIMAL_RULES
     )
     token = control_plane.mint_token(namespace, "hosts-sync")
     assert control_plane.request("GET", f"/api/v1/namespaces/{namespace}/secrets", token=token)[0] == 403

@@ -240,19 +240,8 @@ EVENTS_RULE = {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "
 def test_each_source_combination_needs_only_its_own_rbac(
     combination, control_plane, api, gateway_crds, namespace, tmp_path, hosts_file, start_controller
 ):
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "sync"}})
     rules = [r for source in combination for r in SOURCE_RULES[source]] + [EVENTS_RULE]
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "sync"}, "rules": rules})
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": "sync"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sync"},
-            "subjects": [{"kind": "ServiceAccount", "name": "sync", "namespace": namespace}],
-        },
-    )
-    kubeconfig = control_plane.service_account_kubeconfig(tmp_path / "sync.kubeconfig", namespace, "sync")
+    kubeconfig = control_plane.role_kubeconfig(tmp_path / "sync.kubeconfig", namespace, "sync", rules)
     ctl = start_controller(
         "--source",
         ",".join(combination),

@@ -1,7 +1,7 @@
 """scripts/hosts-sync.sh in host mode, against the real test control plane and a temporary hosts file.
 
-The script starts the real controller CLI (.venv/bin/k8s-hosts-controller) in the background; Ingress
-addresses are set through the status subresource, as an ingress controller would.
+The script starts the real controller CLI (this environment's k8s-hosts-controller) in the background;
+Ingress addresses are set through the status subresource, as an ingress controller would.
 """
 
 from __future__ import annotations
@@ -10,20 +10,20 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.controlplane.cluster import free_port
+from testkit.ports import free_port
+from testkit.tools import find_tool
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "hosts-sync.sh"
-CONTROLLER = Path(sys.executable).parent / "k8s-hosts-controller"
+CONTROLLER = find_tool("k8s-hosts-controller")
 BEGIN = b"#### BEGIN TYK-K8S-HOSTS ####"
 ORIGINAL = b"# Existing entries...\n127.0.0.1 localhost\n::1 localhost\n192.168.1.10 nas.home  # my NAS\n"
 
@@ -57,8 +57,10 @@ class Sync:
 
 @pytest.fixture
 def sync(tmp_path: Path, kubeconfig: Path, hosts_file: Path, namespace: str) -> Iterator[Sync]:
-    if not os.access(CONTROLLER, os.X_OK):
-        pytest.fail(f"{CONTROLLER} not found: pip install -e . in the venv", pytrace=False)
+    if CONTROLLER is None:
+        pytest.fail(
+            "k8s-hosts-controller not found (environment scripts, PATH): pip install -e .", pytrace=False
+        )
     port = free_port()
     pid_file, log_file = tmp_path / "run" / "controller.pid", tmp_path / "run" / "controller.log"
     env = {

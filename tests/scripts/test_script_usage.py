@@ -225,3 +225,107 @@ def test_cluster_stop_uninstalls_and_reports_a_block_that_stays(fake_cluster_env
     stuck = run(HOSTS_SYNC, "stop", env=fake_cluster_env)
     assert stuck.returncode == 1
     assert "still in" in stuck.stderr and "cleanup" in stuck.stderr
+
+
+# ---- one duration syntax and one notion of true, parsed once by hosts-sync.sh ------------------------------
+
+
+def calls_of(env: dict[str, str]) -> list[str]:
+    log = Path(env["FAKE_LOG"])
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture
+def fake_controller_env(fake_cluster_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """fake_cluster_env plus a recording stand-in for k8s-hosts-controller (its `wait` succeeds at once)."""
+    path = tmp_path / "fakebin" / "k8s-hosts-controller"
+    path.write_text(FAKE.format(name="k8s-hosts-controller"))
+    path.chmod(0o755)
+    return {**fake_cluster_env, "HOSTS_SYNC_BIN": str(path)}
+
+
+DURATIONS = [
+    ("120", 120),
+    ("120s", 120),
+    ("2m", 120),
+    ("1m30s", 90),
+    ("1h", 3600),
+    ("1h0m5s", 3605),
+    ("09", 9),
+]
+
+
+@pytest.mark.parametrize(("text", "seconds"), DURATIONS)
+def test_timeout_reaches_every_tool_in_one_form(fake_controller_env: dict[str, str], text: str, seconds: int):
+    env = {**fake_controller_env, "HOSTS_SYNC_NAMESPACES": "tyk", "HOSTS_SYNC_TIMEOUT": text}
+    result = run(HOSTS_SYNC, "start", "a.test", env=env)
+    assert result.returncode == 0, result.stderr
+    calls = calls_of(env)
+    install = next(c for c in calls if " upgrade --install " in c)
+    ready = next(c for c in calls if c.startswith("kubectl ") and " wait pod " in c)
+    waited = next(c for c in calls if c.startswith("k8s-hosts-controller wait "))
+    for call in (install, ready, waited):
+        assert f" --timeout {seconds}s" in call, call
+    assert "--host a.test" in waited
+
+
+@pytest.mark.parametrize(("text", "seconds"), DURATIONS)
+def test_wait_timeout_option_takes_the_same_syntax(
+    fake_controller_env: dict[str, str], text: str, seconds: int
+):
+    for args in (["--timeout", text], [f"--timeout={text}"]):
+        result = run(HOSTS_SYNC, "wait", *args, "a.test", env=fake_controller_env)
+        assert result.returncode == 0, result.stderr
+        assert "wait --hosts-file" in calls_of(fake_controller_env)[-1]
+        assert f" --timeout {seconds}s " in calls_of(fake_controller_env)[-1] + " "
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "2x", "1.5m", "m", "30s2m", "-5", "1 m", "2ms"])
+def test_bad_durations_are_refused_naming_the_setting(fake_controller_env: dict[str, str], text: str):
+    result = run(HOSTS_SYNC, "status", env={**fake_controller_env, "HOSTS_SYNC_TIMEOUT": text})
+    assert result.returncode == 2, result.stderr
+    assert "HOSTS_SYNC_TIMEOUT must be" in result.stderr and f"(got '{text}')" in result.stderr
+    option = run(HOSTS_SYNC, "wait", "--timeout", text, "a.test", env=fake_controller_env)
+    assert option.returncode == 2 and "--timeout must be" in option.stderr
+    assert not any(c.startswith("k8s-hosts-controller ") for c in calls_of(fake_controller_env))
+
+
+def test_an_empty_timeout_option_is_refused_and_an_empty_variable_is_the_default(
+    fake_controller_env: dict[str, str],
+):
+    option = run(HOSTS_SYNC, "wait", "--timeout=", "a.test", env=fake_controller_env)
+    assert option.returncode == 2 and "--timeout must be a duration" in option.stderr
+    default = run(HOSTS_SYNC, "wait", "a.test", env={**fake_controller_env, "HOSTS_SYNC_TIMEOUT": ""})
+    assert default.returncode == 0, default.stderr
+    assert " --timeout 120s " in calls_of(fake_controller_env)[-1] + " "
+
+
+TRUE = ["true", "TRUE", "True", "1", "yes", "Yes", "on", "ON", " true "]
+FALSE = ["false", "FALSE", "0", "no", "No", "off", ""]
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, True) for t in TRUE] + [(f, False) for f in FALSE])
+def test_all_namespaces_has_one_notion_of_true(fake_cluster_env: dict[str, str], text: str, expected: bool):
+    import json
+
+    env = {**fake_cluster_env, "HOSTS_SYNC_ALL_NAMESPACES": text, "HOSTS_SYNC_NAMESPACES": "tyk"}
+    result = run(HOSTS_SYNC, "start", env=env)
+    assert result.returncode == 0, result.stderr
+    line = next(c for c in calls_of(env) if c.startswith("VALUES "))
+    assert json.loads(line[len("VALUES ") :])["allNamespaces"] is expected
+
+
+@pytest.mark.parametrize("text", TRUE)
+def test_host_mode_accepts_the_same_true_without_namespaces(text: str, tmp_path: Path):
+    # Past the namespace check: it fails later, on the missing controller command, not as a usage error.
+    env = {"HOSTS_SYNC_ALL_NAMESPACES": text, "HOSTS_SYNC_BIN": "no-such-k8s-hosts-controller"}
+    result = run(HOSTS_SYNC, "start", env={**env, "HOSTS_SYNC_HOSTS_FILE": str(tmp_path / "hosts")})
+    assert result.returncode == 1, result.stderr
+    assert "not found" in result.stderr and "HOSTS_SYNC_NAMESPACES" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["maybe", "2", "y", "truee", "enabled"])
+def test_other_truth_values_are_refused_naming_the_setting(text: str):
+    result = run(HOSTS_SYNC, "status", env={"HOSTS_SYNC_ALL_NAMESPACES": text})
+    assert result.returncode == 2
+    assert f"HOSTS_SYNC_ALL_NAMESPACES must be true or false (got '{text}')" in result.stderr

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from testkit.controlplane import bin_dir
+from testkit.tools import find_tool
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_COMMAND = "bash scripts/build-controlplane.sh"
@@ -18,11 +19,7 @@ EXAMPLE_WORKFLOWS = sorted((REPO / "examples" / "tyk").glob("*.yaml"))  # comple
 
 
 def shellcheck() -> str:
-    venv = Path(sys.executable).parent / "shellcheck"
-    for candidate in (venv, REPO / ".venv" / "bin" / "shellcheck"):
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-    found = shutil.which("shellcheck")
+    found = find_tool("shellcheck")
     if not found:
         pytest.fail(
             "shellcheck not found: install the test extras (pip install -e '.[test]', it brings "
@@ -33,19 +30,10 @@ def shellcheck() -> str:
 
 
 def actionlint() -> str:
-    out = subprocess.run(
-        ["bash", str(REPO / "scripts" / "build-controlplane.sh"), "--print"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    built = Path(out.stdout.strip()) / "actionlint"
-    if os.access(built, os.X_OK):
-        return str(built)
-    found = shutil.which("actionlint")
+    found = find_tool("actionlint", first=[bin_dir()])
     if not found:
         pytest.fail(
-            f"actionlint not found in {built.parent} nor on PATH; build it with: {BUILD_COMMAND} "
+            f"actionlint not found in {bin_dir()} nor on PATH; build it with: {BUILD_COMMAND} "
             "(from tests/controlplane/tools/actionlint)",
             pytrace=False,
         )

@@ -39,7 +39,6 @@ from controller.hostsfile import (
 M = DEFAULT_MARKER
 BEGIN = b"#### BEGIN TYK-K8S-HOSTS ####"
 END = b"#### END TYK-K8S-HOSTS ####"
-REPO = Path(__file__).resolve().parents[2]
 
 E1 = Entry("chart-dash.local", "172.18.0.200", "tyk/dashboard-ingress")
 E2 = Entry("gw.local", "172.18.0.201", "tyk/gateway")
@@ -613,7 +612,6 @@ def test_error_permission_denied() -> None:
 
 BIND_SCRIPT = r"""
 import errno, json, os, subprocess, sys
-sys.path.insert(0, sys.argv[2])
 from controller.hostsfile import Entry, HostsFile, HostsFileError, render_block, DEFAULT_MARKER
 d = sys.argv[1]
 src, dst, ro = (os.path.join(d, n) for n in ("host-hosts", "container-hosts", "ro-hosts"))
@@ -675,7 +673,7 @@ def test_real_bind_mount_falls_back_to_in_place(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(base if name == "host-hosts" else b"")
     script = tmp_path / "bind.py"
     script.write_text(BIND_SCRIPT)
-    proc = subprocess.run(["unshare", "-m", sys.executable, str(script), str(tmp_path), str(REPO)],
+    proc = subprocess.run(["unshare", "-m", sys.executable, str(script), str(tmp_path)],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     if proc.returncode and "unshare" in proc.stderr:
         pytest.skip(f"unshare -m is not allowed here: {proc.stderr.strip()}")

@@ -8,12 +8,9 @@ TokenRequest works. Binaries come from scripts/build-controlplane.sh (cached out
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -23,7 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from testkit.ports import die_with_parent, free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-controlplane.sh"
 BUILD_COMMAND = "scripts/build-controlplane.sh"
 
@@ -43,18 +42,6 @@ def bin_dir() -> Path:
 
 def missing_binaries(directory: Path, names: tuple[str, ...] = ("etcd", "kube-apiserver")) -> list[str]:
     return [name for name in names if not os.access(directory / name, os.X_OK)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    # The servers must not outlive the test run, even when pytest itself is SIGKILLed.
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -261,7 +248,7 @@ class ControlPlane:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         finally:
             log.close()
@@ -363,3 +350,21 @@ class ControlPlane:
         return self.write_kubeconfig(
             path, token=token, user=f"{namespace}-{service_account}", namespace=namespace
         )
+
+    def role_kubeconfig(self, path: Path, namespace: str, service_account: str, rules: list[dict]) -> Path:
+        """A ServiceAccount bound to a Role of exactly ``rules`` (all named ``service_account``) in
+        ``namespace``, and a kubeconfig holding only its token."""
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        name = {"name": service_account}
+        subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
+        role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", **name}
+        objects = [
+            ("/api/v1", "serviceaccounts", {"metadata": name}),
+            (rbac, "roles", {"metadata": name, "rules": rules}),
+            (rbac, "rolebindings", {"metadata": name, "roleRef": role_ref, "subjects": [subject]}),
+        ]
+        for prefix, plural, body in objects:
+            status, answer = self.request("POST", f"{prefix}/namespaces/{namespace}/{plural}", body)
+            if status != 201:
+                raise ControlPlaneError(f"creating {plural} {namespace}/{service_account}: {status} {answer}")
+        return self.service_account_kubeconfig(path, namespace, service_account)
