@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.ports import free_port
 from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, eventually, step
 
 # A kind cluster, image loads and two controller deployments: minutes, not the unit tests' 300 s.
@@ -32,12 +32,6 @@ NAMESPACES = "tyk,tyk-dp-1,tyk-dp-2"
 RELEASE, RELEASE_NS = "hosts-sync", "hosts-sync"
 BACKEND_BODY = "hello from the e2e backend"
 MOVED_IP = "198.51.100.7"  # TEST-NET-2: an address the load balancer "moves" to; no traffic is sent there
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def show_file(path: Path, title: str) -> None:
