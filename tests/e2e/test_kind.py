@@ -15,7 +15,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.ports import free_port
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, eventually, step
+from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, step
+from tests.helpers import block_lines as block
+from tests.helpers import eventually
 
 # A kind cluster, image loads and two controller deployments: minutes, not the unit tests' 300 s.
 pytestmark = pytest.mark.timeout(1500)
@@ -49,14 +51,6 @@ def wait_hosts(host_file: Path, hosts: list[str], absent: bool = False, timeout:
     args = ["wait", "--hosts-file", str(host_file), "--host", ",".join(hosts), "--timeout", timeout]
     proc = cli(*args, *(["--absent"] if absent else []))
     assert proc.returncode == 0, f"k8s-hosts-controller {' '.join(args)}: {proc.stdout}{proc.stderr}"
-
-
-def block(path: Path) -> list[str]:
-    lines = path.read_text().splitlines()
-    if "#### BEGIN TYK-K8S-HOSTS ####" not in lines:
-        return []
-    start = lines.index("#### BEGIN TYK-K8S-HOSTS ####")
-    return lines[start + 1 : lines.index("#### END TYK-K8S-HOSTS ####")]
 
 
 def curl_by_name(host_file: Path, host: str) -> str:
@@ -186,12 +180,12 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
     step("the load balancer moves tyk/dashboard-ingress; then tyk/mdcb-ingress is deleted")
     set_lb_ip(cluster, "tyk", "dashboard-ingress", MOVED_IP)
     moved = f"{MOVED_IP} chart-dash.local  # tyk/dashboard-ingress"
-    eventually(lambda: moved in block(host_file), 60, "the moved IP")
+    eventually(lambda: moved in block(host_file), 60, what="the moved IP")
     set_lb_ip(cluster, "tyk", "dashboard-ingress", node_ip)
     cluster.kubectl_("-n", "tyk", "delete", "ingress", "mdcb-ingress")
     wait_hosts(host_file, ["chart-mdcb.local"], absent=True)
     back = f"{node_ip} chart-dash.local  # tyk/dashboard-ingress"
-    eventually(lambda: back in block(host_file), 60, "the IP back")
+    eventually(lambda: back in block(host_file), 60, what="the IP back")
     show_file(host_file, "after the IP change and the delete")
 
     step("a refused name: a wildcard host gets a Warning Event on its Ingress")
@@ -212,7 +206,7 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
         out = cluster.kubectl_("-n", "tyk", "describe", "ingress", "wildcard", quiet=True).stdout
         return out if "HostRefused" in out else ""
 
-    print(eventually(described, 60, "a HostRefused Event on tyk/wildcard"))
+    print(eventually(described, 60, what="a HostRefused Event on tyk/wildcard"))
     assert not any("*.apps.local" in line for line in block(host_file))
 
     step("kubectl logs: what changed and why")
@@ -246,7 +240,7 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
     deleted = subprocess.Popen(
         [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", RELEASE_NS, "delete", "pod", old]
     )
-    eventually(lambda: not block(host_file), 90, "the block to go after kubectl delete pod", interval=0.02)
+    eventually(lambda: not block(host_file), 90, 0.02, "the block to go after kubectl delete pod")
     print("block removed by the deleted pod")
     assert deleted.wait(timeout=120) == 0
     wait_hosts(host_file, [host for host in hosts if host != "chart-mdcb.local"])
@@ -257,7 +251,7 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
 
     step("helm uninstall: the block goes and the file is byte-identical to before")
     cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", "--timeout", "3m", timeout=240)
-    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, "the file to be as before")
+    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file to be as before")
     show_file(host_file, "after helm uninstall")
     print("byte-identical to the file before helm install")
 
