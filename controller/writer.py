@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from controller.config import Config
 from controller.hostsfile import HostsFile, HostsFileError, render_block
 from controller.metrics import Health, Metrics
 from controller.plan import Filters, Plan, Rejection, Snapshot, plan
@@ -33,14 +34,16 @@ RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 @dataclass(frozen=True)
 class WriterOptions:
-    sync_delay: float = 0.1
-    sync_max_delay: float = 1.0
-    resync_interval: float = 60.0  # re-read the file and re-resolve LB hostnames; 0 disables
+    """The settings the writer uses; the defaults are the command line's (controller/config.py)."""
+
+    sync_delay: float = Config.sync_delay
+    sync_max_delay: float = Config.sync_max_delay
+    resync_interval: float = Config.resync_interval  # re-read the file and re-resolve LB hostnames; 0: never
     filters: Filters = field(default_factory=Filters)
     once: bool = False  # stop after the first successful sync
     dry_run: bool = False  # print the block and the diff instead of writing, then stop
     post_write_command: str | None = None  # run through the shell after each write (e.g. a DNS cache flush)
-    post_write_timeout: float = 10.0
+    post_write_timeout: float = Config.post_write_timeout
     kinds: tuple[str, ...] = ("Ingress",)  # watched kinds, for the watched_objects metric
 
 
