@@ -20,7 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from controller.hostsfile import DEFAULT_MARKER, Entry, HostsFile, parse, render_block, splice
+from controller.block import DEFAULT_MARKER, parse, render_block, splice
+from controller.entries import Entry
+from controller.hostsfile import HostsFile
 
 SIZES = (10, 1_000, 10_000)
 TARGETS_MS = {"sync 1,000 (rename)": 20.0, "no-op sync": 5.0}

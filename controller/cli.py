@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from controller import __version__
 from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
-from controller.hostsfile import HostsFile, HostsFileError
+from controller.entries import HostsFileError
+from controller.hostsfile import HostsFile
 from controller.logs import setup_logging
 
 log = logging.getLogger(PROG)

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.hostsfile import DEFAULT_MARKER, HostsFileError, WriteMode, validate_marker
+from controller.block import DEFAULT_MARKER, validate_marker
+from controller.entries import HostsFileError
+from controller.hostsfile import WriteMode
 from controller.sources import SOURCES
 
 PROG = "k8s-hosts-controller"

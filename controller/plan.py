@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from controller.hostsfile import Entry, InvalidEntryError, validate_address, validate_hostname
+from controller.entries import Entry, InvalidEntryError, validate_address, validate_hostname
 
 WILDCARD = "wildcard"
 INVALID_HOSTNAME = "invalid-hostname"

@@ -12,7 +12,8 @@ from kubernetes import client
 
 from controller import __version__, handlers, kube, sources
 from controller.config import Config
-from controller.hostsfile import HostsFile, HostsFileError
+from controller.entries import HostsFileError
+from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
 from controller.plan import Filters
 from controller.resolve import Resolver

@@ -15,8 +15,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from controller.block import validate_marker
 from controller.config import Config, env_name
-from controller.hostsfile import HostsFile, HostsFileError, validate_marker
+from controller.entries import HostsFileError
+from controller.hostsfile import HostsFile
 
 PROG = "k8s-hosts-controller wait"
 POLL_SECONDS = 0.1

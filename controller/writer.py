@@ -19,8 +19,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from controller.block import render_block
 from controller.config import Config
-from controller.hostsfile import HostsFile, HostsFileError, render_block
+from controller.entries import HostsFileError
+from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
 from controller.plan import Filters, Plan, Rejection, Snapshot, plan
 from controller.resolve import Resolver

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller import sources
-from controller.hostsfile import Entry
+from controller.entries import Entry
 from controller.plan import (
     CONFLICT,
     DOMAIN_FILTER,

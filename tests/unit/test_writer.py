@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.hostsfile import Entry, HostsFile
+from controller.entries import Entry
+from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
 from controller.plan import CONFLICT, SHADOWED, WILDCARD, Filters, Rejection, Snapshot
 from controller.resolve import Resolver
