@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from controller.plan import Snapshot
+from controller.model import Snapshot
 
 # A namespace (None: cluster-wide), optionally qualified by the kind when several resources are watched:
 # ("Ingress", "tyk"), ("HTTPRoute", None).

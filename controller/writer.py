@@ -24,7 +24,8 @@ from controller.config import Config
 from controller.entries import HostsFileError
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
-from controller.plan import Filters, Plan, Rejection, Snapshot, plan
+from controller.model import Rejection, Snapshot
+from controller.plan import Filters, Plan, plan
 from controller.resolve import Resolver
 from controller.state import ClusterState
 

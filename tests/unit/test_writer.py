@@ -15,7 +15,8 @@ import pytest
 from controller.entries import Entry
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
-from controller.plan import CONFLICT, SHADOWED, WILDCARD, Filters, Rejection, Snapshot
+from controller.model import CONFLICT, SHADOWED, WILDCARD, Rejection, Snapshot
+from controller.plan import Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
 from controller.writer import Writer, WriterOptions
