@@ -503,7 +503,7 @@ def test_watched_objects_are_counted_per_kind(path):
 
 @pytest.mark.parametrize(("platform", "warned"), [("darwin", True), ("linux", False)])
 def test_dot_local_names_warn_once_on_macos(path, monkeypatch, caplog, platform, warned):
-    monkeypatch.setattr("controller.writer.sys.platform", platform)
+    monkeypatch.setattr("controller.report.sys.platform", platform)
     rig = make_rig(path)
 
     async def scenario():
