@@ -1,4 +1,5 @@
-"""The controller's settings: one dataclass whose fields carry their default, flag, help and environment.
+"""The controller's settings: one dataclass whose fields carry their default, flag, help and environment
+(docs/architecture.md, decision 9).
 
 Every flag falls back to the environment variable ``K8S_HOSTS_CONTROLLER_<FLAG>`` (upper case, ``-`` to
 ``_``); flags win over the environment. controller/cli.py builds its argument parser from these fields and

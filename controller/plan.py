@@ -1,6 +1,6 @@
 """The planner: cluster snapshots in, hosts entries and refusals out. Pure: no I/O, no kopf.
 
-Rules (see DESIGN.md, decisions 5 and 6):
+Rules (docs/architecture.md, decisions 5 and 6):
 - only objects with a load-balancer address produce entries; the rest are pending, not refused;
 - refused: wildcard or invalid hostnames, invalid addresses, unresolvable LB hostnames, names outside the
   domain filter, names already defined outside the managed block (never shadow localhost or the user's lines);

@@ -1,4 +1,7 @@
-"""Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup."""
+"""Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup.
+
+The block is removed on SIGTERM/SIGINT unless --no-cleanup-on-exit (docs/architecture.md, decision 8).
+"""
 
 from __future__ import annotations
 
