@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from controller.block import DEFAULT_MARKER, validate_marker
 from controller.entries import HostsFileError
@@ -29,6 +29,10 @@ ENV_PREFIX = "K8S_HOSTS_CONTROLLER_"
 # The groups of `--help`, in this order.
 WATCH, HOSTS_FILE, MODES, OPERATIONS = "what to watch", "the hosts file", "modes", "operations"
 GROUPS = (WATCH, HOSTS_FILE, MODES, OPERATIONS)
+
+# text: a string as given; path: a Path; seconds: a float; choice: one of `choices`; switch: a flag without a
+# value (true/false in the environment); list: repeatable, comma lists allowed.
+Kind = Literal["text", "path", "seconds", "choice", "switch", "list"]
 
 # What the environment may say for a boolean flag.
 FALSE_WORDS = ("", "0", "false", "no", "off")
@@ -50,7 +54,7 @@ class Setting:
     flag: str
     help: str
     group: str
-    kind: str = "text"  # text | path | seconds | choice | switch | list
+    kind: Kind = "text"
     choices: tuple[str, ...] = ()
     negated: bool = False  # a switch that turns the field off (--no-cleanup-on-exit)
     metavar: str | None = None  # the value's name in --help (seconds: SECONDS)
@@ -95,6 +99,13 @@ def setting(default: Any, flag: str, help: str, group: str, **how: Any) -> Any:
     return dataclasses.field(default=default, metadata={"setting": Setting(flag, help, group, **how)})
 
 
+def repeatable(default: tuple[str, ...], flag: str, help: str, group: str, metavar: str) -> Any:
+    """A list setting: the flag may be repeated and takes comma lists (so does its environment variable)."""
+    return setting(
+        default, flag, f"{help} (repeatable, or a comma list)", group, kind="list", metavar=metavar
+    )
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -110,29 +121,14 @@ class Config:
         (), "--namespaces", "namespaces to watch, comma-separated (or --all-namespaces)", WATCH, metavar="NS"
     )
     all_namespaces: bool = setting(False, "--all-namespaces", "watch all namespaces", WATCH, kind="switch")
-    sources: tuple[str, ...] = setting(
-        ("ingress",),
-        "--source",
-        f"where names come from: {', '.join(SOURCES)} (repeatable, or a comma list)",
-        WATCH,
-        kind="list",
-        metavar="NAME",
+    sources: tuple[str, ...] = repeatable(
+        ("ingress",), "--source", f"where names come from: {', '.join(SOURCES)}", WATCH, "NAME"
     )
-    ingress_classes: tuple[str, ...] = setting(
-        (),
-        "--ingress-class",
-        "only Ingresses of this class (repeatable, or a comma list)",
-        WATCH,
-        kind="list",
-        metavar="CLASS",
+    ingress_classes: tuple[str, ...] = repeatable(
+        (), "--ingress-class", "only Ingresses of this class", WATCH, "CLASS"
     )
-    domain_filters: tuple[str, ...] = setting(
-        (),
-        "--domain-filter",
-        "only hostnames under this suffix (repeatable, or a comma list)",
-        WATCH,
-        kind="list",
-        metavar="SUFFIX",
+    domain_filters: tuple[str, ...] = repeatable(
+        (), "--domain-filter", "only hostnames under this suffix", WATCH, "SUFFIX"
     )
     kubeconfig: str | None = setting(
         None,
@@ -331,7 +327,8 @@ def _validate(values: dict[str, Any], raw_namespaces: str | None) -> None:
         raise UsageError(f"--source {','.join(unknown)} is not known (choose from {', '.join(SOURCES)})")
     if sum((values["cleanup"], values["once"], values["dry_run"])) > 1:
         raise UsageError("--cleanup, --once and --dry-run are mutually exclusive (pick one)")
-    from controller.metrics import parse_bind_address  # prometheus_client is not needed before this point
+    # Here, not at the top: `wait` imports this module and needs no prometheus_client.
+    from controller.metrics import parse_bind_address
 
     try:
         parse_bind_address(values["metrics_bind_address"])
