@@ -1,7 +1,7 @@
 """kopf at the edge: login, one event handler per watched resource, and the listing hook, all read-only.
 
 Only @kopf.on.event (and login) are used: they write nothing to the watched objects, no finalizers,
-annotations or status (DESIGN.md, decision 1).
+annotations or status (docs/architecture.md, decision 1).
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def observe_listings(state: ClusterState, resources: Iterable[Resource]) -> Call
 
 class RetryForever:
     """API retry delays without an end: a kind cluster may be restarted for minutes; the controller should
-    wait for it (keeping the last known entries) instead of giving up and exiting."""
+    wait for it (keeping the last known entries) instead of giving up and exiting (docs/architecture.md,
+    decision 7)."""
 
     def __iter__(self) -> Iterator[float]:
         yield from (1.0, 1.0, 2.0, 3.0, 5.0)

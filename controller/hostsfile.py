@@ -1,20 +1,12 @@
-"""The hosts file engine: one marked block in a hosts file, and nothing else touched.
+"""The hosts file itself: read it, and write our block into it safely (docs/architecture.md, decision 4).
 
-Block format::
+Writes are skipped when nothing changes, go through temp file + rename when possible and in place otherwise
+(a bind-mounted single file), are serialised by an advisory lock on the file and verified by reading back.
+What the block looks like and where it goes in the content is controller/block.py's job; this module only
+moves bytes between that and the disk.
 
-    #### BEGIN TYK-K8S-HOSTS ####
-    172.18.0.200 chart-dash.local  # tyk/dashboard-ingress
-    #### END TYK-K8S-HOSTS ####
-
-Guarantees (DESIGN.md decisions 3 and 4):
-- every byte outside the block is preserved (line endings, missing final newline, non-UTF-8 bytes, other
-  tools' blocks); the content is handled as bytes throughout and only the block is ever generated;
-- markers match only as whole lines (surrounding whitespace ignored), never inside a comment;
-- duplicate blocks collapse into the first one; a BEGIN without END (a crashed writer) is repaired by removing
-  the BEGIN line and only the managed-looking lines right after it;
-- writes are skipped when nothing changes, go through temp file + rename when possible and in place otherwise
-  (a bind-mounted single file), are serialised by an advisory lock and verified by reading back.
-
+One class with its helpers, above 350 lines on purpose: the lock, the rename path and the in-place path
+share the locked descriptor and the "rename does not work here" state; each step's failures are spelled out.
 Pure library: stdlib only, no kopf or kubernetes imports.
 """
 
@@ -22,365 +14,29 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import ipaddress
-import itertools
 import logging
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+
+from controller.block import (
+    DEFAULT_MARKER,
+    ParsedHosts,
+    only_block_from,
+    parse,
+    remove_block,
+    splice,
+    validate_marker,
+)
+from controller.entries import Entry, HostsFileError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MARKER = "TYK-K8S-HOSTS"
-MAX_MARKER_LEN = 200
 TEMP_SUFFIX = ".k8s-hosts-controller.tmp"
-
-
-# --------------------------------------------------------------------------------------------------- errors
-
-
-class HostsFileError(Exception):
-    """Any failure of the engine. ``str(e)`` is one line naming the file and the remedy."""
-
-
-class InvalidEntryError(HostsFileError, ValueError):
-    """A hostname, address or owner that cannot be written to a hosts file."""
-
-
-class InvalidMarkerError(HostsFileError, ValueError):
-    """A marker that would break the block format."""
-
-
-# ----------------------------------------------------------------------------------------------- validation
-
-_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
-_LABEL_CHARS = re.compile(r"[a-z0-9-]*\Z")
-_OWNER = re.compile(r"[^\s#/]+/[^\s#]+\Z")
-
-
-def validate_marker(marker: str) -> str:
-    """Return the marker if it can be used in ``#### BEGIN <marker> ####`` lines; raise otherwise."""
-    if not isinstance(marker, str) or not marker:
-        raise InvalidMarkerError(f"invalid marker {marker!r}: it must be a non-empty string")
-    if marker != marker.strip():
-        raise InvalidMarkerError(f"invalid marker {marker!r}: no leading or trailing whitespace")
-    if "#" in marker:
-        # "####" frames the marker; a '#' inside would make the BEGIN/END lines ambiguous.
-        raise InvalidMarkerError(f"invalid marker {marker!r}: it must not contain '#'")
-    if any(not ch.isprintable() for ch in marker):
-        raise InvalidMarkerError(f"invalid marker {marker!r}: no newlines or control characters")
-    if len(marker) > MAX_MARKER_LEN:
-        raise InvalidMarkerError(f"invalid marker {marker!r}: longer than {MAX_MARKER_LEN} characters")
-    return marker
-
-
-def _hostname_problem(name: str) -> str | None:
-    if not name:
-        return "it is empty"
-    if "*" in name:
-        return "wildcards cannot be written to a hosts file"
-    if name.endswith("."):
-        return "it must not end with a dot"
-    if len(name) > 253:
-        return f"it is {len(name)} characters long (at most 253)"
-    labels = name.split(".")
-    for label in labels:
-        if not label:
-            return "it has an empty label"
-        if len(label) > 63:
-            return f"label {label[:20]!r}... is {len(label)} characters long (at most 63)"
-        if not _LABEL_CHARS.match(label):
-            return f"label {label!r} has characters other than a-z, 0-9 and '-'"
-        if not _LABEL.match(label):
-            return f"label {label!r} starts or ends with '-'"
-    if labels[-1].isdigit():
-        return "it looks like an IP address or has a numeric top-level label"
-    return None
-
-
-def validate_hostname(name: str) -> str:
-    """Return the hostname (lowercased) if it is a valid RFC 1123 name; raise InvalidEntryError otherwise."""
-    if not isinstance(name, str):
-        raise InvalidEntryError(f"invalid hostname {name!r}: not a string")
-    return _checked_hostname(name)
-
-
-@lru_cache(maxsize=65536)  # the same names are validated on every sync and every parse
-def _checked_hostname(name: str) -> str:
-    lowered = name.lower()
-    problem = _hostname_problem(lowered) if lowered.isascii() else "it has non-ASCII characters"
-    if problem:
-        raise InvalidEntryError(f"invalid hostname {name!r}: {problem}")
-    return lowered
-
-
-@lru_cache(maxsize=65536)
-def _parse_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    return ipaddress.ip_address(address)
-
-
-def validate_address(address: str) -> str:
-    """Return the normalised IPv4/IPv6 address (e.g. ``::1``); raise InvalidEntryError otherwise."""
-    if not isinstance(address, str) or address != address.strip() or "%" in address:
-        raise InvalidEntryError(f"invalid address {address!r}: not a plain IPv4 or IPv6 address")
-    try:
-        return str(_parse_address(address))
-    except ValueError:
-        raise InvalidEntryError(f"invalid address {address!r}: not an IPv4 or IPv6 address") from None
-
-
-def validate_owner(owner: str) -> str:
-    if not isinstance(owner, str) or not _OWNER.match(owner) or not owner.isprintable():
-        raise InvalidEntryError(f"invalid owner {owner!r}: expected 'namespace/name' without spaces or '#'")
-    return owner
-
-
-@dataclass(frozen=True, order=True)
-class Entry:
-    """One line of the block. Validated and normalised on construction, so an Entry is always writable."""
-
-    hostname: str
-    address: str
-    owner: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hostname", validate_hostname(self.hostname))
-        object.__setattr__(self, "address", validate_address(self.address))
-        object.__setattr__(self, "owner", validate_owner(self.owner))
-        # The render order, computed once here (the address is parsed anyway) rather than on every render.
-        ip = _parse_address(self.address)
-        object.__setattr__(self, "_sort_key", (self.hostname, ip.version, int(ip), self.owner))
-
-
-# --------------------------------------------------------------------------------------------------- render
-
-
-def begin_line(marker: str) -> str:
-    return f"#### BEGIN {validate_marker(marker)} ####"
-
-
-def end_line(marker: str) -> str:
-    return f"#### END {validate_marker(marker)} ####"
-
-
-def _unique_sorted(entries: Iterable[Entry]) -> list[Entry]:
-    # hostname, then address (IPv4 before IPv6, numeric order), then owner: see Entry.__post_init__
-    ordered = sorted(entries, key=lambda e: e._sort_key)
-    unique: list[Entry] = []
-    for entry in ordered:
-        if unique and unique[-1].hostname == entry.hostname and unique[-1].address == entry.address:
-            continue  # same line from another object: keep the first owner
-        unique.append(entry)
-    return unique
-
-
-def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") -> bytes:
-    """The block, deterministic whatever the order of ``entries``; every line ends with ``newline``."""
-    if newline not in (b"\n", b"\r\n"):
-        raise ValueError(f"newline must be b'\\n' or b'\\r\\n', not {newline!r}")
-    entries = list(entries)
-    for entry in entries:
-        if not isinstance(entry, Entry):
-            raise InvalidEntryError(f"invalid entry {entry!r}: not an Entry")
-    nl = newline.decode()
-    lines = [begin_line(marker)]
-    for entry in _unique_sorted(entries):
-        lines.append(f"{entry.address} {entry.hostname}  # {entry.owner}")
-    lines.append(end_line(marker))
-    return (nl.join(lines) + nl).encode()
-
-
-# ---------------------------------------------------------------------------------------------------- parse
-
-# A line written by render_block: "ADDR HOST  # ns/name" (whitespace tolerated).
-_MANAGED = re.compile(
-    rb"[ \t]*([0-9A-Fa-f:.]+)[ \t]+([A-Za-z0-9.-]+)[ \t]+#[ \t]*([^\s#/]+/[^\s#]+)[ \t\r]*\Z"
-)
-# A prefix of such a line: what a write cut short leaves at the end of the file.
-_MANAGED_PREFIX = re.compile(rb"[ \t]*[0-9A-Fa-f:.]+(?:[ \t]+[A-Za-z0-9.-]*(?:[ \t]+(?:#[ \t]*\S*)?)?)?\r?\Z")
-# "IP name [aliases...]" outside the block, for the names the planner must not shadow.
-_HOSTS_LINE = re.compile(
-    rb"^[ \t]*(?=[0-9A-Fa-f]*[.:])[0-9A-Fa-f:.]+(?:%[^\s#]+)?[ \t]+([^#\r\n]*)", re.MULTILINE
-)
-
-
-@dataclass(frozen=True)
-class _Span:
-    start: int  # byte offset of the BEGIN line
-    end: int  # byte offset just after the last line of the span (END line, or the repaired run)
-    terminated: bool
-
-
-@dataclass(frozen=True)
-class ParsedHosts:
-    managed: tuple[Entry, ...]
-    outside_names: frozenset[str]
-    has_block: bool
-    newline: bytes
-
-
-def detect_newline(content: bytes) -> bytes:
-    """CRLF when most line breaks are CRLF, LF otherwise (and for an empty file)."""
-    crlf = content.count(b"\r\n")
-    return b"\r\n" if crlf and crlf * 2 > content.count(b"\n") else b"\n"
-
-
-def _marker_lines(content: bytes, text: bytes) -> list[tuple[int, int]]:
-    """(start, end) of every line whose trimmed content is exactly ``text``; a fast scan, no per-line work."""
-    found = []
-    pos = content.find(text)
-    while pos != -1:
-        start = content.rfind(b"\n", 0, pos) + 1
-        end = content.find(b"\n", pos)
-        end = len(content) if end == -1 else end + 1
-        if not content[start:pos].strip() and not content[pos + len(text) : end].strip():
-            found.append((start, end))
-        pos = content.find(text, pos + len(text))
-    return found
-
-
-def _next_line(content: bytes, pos: int) -> int:
-    end = content.find(b"\n", pos)
-    return len(content) if end == -1 else end + 1
-
-
-def _repair_end(content: bytes, pos: int, limit: int, end_text: bytes) -> int:
-    """End of the managed-looking lines from ``pos`` (before ``limit``), for an unterminated block."""
-    while pos < limit:
-        end = _next_line(content, pos)
-        line = content[pos:end]
-        if line.endswith(b"\n"):
-            if not _MANAGED.match(line.rstrip(b"\n")):
-                break
-        elif not _is_fragment(line, end_text):
-            break
-        pos = end
-    return pos
-
-
-def _is_fragment(line: bytes, end_text: bytes) -> bool:
-    """A last line without newline that starts like a managed line or an END line: a cut-short write."""
-    text = line.strip()
-    return bool(_MANAGED_PREFIX.match(line)) or (bool(text) and end_text.startswith(text))
-
-
-def _spans(content: bytes, marker: str) -> list[_Span]:
-    begins = _marker_lines(content, begin_line(marker).encode())
-    if not begins:
-        return []
-    end_text = end_line(marker).encode()
-    ends = _marker_lines(content, end_text)
-    spans: list[_Span] = []
-    end_idx = 0
-    for i, (b_start, b_end) in enumerate(begins):
-        if spans and b_start < spans[-1].end:
-            continue  # a BEGIN inside a block we already took
-        next_begin = begins[i + 1][0] if i + 1 < len(begins) else len(content)
-        while end_idx < len(ends) and ends[end_idx][0] < b_end:
-            end_idx += 1  # stray END lines before this block stay where they are
-        if end_idx < len(ends) and ends[end_idx][0] < next_begin:
-            stop = ends[end_idx][1]
-            # Repeated END lines right after the block are ours too.
-            while end_idx + 1 < len(ends) and ends[end_idx + 1][0] == stop:
-                end_idx += 1
-                stop = ends[end_idx][1]
-            spans.append(_Span(b_start, stop, True))
-        else:
-            spans.append(_Span(b_start, _repair_end(content, b_end, next_begin, end_text), False))
-    return spans
-
-
-def _without_spans(content: bytes, spans: list[_Span], first_replacement: bytes) -> bytes:
-    pieces = [content[: spans[0].start], first_replacement]
-    for prev, span in itertools.pairwise(spans):
-        pieces.append(content[prev.end : span.start])
-    pieces.append(content[spans[-1].end :])
-    return b"".join(pieces)
-
-
-def _managed_entries(content: bytes, spans: list[_Span]) -> tuple[Entry, ...]:
-    found = []
-    for span in spans:
-        for raw in content[span.start : span.end].splitlines():
-            match = _MANAGED.match(raw)
-            if not match:
-                continue
-            try:
-                host, addr, owner = (g.decode() for g in (match[2], match[1], match[3]))
-                found.append(Entry(hostname=host, address=addr, owner=owner))
-            except (UnicodeDecodeError, InvalidEntryError):
-                continue  # a damaged line inside our block: it is replaced on the next write
-    return tuple(found)
-
-
-def _outside_names(outside: bytes) -> frozenset[str]:
-    # One decode and split over all name fields at once: per-line work is what makes a 1 MB file slow.
-    fields = b" ".join(_HOSTS_LINE.findall(outside))
-    return frozenset(fields.decode("utf-8", "replace").lower().split())
-
-
-def parse(content: bytes, marker: str) -> ParsedHosts:
-    spans = _spans(content, marker)
-    outside = _without_spans(content, spans, b"") if spans else content
-    return ParsedHosts(
-        managed=_managed_entries(content, spans),
-        outside_names=_outside_names(outside),
-        has_block=bool(spans),
-        newline=detect_newline(content),
-    )
-
-
-# --------------------------------------------------------------------------------------------------- splice
-
-
-def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
-    """New content with our block replaced where it is, or appended after one blank line.
-
-    With no entries the block is removed: an empty block is never written.
-    """
-    entries = list(entries)
-    if not entries:
-        return remove_block(content, marker)
-    nl = detect_newline(content)
-    block = render_block(entries, marker, nl)
-    spans = _spans(content, marker)
-    if spans:
-        first = spans[0]
-        if first.terminated and first.end == len(content) and not content.endswith(b"\n"):
-            block = block[: -len(nl)]  # the file ended without a newline after our END line: keep it so
-        return _without_spans(content, spans, block)
-    if not content:
-        return block
-    if content.endswith(b"\n"):
-        return content + nl + block
-    # No final newline: terminate the last line, add the blank line, and mirror the missing final newline
-    # at the end of the block so that remove_block can give back the exact original bytes.
-    return content + nl + nl + block[: -len(nl)]
-
-
-def remove_block(content: bytes, marker: str) -> bytes:
-    """Content without our block(s) and the blank line the engine put before it; unchanged if no block."""
-    spans = _spans(content, marker)
-    if not spans:
-        return content
-    nl = detect_newline(content)
-    first = spans[0]
-    prefix = content[: first.start]
-    if prefix.endswith(b"\n" + nl):
-        prefix = prefix[: -len(nl)]  # the blank line we added when appending
-    rest = _without_spans(content, spans, b"")[first.start :]
-    if not rest and spans[-1].terminated and not content.endswith(b"\n") and prefix.endswith(nl):
-        prefix = prefix[: -len(nl)]  # we terminated the user's last line when appending: undo that
-    return prefix + rest
-
-
-# ---------------------------------------------------------------------------------------------------- write
 
 
 class WriteMode(StrEnum):
@@ -704,7 +360,7 @@ class HostsFile:
         shrink = len(current) - len(new)
         if start == len(new):
             os.ftruncate(fd, len(new))  # only removing the tail (our block at the end): one atomic truncate
-        elif self._only_block_after(current, start):
+        elif only_block_from(current, start, self.marker):
             # Cut back to the common prefix, then extend: whenever we are killed the file is a prefix of the
             # new content (an unterminated block that parse repairs), never a mix of old and new lines.
             os.ftruncate(fd, start)
@@ -722,13 +378,6 @@ class HostsFile:
             )
         after = os.fstat(fd)
         return WriteResult(True, WriteMode.INPLACE.value, len(new) - start, after.st_ino, after.st_nlink == 0)
-
-    def _only_block_after(self, content: bytes, offset: int) -> bool:
-        """True when everything from ``offset`` on is our block, past its BEGIN line."""
-        spans = _spans(content, self.marker)
-        if not spans or spans[-1].end != len(content):
-            return False
-        return offset >= _next_line(content, spans[-1].start)
 
     def _verify_path(self, target: str, new: bytes) -> None:
         with open(target, "rb") as handle:

@@ -16,7 +16,7 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from controller.plan import Rejection, Snapshot
+from controller.model import Rejection, Snapshot
 
 log = logging.getLogger("k8s-hosts-controller")
 

@@ -7,7 +7,7 @@ observe the listing events and the bookmark, and pass every event on unchanged: 
 same, we only listen. The hook is installed once per process and is a no-op for other resources.
 
 This uses a kopf internal (the watching module); tests/integration covers it, and the kopf version range
-in pyproject.toml is the one these tests ran with.
+in pyproject.toml is the one these tests ran with (docs/architecture.md, decision 10).
 """
 
 from __future__ import annotations

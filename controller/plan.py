@@ -1,6 +1,6 @@
 """The planner: cluster snapshots in, hosts entries and refusals out. Pure: no I/O, no kopf.
 
-Rules (see DESIGN.md, decisions 5 and 6):
+Rules (docs/architecture.md, decisions 5 and 6):
 - only objects with a load-balancer address produce entries; the rest are pending, not refused;
 - refused: wildcard or invalid hostnames, invalid addresses, unresolvable LB hostnames, names outside the
   domain filter, names already defined outside the managed block (never shadow localhost or the user's lines);
@@ -12,66 +12,23 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from controller.hostsfile import Entry, InvalidEntryError, validate_address, validate_hostname
-
-WILDCARD = "wildcard"
-INVALID_HOSTNAME = "invalid-hostname"
-INVALID_ADDRESS = "invalid-address"
-INVALID_ANNOTATION = "invalid-annotation"
-UNRESOLVABLE = "unresolvable"
-DOMAIN_FILTER = "domain-filter"
-SHADOWED = "shadowed"
-CONFLICT = "conflict"
-REASONS = (
-    WILDCARD,
-    INVALID_HOSTNAME,
+from controller.entries import Entry, InvalidEntryError, validate_address, validate_hostname
+from controller.model import (
+    CONFLICT,
+    DOMAIN_FILTER,
     INVALID_ADDRESS,
     INVALID_ANNOTATION,
-    UNRESOLVABLE,
-    DOMAIN_FILTER,
+    INVALID_HOSTNAME,
     SHADOWED,
-    CONFLICT,
+    UNRESOLVABLE,
+    WILDCARD,
+    Rejection,
+    Snapshot,
 )
+
 GATEWAY_KIND = "Gateway"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the planner needs to know about one source object (built by controller/sources.py)."""
-
-    namespace: str
-    name: str
-    uid: str
-    created: str  # RFC 3339 creationTimestamp: "2024-01-15T10:30:00Z" sorts as text
-    hosts: tuple[str, ...] = ()
-    ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
-    lb_hostnames: tuple[str, ...] = ()  # status.loadBalancer.ingress[].hostname, resolved by the caller
-    ingress_class: str | None = None
-    kind: str = "Ingress"
-    api_version: str = "networking.k8s.io/v1"
-    target: tuple[str, ...] = ()  # addresses from the target annotation: they replace the status'
-    parents: tuple[tuple[str, str], ...] = ()  # Gateway API routes: (namespace, name) of accepting Gateways
-    ignored: bool = False  # the ignore annotation
-    problems: tuple[str, ...] = ()  # invalid annotations: the object is refused with these messages
-
-    @property
-    def owner(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def has_address(self) -> bool:
-        return bool(self.ips or self.lb_hostnames)
-
-
-@dataclass(frozen=True, order=True)
-class Rejection:
-    owner: str
-    host: str
-    reason: str
-    message: str = field(compare=False)
-    uid: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup."""
+"""Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup.
+
+The block is removed on SIGTERM/SIGINT unless --no-cleanup-on-exit (docs/architecture.md, decision 8).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ import kopf
 from kubernetes import client
 
 from controller import __version__, handlers, kube, sources
-from controller.cli import Config
-from controller.hostsfile import HostsFile, HostsFileError
+from controller.config import Config
+from controller.entries import HostsFileError
+from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
 from controller.plan import Filters
 from controller.resolve import Resolver
@@ -24,19 +28,7 @@ HEARTBEAT_SECONDS = 5.0
 
 
 def banner(config: Config, configuration: client.Configuration) -> str:
-    return (
-        f"starting k8s-hosts-controller {__version__}: "
-        f"watching {','.join(config.sources)} in {config.scope}, "
-        f"server {configuration.host}, "
-        f"hosts file {config.hosts_file} (marker {config.marker}, write mode {config.write_mode}), "
-        f"sync delay {config.sync_delay}s (max {config.sync_max_delay}s), "
-        f"cleanup on exit {'on' if config.cleanup_on_exit else 'off'}, "
-        f"metrics {config.metrics_bind_address}, "
-        f"domain filter {','.join(config.domain_filters) or '-'}, "
-        f"ingress class {','.join(config.ingress_classes) or '-'}"
-        + (", once" if config.once else "")
-        + (", dry run" if config.dry_run else "")
-    )
+    return f"starting k8s-hosts-controller {__version__}: server {configuration.host}, {config.describe()}"
 
 
 def run_controller(config: Config, configuration: client.Configuration) -> int:

@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from controller.plan import Snapshot
+from controller.model import Snapshot
 
 ANNOTATION_PREFIX = "k8s-hosts-controller.io/"
 IGNORE = ANNOTATION_PREFIX + "ignore"

@@ -1,7 +1,8 @@
 """In-memory view of the watched objects, fed by the watch handlers, read by the writer. No kopf here.
 
 Besides the objects it tracks whether the first complete listing of every watched scope (a namespace, or
-None for cluster-wide) has been processed: the writer must not write before that (DESIGN.md, decision 2).
+None for cluster-wide) has been processed: the writer must not write before that (docs/architecture.md,
+decision 2).
 The listing signal comes from the watch stream itself (see controller/listing.py), so an empty namespace
 counts as listed too, which no per-object handler could tell.
 
@@ -15,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from controller.plan import Snapshot
+from controller.model import Snapshot
 
 # A namespace (None: cluster-wide), optionally qualified by the kind when several resources are watched:
 # ("Ingress", "tyk"), ("HTTPRoute", None).

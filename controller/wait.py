@@ -15,7 +15,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from controller.hostsfile import DEFAULT_MARKER, HostsFile, HostsFileError, validate_marker
+from controller.block import validate_marker
+from controller.config import Config, env_name
+from controller.entries import HostsFileError
+from controller.hostsfile import HostsFile
 
 PROG = "k8s-hosts-controller wait"
 POLL_SECONDS = 0.1
@@ -43,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host", action="append", default=[], help="hostname to wait for (repeatable, comma list)"
     )
-    p.add_argument("--hosts-file", default=env("K8S_HOSTS_CONTROLLER_HOSTS_FILE", "/etc/hosts"))
-    p.add_argument("--marker", default=env("K8S_HOSTS_CONTROLLER_MARKER", DEFAULT_MARKER))
+    # The controller's defaults and environment names, so that both look at the same block.
+    p.add_argument("--hosts-file", default=env(env_name("--hosts-file"), str(Config.hosts_file)))
+    p.add_argument("--marker", default=env(env_name("--marker"), Config.marker))
     p.add_argument("--ready-url", help="also wait for HTTP 200 here, e.g. http://127.0.0.1:8080/readyz")
     p.add_argument("--timeout", type=parse_duration, default=parse_duration("120s"), help="e.g. 120s, 2m")
     p.add_argument("--absent", action="store_true", help="wait until the hosts are NOT in the block")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from controller.hostsfile import DEFAULT_MARKER, parse
+from controller.block import DEFAULT_MARKER, parse
 
 
 def eventually(check: Callable[[], object], timeout: float = 30.0, interval: float = 0.05, what: str = ""):

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from controller import __version__
-from controller.cli import ENV_PREFIX, UsageError, env_name, main, parse_args
-from controller.hostsfile import Entry, HostsFile
+from controller.cli import main, parse_args
+from controller.config import ENV_PREFIX, UsageError, env_name, settings
+from controller.entries import Entry
+from controller.hostsfile import HostsFile
 
 PREFIX = "k8s-hosts-controller: error: "
 USER_LINES = b"127.0.0.1 localhost\n::1 localhost\n# my own\n10.1.1.1 mine.local\n"
@@ -487,3 +489,22 @@ def test_the_command_line_namespaces_override_an_environment_all_namespaces(monk
     monkeypatch.setenv(env_name("--namespaces"), "from-env")
     config = parse_args(["--all-namespaces"])
     assert config.all_namespaces and config.namespaces == ()
+
+
+def test_help_shows_each_real_default_once_and_never_none(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr()[0].split())  # undo argparse's line wrapping
+    assert "default: None" not in out
+    for shown in ("/etc/hosts", "TYK-K8S-HOSTS", "auto", "0.1", ":8080", "ingress", "$KUBECONFIG"):
+        assert out.count(f"(default: {shown}") == 1, shown
+
+
+def test_banner_names_every_setting_with_its_value(tmp_path):
+    c = parse_args(["--namespaces", "a,b", "--no-cleanup-on-exit", "--hosts-file", str(tmp_path / "h")])
+    described = dict(part.split("=", 1) for part in c.describe().split(", "))
+    assert list(described) == [spec.flag.lstrip("-") for _, spec in settings()]
+    assert described["namespaces"] == "a,b"
+    assert described["no-cleanup-on-exit"] == "true"
+    assert described["hosts-file"] == str(tmp_path / "h")
+    assert described["kubeconfig"] == "-"

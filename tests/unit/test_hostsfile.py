@@ -17,24 +17,19 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from controller.hostsfile import (
+from controller.block import (
     DEFAULT_MARKER,
-    Entry,
-    HostsFile,
-    HostsFileError,
-    InvalidEntryError,
     InvalidMarkerError,
-    WriteMode,
     begin_line,
     end_line,
     parse,
     remove_block,
     render_block,
     splice,
-    validate_address,
-    validate_hostname,
     validate_marker,
 )
+from controller.entries import Entry, HostsFileError, InvalidEntryError, validate_address, validate_hostname
+from controller.hostsfile import HostsFile, WriteMode
 
 M = DEFAULT_MARKER
 BEGIN = b"#### BEGIN TYK-K8S-HOSTS ####"
@@ -612,7 +607,9 @@ def test_error_permission_denied() -> None:
 
 BIND_SCRIPT = r"""
 import errno, json, os, subprocess, sys
-from controller.hostsfile import Entry, HostsFile, HostsFileError, render_block, DEFAULT_MARKER
+from controller.block import render_block, DEFAULT_MARKER
+from controller.entries import Entry, HostsFileError
+from controller.hostsfile import HostsFile
 d = sys.argv[1]
 src, dst, ro = (os.path.join(d, n) for n in ("host-hosts", "container-hosts", "ro-hosts"))
 out = {}

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.hostsfile import DEFAULT_MARKER, Entry, HostsFile, parse, remove_block, splice
+from controller.block import DEFAULT_MARKER, parse, remove_block, splice
+from controller.entries import Entry
+from controller.hostsfile import HostsFile
 
 M = DEFAULT_MARKER
 KILLS_PER_MODE = 200

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controller import __version__
 from controller.metrics import Health, Metrics, parse_bind_address, serve
-from controller.plan import CONFLICT, REASONS, WILDCARD
+from controller.model import CONFLICT, REASONS, WILDCARD
 
 PREFIX = "k8s_hosts_controller_"
 

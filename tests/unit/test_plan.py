@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller import sources
-from controller.hostsfile import Entry
-from controller.plan import (
+from controller.entries import Entry
+from controller.model import (
     CONFLICT,
     DOMAIN_FILTER,
     INVALID_ADDRESS,
@@ -19,10 +19,9 @@ from controller.plan import (
     SHADOWED,
     UNRESOLVABLE,
     WILDCARD,
-    Filters,
     Snapshot,
-    plan,
 )
+from controller.plan import Filters, plan
 
 T0 = "2024-01-15T10:30:00Z"
 T1 = "2024-01-15T10:31:00Z"

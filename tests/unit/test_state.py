@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from controller.plan import Snapshot
+from controller.model import Snapshot
 from controller.state import ClusterState
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from controller import cli
-from controller.hostsfile import Entry, HostsFile
+from controller.entries import Entry
+from controller.hostsfile import HostsFile
 from controller.wait import main, parse_duration
 
 USER = b"127.0.0.1 localhost\n10.9.9.9 outside.local\n"

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.hostsfile import Entry, HostsFile
+from controller.entries import Entry
+from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
-from controller.plan import CONFLICT, SHADOWED, WILDCARD, Filters, Rejection, Snapshot
+from controller.model import CONFLICT, SHADOWED, WILDCARD, Rejection, Snapshot
+from controller.plan import Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
 from controller.writer import Writer, WriterOptions
@@ -501,7 +503,7 @@ def test_watched_objects_are_counted_per_kind(path):
 
 @pytest.mark.parametrize(("platform", "warned"), [("darwin", True), ("linux", False)])
 def test_dot_local_names_warn_once_on_macos(path, monkeypatch, caplog, platform, warned):
-    monkeypatch.setattr("controller.writer.sys.platform", platform)
+    monkeypatch.setattr("controller.report.sys.platform", platform)
     rig = make_rig(path)
 
     async def scenario():

@@ -1,0 +1,340 @@
+"""The controller's settings: one dataclass whose fields carry their default, flag, help and environment
+(docs/architecture.md, decision 9).
+
+Every flag falls back to the environment variable ``K8S_HOSTS_CONTROLLER_<FLAG>`` (upper case, ``-`` to
+``_``); flags win over the environment. controller/cli.py builds its argument parser from these fields and
+hands the parsed values to :func:`resolve`, which applies the environment fallback (one table-driven loop),
+validates, and returns a :class:`Config`. The start-up banner (:meth:`Config.describe`) lists every field.
+
+Adding a flag: add a field to Config with :func:`setting` (and a check in :func:`_validate` if it needs one).
+Usage errors raise :class:`UsageError`: one line naming the problem and the fix; the command line exits 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from controller.block import DEFAULT_MARKER, validate_marker
+from controller.entries import HostsFileError
+from controller.hostsfile import WriteMode
+from controller.sources import SOURCES
+
+PROG = "k8s-hosts-controller"
+ENV_PREFIX = "K8S_HOSTS_CONTROLLER_"
+
+# The groups of `--help`, in this order.
+WATCH, HOSTS_FILE, MODES, OPERATIONS = "what to watch", "the hosts file", "modes", "operations"
+GROUPS = (WATCH, HOSTS_FILE, MODES, OPERATIONS)
+
+# text: a string as given; path: a Path; seconds: a float; choice: one of `choices`; switch: a flag without a
+# value (true/false in the environment); list: repeatable, comma lists allowed.
+Kind = Literal["text", "path", "seconds", "choice", "switch", "list"]
+
+# What the environment may say for a boolean flag.
+FALSE_WORDS = ("", "0", "false", "no", "off")
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+class UsageError(Exception):
+    """str(e) is the whole message: what is wrong and how to fix it."""
+
+
+def env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one Config field is given: its flag, what kind of value it takes, its help."""
+
+    flag: str
+    help: str
+    group: str
+    kind: Kind = "text"
+    choices: tuple[str, ...] = ()
+    negated: bool = False  # a switch that turns the field off (--no-cleanup-on-exit)
+    metavar: str | None = None  # the value's name in --help (seconds: SECONDS)
+    shown_default: str | None = None  # what --help says instead of the default value
+
+    @property
+    def env(self) -> str:
+        return env_name(self.flag)
+
+    def from_env(self, environ: Mapping[str, str], default: Any) -> Any:
+        """The value the environment gives, or None when it gives none (then the default applies)."""
+        raw = environ.get(self.env)
+        if self.kind == "switch":
+            word = (raw or "").strip().lower()
+            if word not in FALSE_WORDS + TRUE_WORDS:
+                raise UsageError(f"{self.env}={word!r} is not a boolean (use true or false)")
+            return word in TRUE_WORDS
+        if raw is None:
+            return None
+        if self.kind == "list":
+            return [raw] if raw else None
+        if self.kind in ("seconds", "choice") and not raw.strip():
+            return None
+        if self.kind == "seconds":
+            try:
+                return float(raw)
+            except ValueError:
+                raise UsageError(f"{self.env}={raw!r} is not a number of seconds (e.g. {default})") from None
+        if self.kind == "choice" and raw not in self.choices:
+            raise UsageError(f"{self.env}={raw!r} is not one of {', '.join(self.choices)}")
+        return raw
+
+    def help_text(self, default: Any) -> str:
+        shown = self.shown_default if self.shown_default is not None else _show(default)
+        if self.kind == "switch" or not shown or shown == "-":
+            return self.help
+        return f"{self.help} (default: {shown})"
+
+
+def setting(default: Any, flag: str, help: str, group: str, **how: Any) -> Any:
+    """A Config field: its default, and how the command line and the environment give it."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(flag, help, group, **how)})
+
+
+def repeatable(default: tuple[str, ...], flag: str, help: str, group: str, metavar: str) -> Any:
+    """A list setting: the flag may be repeated and takes comma lists (so does its environment variable)."""
+    return setting(
+        default, flag, f"{help} (repeatable, or a comma list)", group, kind="list", metavar=metavar
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value) or "-"
+    return "-" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Config:
+    # -- what to watch
+    namespaces: tuple[str, ...] = setting(
+        (), "--namespaces", "namespaces to watch, comma-separated (or --all-namespaces)", WATCH, metavar="NS"
+    )
+    all_namespaces: bool = setting(False, "--all-namespaces", "watch all namespaces", WATCH, kind="switch")
+    sources: tuple[str, ...] = repeatable(
+        ("ingress",), "--source", f"where names come from: {', '.join(SOURCES)}", WATCH, "NAME"
+    )
+    ingress_classes: tuple[str, ...] = repeatable(
+        (), "--ingress-class", "only Ingresses of this class", WATCH, "CLASS"
+    )
+    domain_filters: tuple[str, ...] = repeatable(
+        (), "--domain-filter", "only hostnames under this suffix", WATCH, "SUFFIX"
+    )
+    kubeconfig: str | None = setting(
+        None,
+        "--kubeconfig",
+        "kubeconfig file",
+        WATCH,
+        metavar="PATH",
+        shown_default="$KUBECONFIG, ~/.kube/config, else in-cluster",
+    )
+    context: str | None = setting(
+        None, "--context", "kubeconfig context", WATCH, metavar="NAME", shown_default="the current one"
+    )
+    # -- the hosts file
+    hosts_file: Path = setting(
+        Path("/etc/hosts"), "--hosts-file", "file to manage", HOSTS_FILE, kind="path", metavar="PATH"
+    )
+    marker: str = setting(
+        DEFAULT_MARKER,
+        "--marker",
+        "the block is #### BEGIN <NAME> #### ... #### END <NAME> ####",
+        HOSTS_FILE,
+        metavar="NAME",
+    )
+    write_mode: str = setting(
+        WriteMode.AUTO.value,
+        "--write-mode",
+        "rename (atomic), inplace (bind-mounted files), auto: rename, in place when it fails",
+        HOSTS_FILE,
+        kind="choice",
+        choices=tuple(m.value for m in WriteMode),
+    )
+    cleanup_on_exit: bool = setting(
+        True,
+        "--no-cleanup-on-exit",
+        "keep the block when stopped by SIGTERM/SIGINT",
+        HOSTS_FILE,
+        kind="switch",
+        negated=True,
+    )
+    sync_delay: float = setting(
+        0.1, "--sync-delay", "wait this long for more changes before writing", HOSTS_FILE, kind="seconds"
+    )
+    sync_max_delay: float = setting(
+        1.0,
+        "--sync-max-delay",
+        "the longest a stream of changes may postpone a write",
+        HOSTS_FILE,
+        kind="seconds",
+    )
+    resync_interval: float = setting(
+        60,
+        "--resync-interval",
+        "re-read the file and re-resolve LB hostnames this often; 0 disables",
+        HOSTS_FILE,
+        kind="seconds",
+    )
+    resolve_timeout: float = setting(
+        2.0,
+        "--resolve-timeout",
+        "bound for resolving a load-balancer hostname (e.g. localhost, cloud LB names)",
+        HOSTS_FILE,
+        kind="seconds",
+    )
+    post_write_command: str | None = setting(
+        None,
+        "--post-write-command",
+        "shell command run after each write, e.g. a DNS cache flush on macOS",
+        HOSTS_FILE,
+        metavar="CMD",
+    )
+    post_write_timeout: float = setting(
+        10,
+        "--post-write-timeout",
+        "the post-write command is killed after this long",
+        HOSTS_FILE,
+        kind="seconds",
+    )
+    # -- modes
+    cleanup: bool = setting(False, "--cleanup", "remove the block and exit", MODES, kind="switch")
+    once: bool = setting(
+        False,
+        "--once",
+        "sync once after the first complete listing and exit (block kept)",
+        MODES,
+        kind="switch",
+    )
+    dry_run: bool = setting(
+        False, "--dry-run", "print the block and a diff of the file, change nothing", MODES, kind="switch"
+    )
+    # -- operations
+    metrics_bind_address: str = setting(
+        ":8080",
+        "--metrics-bind-address",
+        "serve /metrics, /healthz, /readyz here; 0 disables",
+        OPERATIONS,
+        metavar="ADDR",
+    )
+    log_format: str = setting(
+        "text",
+        "--log-format",
+        "log lines as text or JSON",
+        OPERATIONS,
+        kind="choice",
+        choices=("text", "json"),
+    )
+    verbose: bool = setting(False, "--verbose", "debug logging (including kopf's)", OPERATIONS, kind="switch")
+
+    @property
+    def scope(self) -> str:
+        return "all namespaces" if self.all_namespaces else ",".join(self.namespaces)
+
+    def describe(self) -> str:
+        """Every setting as `flag=value`, in --help order: the start-up banner's body."""
+        parts = []
+        for field, spec in settings():
+            value = getattr(self, field.name)
+            parts.append(f"{spec.flag.lstrip('-')}={_show(not value if spec.negated else value)}")
+        return ", ".join(parts)
+
+
+def settings() -> list[tuple[dataclasses.Field, Setting]]:
+    """The Config fields with how each is given, in declaration (= --help) order."""
+    return [(f, f.metadata["setting"]) for f in dataclasses.fields(Config)]
+
+
+def split_list(values: Sequence[str] | None) -> tuple[str, ...]:
+    """Repeatable flags that also take comma lists: --x a,b --x c -> (a, b, c)."""
+    out: list[str] = []
+    for value in values or ():
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(dict.fromkeys(out))
+
+
+def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
+    """The Config from the command line's values (field name -> value, None when not given) and the
+    environment; raises UsageError.
+
+    Every environment value is checked, even one the command line overrides: a bad value is reported, not
+    silently carried along to the next run without that flag.
+    """
+    values: dict[str, Any] = {}
+    from_env: dict[str, Any] = {}
+    for field, spec in settings():
+        env_value = spec.from_env(environ, field.default)
+        from_env[field.name] = env_value
+        value = given.get(field.name)
+        if value is None:
+            value = env_value
+        if spec.kind == "switch":
+            value = bool(value) != spec.negated if value is not None else field.default
+        elif spec.kind == "list":
+            value = split_list(value) or field.default
+        elif spec.kind == "path" and value is not None:
+            value = Path(value)
+        values[field.name] = field.default if value is None else value
+
+    # The command line wins as a whole: --namespaces on it overrides an environment --all-namespaces.
+    if given.get("namespaces") is None and not given.get("all_namespaces"):
+        raw_namespaces = from_env["namespaces"]
+        values["all_namespaces"] = bool(from_env["all_namespaces"])
+    else:
+        raw_namespaces = given.get("namespaces")
+        values["all_namespaces"] = bool(given.get("all_namespaces"))
+    values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
+    values["post_write_command"] = values["post_write_command"] or None
+    _validate(values, raw_namespaces)
+    values["sync_max_delay"] = max(values["sync_max_delay"], values["sync_delay"])
+    return Config(**values)
+
+
+def _validate(values: dict[str, Any], raw_namespaces: str | None) -> None:
+    namespaces, all_namespaces = values["namespaces"], values["all_namespaces"]
+    if not values["cleanup"]:
+        if all_namespaces and namespaces:
+            raise UsageError("--namespaces and --all-namespaces are mutually exclusive (use one of them)")
+        if raw_namespaces is not None and not namespaces and not all_namespaces:
+            raise UsageError(
+                "--namespaces is empty (give a comma-separated list, e.g. --namespaces tyk,tyk-dp-1)"
+            )
+        if not all_namespaces and not namespaces:
+            raise UsageError(
+                "one of --namespaces or --all-namespaces is required (e.g. --namespaces tyk,tyk-dp-1)"
+            )
+    try:
+        validate_marker(values["marker"])
+    except HostsFileError as err:
+        raise UsageError(f"--marker: {err}") from None
+    for name in ("sync_delay", "sync_max_delay", "resync_interval"):
+        if values[name] < 0:
+            raise UsageError(f"{_flag(name)} must be >= 0 seconds, got {values[name]}")
+    for name in ("resolve_timeout", "post_write_timeout"):
+        if values[name] <= 0:
+            raise UsageError(f"{_flag(name)} must be > 0 seconds, got {values[name]}")
+    unknown = [s for s in values["sources"] if s not in SOURCES]
+    if unknown:
+        raise UsageError(f"--source {','.join(unknown)} is not known (choose from {', '.join(SOURCES)})")
+    if sum((values["cleanup"], values["once"], values["dry_run"])) > 1:
+        raise UsageError("--cleanup, --once and --dry-run are mutually exclusive (pick one)")
+    # Here, not at the top: `wait` imports this module and needs no prometheus_client.
+    from controller.metrics import parse_bind_address
+
+    try:
+        parse_bind_address(values["metrics_bind_address"])
+    except ValueError as err:
+        raise UsageError(f"--metrics-bind-address: {err}") from None
+
+
+def _flag(name: str) -> str:
+    return Config.__dataclass_fields__[name].metadata["setting"].flag

@@ -1,0 +1,68 @@
+"""The data model shared by the sources, the state, the planner and the reporting: what is known about one
+source object (Snapshot), why a hostname was refused (Rejection, and the reasons as constants).
+
+Plain frozen dataclasses, no behaviour beyond a couple of derived properties: controller/sources.py builds
+Snapshots from API objects, controller/state.py keeps them, controller/plan.py turns them into entries and
+Rejections, controller/metrics.py labels by reason, controller/kube.py posts Events about Rejections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Why a hostname was refused: the `reason` label of the metrics, the [reason] of log lines and Events.
+WILDCARD = "wildcard"
+INVALID_HOSTNAME = "invalid-hostname"
+INVALID_ADDRESS = "invalid-address"
+INVALID_ANNOTATION = "invalid-annotation"
+UNRESOLVABLE = "unresolvable"
+DOMAIN_FILTER = "domain-filter"
+SHADOWED = "shadowed"
+CONFLICT = "conflict"
+REASONS = (
+    WILDCARD,
+    INVALID_HOSTNAME,
+    INVALID_ADDRESS,
+    INVALID_ANNOTATION,
+    UNRESOLVABLE,
+    DOMAIN_FILTER,
+    SHADOWED,
+    CONFLICT,
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the planner needs to know about one source object (built by controller/sources.py)."""
+
+    namespace: str
+    name: str
+    uid: str
+    created: str  # RFC 3339 creationTimestamp: "2024-01-15T10:30:00Z" sorts as text
+    hosts: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
+    lb_hostnames: tuple[str, ...] = ()  # status.loadBalancer.ingress[].hostname, resolved by the caller
+    ingress_class: str | None = None
+    kind: str = "Ingress"
+    api_version: str = "networking.k8s.io/v1"
+    target: tuple[str, ...] = ()  # addresses from the target annotation: they replace the status'
+    parents: tuple[tuple[str, str], ...] = ()  # Gateway API routes: (namespace, name) of accepting Gateways
+    ignored: bool = False  # the ignore annotation
+    problems: tuple[str, ...] = ()  # invalid annotations: the object is refused with these messages
+
+    @property
+    def owner(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def has_address(self) -> bool:
+        return bool(self.ips or self.lb_hostnames)
+
+
+@dataclass(frozen=True, order=True)
+class Rejection:
+    owner: str
+    host: str
+    reason: str
+    message: str = field(compare=False)
+    uid: str = field(default="", compare=False)
