@@ -21,6 +21,11 @@ cleanup() {
     leftover=$(docker ps -aq --filter "label=io.x-k8s.kind.cluster=$E2E_CLUSTER" 2>/dev/null || true)
     [[ -z "$leftover" ]] || docker rm -f "$leftover" >/dev/null 2>&1 || true
   fi
+  if [[ -z "${E2E_KEEP_CLUSTER:-}" ]] && docker info >/dev/null 2>&1; then
+    left=$(docker ps -aq --filter "label=io.x-k8s.kind.cluster" | wc -l)
+    log "left behind: $left kind node container(s)"
+    ((left == 0)) || rc=1
+  fi
   [[ -n "${E2E_KEEP_CLUSTER:-}${E2E_KEEP_DOCKER:-}" ]] || bash scripts/e2e/docker-down.sh
   log "e2e finished with exit code $rc in $((SECONDS - start))s"
   exit "$rc"
