@@ -16,6 +16,9 @@ HELM_VERSION=v3.19.5
 GATEWAY_API_VERSION=v1.6.3
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+LOG_PREFIX=controlplane
 tools="$root/tests/controlplane/tools"
 cache_root="${K8S_HOSTS_CONTROLLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k8s-hosts-controller}"
 bin="$cache_root/controlplane-k8s-${KUBE_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}/bin"
@@ -31,36 +34,10 @@ if [[ "${1:-}" == "--crds" ]]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "error: go is not installed; install Go >= 1.25 and re-run $0" >&2; exit 1; }
 mkdir -p "$bin"
-export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+build() { go_build "$bin" "$@"; }
 
-# build NAME MODULE_DIR PACKAGE [LDFLAGS]: go build with a progress line every 30 s.
-build() {
-  local name=$1 dir=$2 pkg=$3 ldflags=${4:-}
-  if [[ -x "$bin/$name" ]]; then
-    echo "[controlplane] $name: cached at $bin/$name"
-    return
-  fi
-  echo "[controlplane] $name: building $pkg (a cold build takes minutes on 2 cores)"
-  local start=$SECONDS
-  (cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$name.tmp" "$pkg") &
-  local pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 5
-    if (( (SECONDS - start) % 30 < 5 )) && kill -0 "$pid" 2>/dev/null; then
-      echo "[controlplane] $name: still building ($((SECONDS - start))s)"
-    fi
-  done
-  wait "$pid" || { echo "error: building $name failed (see the go output above)" >&2; exit 1; }
-  mv "$bin/$name.tmp" "$bin/$name"
-  echo "[controlplane] $name: built in $((SECONDS - start))s"
-}
-
-minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
-vpkg=k8s.io/component-base/version
-build kube-apiserver "$tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver \
-  "-X $vpkg.gitVersion=$KUBE_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
+build kube-apiserver "$tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$(kube_version_ldflags "$KUBE_VERSION")"
 build etcd "$tools/etcd" go.etcd.io/etcd/server/v3
 build helm "$tools/helm" helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
@@ -68,16 +45,16 @@ build actionlint "$tools/actionlint" github.com/rhysd/actionlint/cmd/actionlint
 
 # The Gateway API CRDs (standard channel) from the sigs.k8s.io/gateway-api module's config/crd.
 if ! compgen -G "$crds/*.yaml" >/dev/null; then
-  echo "[controlplane] gateway-api CRDs: fetching sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
+  log "gateway-api CRDs: fetching sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
   module_dir=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [[ -d "$module_dir/config/crd/standard" ]] || { echo "error: no config/crd/standard in $module_dir" >&2; exit 1; }
+  [[ -d "$module_dir/config/crd/standard" ]] || die "no config/crd/standard in $module_dir"
   mkdir -p "$crds"
   cp "$module_dir"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$crds/"
   rm -f "$crds"/*vap*.yaml  # an admission policy, not a CRD
   chmod 0644 "$crds"/*.yaml
 else
-  echo "[controlplane] gateway-api CRDs: cached at $crds"
+  log "gateway-api CRDs: cached at $crds"
 fi
 
 echo "$bin"

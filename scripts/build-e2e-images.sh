@@ -42,15 +42,14 @@ try_pull() {
 
 # ---- binaries ---------------------------------------------------------------------------------------------
 build_binaries() {
-  local kmod="$E2E_TOOLS/kubernetes" vpkg=k8s.io/component-base/version minor
-  minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
-  local vflags="-X $vpkg.gitVersion=$KUBE_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
+  local kmod="$E2E_TOOLS/kubernetes" vflags
+  vflags=$(kube_version_ldflags "$KUBE_VERSION")
   local name
   for name in kubelet kubeadm kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
-    go_build "$name" "$kmod" "k8s.io/kubernetes/cmd/$name" "$vflags"
+    go_build "$E2E_BIN" "$name" "$kmod" "k8s.io/kubernetes/cmd/$name" "$vflags"
   done
-  go_build kind "$E2E_TOOLS/kind" sigs.k8s.io/kind
-  go_build coredns "$E2E_TOOLS/coredns" github.com/coredns/coredns
+  go_build "$E2E_BIN" kind "$E2E_TOOLS/kind" sigs.k8s.io/kind
+  go_build "$E2E_BIN" coredns "$E2E_TOOLS/coredns" github.com/coredns/coredns
   if [[ ! -x "$E2E_BIN/pause" ]]; then
     command -v gcc >/dev/null || die "gcc is needed to build the pause binary: apt-get install gcc"
     local src
@@ -253,7 +252,7 @@ controller_image() {
 }
 
 docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/e2e/docker-up.sh first"
-build_binaries_for_host() { go_build kind "$E2E_TOOLS/kind" sigs.k8s.io/kind; }
+build_binaries_for_host() { go_build "$E2E_BIN" kind "$E2E_TOOLS/kind" sigs.k8s.io/kind; }
 build_binaries_for_host
 node_image
 python_image

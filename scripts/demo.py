@@ -19,16 +19,11 @@ from kubernetes import client, config
 
 from testkit.controlplane import ControlPlane
 from testkit.ports import free_port
+from testkit.samples import TYK_INGRESSES
 
 CONTROLLER = [sys.executable, "-m", "controller"]
 USER_CONTENT = b"# Existing entries...\n127.0.0.1 localhost\n::1 localhost\n"
-INGRESSES = [
-    ("tyk", "dashboard-ingress", "chart-dash.local"),
-    ("tyk", "gateway-ingress", "chart-gw.local"),
-    ("tyk", "mdcb-ingress", "chart-mdcb.local"),
-    ("tyk-dp-1", "gateway-ingress", "chart-gw-dp-1.local"),
-    ("tyk-dp-2", "gateway-ingress", "chart-gw-dp-2.local"),
-]
+INGRESSES = TYK_INGRESSES
 
 
 def step(text: str) -> None:

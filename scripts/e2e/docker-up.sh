@@ -18,7 +18,7 @@ if ! command -v dockerd >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 fi
 
-go_build runc-wrapper "$E2E_TOOLS/runc-wrapper" .
+go_build "$E2E_BIN" runc-wrapper "$E2E_TOOLS/runc-wrapper" .
 
 log "docker: starting dockerd (log: $E2E_DOCKERD_LOG)"
 mkdir -p "$E2E_CACHE"

@@ -15,6 +15,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.ports import free_port
+from testkit.samples import TYK_INGRESSES
 from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, step
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
@@ -22,14 +23,7 @@ from tests.helpers import eventually
 # A kind cluster, image loads and two controller deployments: minutes, not the unit tests' 300 s.
 pytestmark = pytest.mark.timeout(1500)
 
-# The user's five Ingresses (namespace, name, host), as in the original request.
-TYK = [
-    ("tyk", "dashboard-ingress", "chart-dash.local"),
-    ("tyk", "gateway-ingress", "chart-gw.local"),
-    ("tyk", "mdcb-ingress", "chart-mdcb.local"),
-    ("tyk-dp-1", "gateway-ingress", "chart-gw-dp-1.local"),
-    ("tyk-dp-2", "gateway-ingress", "chart-gw-dp-2.local"),
-]
+TYK = TYK_INGRESSES  # the user's five Ingresses (namespace, name, host)
 NAMESPACES = "tyk,tyk-dp-1,tyk-dp-2"
 RELEASE, RELEASE_NS = "hosts-sync", "hosts-sync"
 BACKEND_BODY = "hello from the e2e backend"

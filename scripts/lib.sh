@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Shared by the build scripts (sourced): progress lines and Go builds of pinned tools into a cache directory.
+# shellcheck shell=bash
+
+# LOG_PREFIX names the script in progress lines, e.g. "controlplane" or "e2e".
+log() { printf '[%s %s] %s\n' "${LOG_PREFIX:-build}" "$(date +%H:%M:%S)" "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# kube_version_ldflags VERSION: what Kubernetes' own build stamps into its binaries (`--version`, /version).
+kube_version_ldflags() {
+  local vpkg=k8s.io/component-base/version minor=${1#v1.}
+  minor=${minor%%.*}
+  echo "-X $vpkg.gitVersion=$1 -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
+}
+
+# go_build OUT_DIR NAME MODULE_DIR PACKAGE [LDFLAGS]: a static binary OUT_DIR/NAME built in the Go module
+# MODULE_DIR (which pins the versions), with a progress line every minute; a no-op when it is there.
+go_build() {
+  local out=$1 name=$2 dir=$3 pkg=$4 ldflags=${5:-}
+  if [[ -x "$out/$name" ]]; then
+    log "$name: cached at $out/$name"
+    return
+  fi
+  command -v go >/dev/null || die "go is not installed; install Go >= 1.25 and re-run"
+  mkdir -p "$out"
+  log "$name: building $pkg (a cold build can take minutes on 2 cores)"
+  local start=$SECONDS
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+    go build -trimpath -ldflags "-s -w $ldflags" -o "$out/$name.tmp" "$pkg") &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 5
+    if (((SECONDS - start) % 60 < 5)) && kill -0 "$pid" 2>/dev/null; then
+      log "$name: still building ($((SECONDS - start))s)"
+    fi
+  done
+  wait "$pid" || die "building $name failed (see the go output above)"
+  mv "$out/$name.tmp" "$out/$name"
+  log "$name: built in $((SECONDS - start))s"
+}
