@@ -104,6 +104,22 @@ def images() -> dict[str, str]:
     }
 
 
+def local(images: dict[str, str]) -> bool:
+    """True with the stand-in images built here (no registry), False with the official ones."""
+    return not images["node"].startswith("kindest/")
+
+
+def chart_image_args(images: dict[str, str]) -> list[str]:
+    """helm --set arguments for the images: ours, and offline the `helm test` pod's image too (the chart's
+    default busybox cannot be pulled there; the Python stand-in has sh and wget)."""
+    repo, _, tag = images["controller"].rpartition(":")
+    args = ["--set", f"image.repository={repo}", "--set", f"image.tag={tag}"]
+    if local(images):
+        test_repo, _, test_tag = images["python"].rpartition(":")
+        args += ["--set", f"tests.image.repository={test_repo}", "--set", f"tests.image.tag={test_tag}"]
+    return args
+
+
 @pytest.fixture(scope="session")
 def host_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The stand-in for the host's /etc/hosts (0644, root-owned), mounted into the node by kind."""
@@ -126,9 +142,8 @@ def cluster(
         kubeconfig=work / "kubeconfig",
     )
     name = os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
-    local = not images["node"].startswith("kindest/")
     config = work / "kind-config.yaml"
-    config.write_text(yaml.safe_dump(overlay_config(host_file, local), sort_keys=False))
+    config.write_text(yaml.safe_dump(overlay_config(host_file, local(images)), sort_keys=False))
     step(f"kind create cluster with the repository's kind-config.yaml (overlay: {config})")
     print(config.read_text())
     tools.run(tools.kind, "delete", "cluster", "--name", name, check=False)

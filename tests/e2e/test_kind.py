@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.ports import free_port
 from testkit.samples import TYK_INGRESSES
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, step
+from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, chart_image_args, step
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -144,13 +144,9 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
     assert host_file.read_bytes() == HOST_FILE_CONTENT
 
     step("helm install hosts-sync ./chart (the chart's defaults apart from images and namespaces)")
-    repo, _, tag = images["controller"].rpartition(":")
-    test_repo, _, test_tag = images["python"].rpartition(":")
     cluster.helm_(
         "install", RELEASE, str(REPO_ROOT / "chart"), "--namespace", RELEASE_NS, "--create-namespace",
-        "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
-        "--set", f"namespaces={{{NAMESPACES}}}",
-        "--set", f"tests.image.repository={test_repo}", "--set", f"tests.image.tag={test_tag}",
+        *chart_image_args(images), "--set", f"namespaces={{{NAMESPACES}}}",
         "--wait", "--timeout", "5m", timeout=360,
     )  # fmt: skip
     # helm --wait counts a DaemonSet done with maxUnavailable pods missing: on one node, none is needed.
