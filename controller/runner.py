@@ -16,6 +16,7 @@ from kubernetes import client
 from controller import __version__, handlers, kube, sources
 from controller.config import Config
 from controller.entries import HostsFileError
+from controller.events import EventQueue
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
 from controller.plan import Filters
@@ -25,6 +26,7 @@ from controller.writer import Writer, WriterOptions
 
 log = logging.getLogger("k8s-hosts-controller")
 HEARTBEAT_SECONDS = 5.0
+EVENTS_FLUSH_SECONDS = 5.0  # --once: the most it waits for its Events to be posted
 
 
 def banner(config: Config, configuration: client.Configuration) -> str:
@@ -44,14 +46,14 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     scopes = [(r.kind, ns) for r in resources for ns in namespaces]
     writer: Writer | None = None
     state = ClusterState(scopes, on_change=lambda: writer.wake() if writer else None)
-    poster = kube.EventPoster(configuration)
+    events = EventQueue(kube.EventPoster(configuration).post)  # posted off the write path
     writer = Writer(
         state,
         hosts,
         metrics=metrics,
         health=health,
         resolver=Resolver(timeout=config.resolve_timeout),
-        post_event=poster.post,
+        post_event=events.offer,
         options=WriterOptions(
             sync_delay=config.sync_delay,
             sync_max_delay=config.sync_max_delay,
@@ -94,6 +96,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     )
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
     heartbeat = asyncio.create_task(_heartbeat(health), name="heartbeat")
+    poster = asyncio.create_task(events.run(), name="event poster")
     signalled = asyncio.Event()
     signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
 
@@ -123,6 +126,9 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             await asyncio.wait_for(operator, timeout=10)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer_task
+        if config.once:
+            await events.flush(EVENTS_FLUSH_SECONDS)  # the refusals of its one sync
+        poster.cancel()
         unobserve()
         if stop_http:
             stop_http()
