@@ -216,6 +216,15 @@ def _outside_names(outside: bytes) -> frozenset[str]:
     return frozenset(fields.decode("utf-8", "replace").lower().split())
 
 
+def block_names(content: bytes, marker: str) -> frozenset[str]:
+    """Every name on an `IP name...` line inside our block(s), in our format or another tool's (e.g.
+    `IP<TAB>HOST` lines under `# Ingress: ns/name` comments): what a resolver reading the file would find.
+    For `wait`; the writer replaces such a block with its own."""
+    spans = _spans(content, marker)
+    inside = b"".join(content[span.start : span.end] for span in spans)
+    return _outside_names(inside)
+
+
 def parse(content: bytes, marker: str) -> ParsedHosts:
     spans = _spans(content, marker)
     outside = _without_spans(content, spans, b"") if spans else content

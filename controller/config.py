@@ -245,7 +245,11 @@ class Config:
         parts = []
         for field, spec in settings():
             value = getattr(self, field.name)
-            parts.append(f"{spec.flag.lstrip('-')}={_show(not value if spec.negated else value)}")
+            shown = _show(not value if spec.negated else value)
+            if field.name == "cleanup_on_exit" and (self.once or self.dry_run):
+                # --once and --dry-run keep the file as they leave it: never say cleanup is on.
+                shown = f"true (implied by {'--dry-run' if self.dry_run else '--once'})"
+            parts.append(f"{spec.flag.lstrip('-')}={shown}")
         return ", ".join(parts)
 
 

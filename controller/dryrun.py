@@ -8,6 +8,7 @@ from typing import TextIO
 
 from controller.block import render_block
 from controller.hostsfile import HostsFile
+from controller.logs import printable
 from controller.plan import Plan
 
 
@@ -24,6 +25,6 @@ def print_dry_run(hosts: HostsFile, result_plan: Plan, out: TextIO | None = None
     )
     text = "".join(diff)
     out.write(text if text else f"# {hosts.path} is already up to date\n")
-    for r in result_plan.rejections:
-        out.write(f"# refused {r.host} from {r.owner}: {r.message} [{r.reason}]\n")
+    for r in result_plan.rejections:  # escaped: a newline in a name must not start a line of its own
+        out.write(f"# refused {printable(r.host)} from {r.owner}: {printable(r.message)} [{r.reason}]\n")
     out.flush()

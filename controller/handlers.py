@@ -15,6 +15,7 @@ from kubernetes import client
 from controller import kube, listing, sources
 from controller.sources import Resource
 from controller.state import ClusterState
+from controller.streams import StreamHealth
 
 
 def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
@@ -74,6 +75,22 @@ def observe_listings(state: ClusterState, resources: Iterable[Resource]) -> Call
             state.listing_complete(scope)
 
     return listing.observe(observer)
+
+
+def observe_requests(streams: StreamHealth, resources: Iterable[Resource]) -> Callable[[], None]:
+    """Feed the stream health with how the list and watch requests of the sources end."""
+    plurals = {r.plural for r in resources}
+
+    def observer(plural: str, namespace: str | None, verb: str, error: BaseException | None) -> None:
+        if plural not in plurals:
+            return
+        if error is None:
+            streams.answered(plural, namespace, verb)
+        else:
+            message = getattr(error, "message", None) or repr(error)
+            streams.failed(plural, namespace, verb, getattr(error, "status", None), message)
+
+    return listing.observe_requests(observer)
 
 
 class RetryForever:

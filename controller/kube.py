@@ -6,8 +6,8 @@ we do not; kopf gets the same credentials through its login handler (controller/
 
 from __future__ import annotations
 
-import asyncio
 import datetime
+import hashlib
 import logging
 import os
 import socket
@@ -16,9 +16,11 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from controller.model import Rejection, Snapshot
+from controller.events import Notice
+from controller.model import Snapshot
 
 log = logging.getLogger("k8s-hosts-controller")
+REQUEST_TIMEOUT = 10.0  # seconds for one Event request: a hung API server must not hold the queue forever
 
 
 class KubeconfigError(Exception):
@@ -82,22 +84,82 @@ def bearer_token(configuration: client.Configuration) -> str | None:
 
 
 class EventPoster:
-    """Posts one Warning Event per refused host and change, so `kubectl describe ingress` says why."""
+    """Posts the Warning Event of a Notice like client-go's recorder: the first time it is created, a repeat
+    (a change of the refusal, or the same refusal after a restart or in every --once run) patches the
+    existing Event's count, lastTimestamp and message instead of adding another one.
+
+    The Event's name is derived from the object, the reason and this instance, so a new process finds the
+    Event of the previous one without listing Events (the RBAC is create and patch only, see chart/); one
+    instance per node of a DaemonSet keeps its own count, as client-go's per-source Events do.
+    Runs in the EventQueue's thread (controller/events.py): it never blocks the writer.
+    """
 
     REASON = "HostRefused"
+    COMPONENT = "k8s-hosts-controller"
 
     def __init__(self, configuration: client.Configuration) -> None:
         self._api = client.CoreV1Api(client.ApiClient(configuration))
         self._host = socket.gethostname()
+        self._counts: dict[tuple[str, str], int] = {}  # (namespace, Event name) -> count we last saw
         self._warned_forbidden = False
 
-    async def post(self, snap: Snapshot, rejection: Rejection) -> None:
-        await asyncio.to_thread(self._post, snap, rejection)
+    def event_name(self, snap: Snapshot, reason: str) -> str:
+        digest = hashlib.sha256(f"{snap.uid}|{reason}|{self.COMPONENT}|{self._host}".encode()).hexdigest()
+        return f"{snap.name[:200]}.{digest[:16]}"
 
-    def _post(self, snap: Snapshot, rejection: Rejection) -> None:
+    def post(self, notice: Notice) -> None:
+        snap = notice.snap
+        name = self.event_name(snap, notice.reason)
+        key = (snap.namespace, name)
         now = datetime.datetime.now(datetime.UTC)
-        event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{snap.name}.", namespace=snap.namespace),
+        try:
+            if key in self._counts:
+                try:
+                    self._patch(key, notice, now, self._counts[key] + 1)
+                    return
+                except client.ApiException as err:
+                    if err.status != 404:  # 404: the Event expired (the API server keeps them ~1 h)
+                        raise
+            try:
+                self._api.create_namespaced_event(
+                    snap.namespace, self._event(name, notice, now), _request_timeout=REQUEST_TIMEOUT
+                )
+                self._counts[key] = 1
+            except client.ApiException as err:
+                if err.status != 409:
+                    raise
+                # A previous process (or --once run) created it: learn its count, then add ours.
+                current = self._patch(key, notice, now, None)
+                self._patch(key, notice, now, (current or 1) + 1)
+        except client.ApiException as err:
+            if err.status == 403:
+                if not self._warned_forbidden:
+                    self._warned_forbidden = True
+                    log.warning(
+                        "cannot post Events in %s (forbidden): grant create and patch on events to see "
+                        "refusals in kubectl describe",
+                        snap.namespace,
+                    )
+            else:
+                log.warning("posting an Event for %s failed: %s %s", snap.owner, err.status, err.reason)
+        except Exception as err:  # an unreachable API server must not break the queue
+            log.warning("posting an Event for %s failed: %s", snap.owner, err)
+
+    def _patch(
+        self, key: tuple[str, str], notice: Notice, now: datetime.datetime, count: int | None
+    ) -> int | None:
+        body: dict = {"message": notice.message, "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if count is not None:
+            body["count"] = count
+        namespace, name = key
+        event = self._api.patch_namespaced_event(name, namespace, body, _request_timeout=REQUEST_TIMEOUT)
+        self._counts[key] = event.count or 1
+        return event.count
+
+    def _event(self, name: str, notice: Notice, now: datetime.datetime) -> client.CoreV1Event:
+        snap = notice.snap
+        return client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name=name, namespace=snap.namespace),
             involved_object=client.V1ObjectReference(
                 api_version=snap.api_version,
                 kind=snap.kind,
@@ -106,26 +168,12 @@ class EventPoster:
                 uid=snap.uid,
             ),
             reason=self.REASON,
-            message=f"{rejection.host}: {rejection.message} [{rejection.reason}]",
+            message=notice.message,
             type="Warning",
-            source=client.V1EventSource(component="k8s-hosts-controller", host=self._host),
-            reporting_component="k8s-hosts-controller",
+            source=client.V1EventSource(component=self.COMPONENT, host=self._host),
+            reporting_component=self.COMPONENT,
             reporting_instance=self._host,
             first_timestamp=now,
             last_timestamp=now,
             count=1,
         )
-        try:
-            self._api.create_namespaced_event(snap.namespace, event)
-        except client.ApiException as err:
-            if err.status == 403 and not self._warned_forbidden:
-                self._warned_forbidden = True
-                log.warning(
-                    "cannot post Events in %s (forbidden): grant create on events to see refusals "
-                    "in kubectl describe",
-                    snap.namespace,
-                )
-            elif err.status != 403:
-                log.warning("posting an Event for %s failed: %s %s", snap.owner, err.status, err.reason)
-        except Exception as err:  # an unreachable API server must not break the writer
-            log.warning("posting an Event for %s failed: %s", snap.owner, err)

@@ -6,22 +6,36 @@ does know: it yields a LISTED bookmark after every (re)listing, even an empty on
 observe the listing events and the bookmark, and pass every event on unchanged: kopf's behaviour is the
 same, we only listen. The hook is installed once per process and is a no-op for other resources.
 
-This uses a kopf internal (the watching module); tests/integration covers it, and the kopf version range
-in pyproject.toml is the one these tests ran with (docs/architecture.md, decision 10).
+It also wraps kopf's API request function to learn how each list and watch request of a watched resource
+ends (answered, or failed and retried), so that readiness can say no while a watch cannot be established,
+e.g. a token that may list but not watch (controller/streams.py). kopf retries such a request forever and
+only logs it; the wrapper passes a logger that notes the failure (the exception being handled) and logs on.
+
+This uses kopf internals (the watching and api modules); tests/integration covers them, the kopf version
+range in pyproject.toml is the one these tests ran with, and controller/runner.py reports a listing that
+never comes (docs/architecture.md, decision 10).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from kopf._cogs.clients import watching
+from kopf._cogs.clients import api, watching
 
 # observer(plural, scope, what, uid): what is "start", "object" (uid given) or "complete"
 ListingObserver = Callable[[str, str | None, str, str | None], None]
 
+# request observer(plural, scope, verb, error): verb "list" or "watch"; error None when answered
+RequestObserver = Callable[[str, str | None, str, BaseException | None], None]
+
 _observers: list[ListingObserver] = []
+_request_observers: list[RequestObserver] = []
 _original_infinite_watch = watching.infinite_watch
+_original_request = api.request
 
 
 async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
@@ -55,3 +69,63 @@ def observe(observer: ListingObserver) -> Callable[[], None]:
         watching.infinite_watch = _observed_infinite_watch
     _observers.append(observer)
     return lambda: _observers.remove(observer)
+
+
+# ---- list and watch requests -----------------------------------------------------------------------------
+
+
+def collection_request(method: str, url: str) -> tuple[str, str | None, str] | None:
+    """(plural, namespace or None, "list" | "watch") for a GET of a collection; None for anything else."""
+    if method.lower() != "get":
+        return None
+    parts = urllib.parse.urlsplit(url)
+    segments = [p for p in parts.path.split("/") if p]
+    if not segments or segments[0] not in ("api", "apis"):
+        return None
+    path = segments[3:] if segments[0] == "apis" else segments[2:]  # past the group and version
+    namespace = None
+    if len(path) >= 3 and path[0] == "namespaces":
+        namespace, path = path[1], path[2:]
+    if len(path) != 1:
+        return None  # one object, a subresource, or the namespaces list itself
+    query = urllib.parse.parse_qs(parts.query)
+    verb = "watch" if query.get("watch", [""])[0].lower() in ("true", "1") else "list"
+    return path[0], namespace, verb
+
+
+class _FailureNotingLogger(logging.LoggerAdapter):
+    """kopf logs each failed attempt from inside its except block: note the exception, then log as usual."""
+
+    def __init__(self, logger: Any, target: tuple[str, str | None, str]) -> None:
+        super().__init__(logger, {})
+        self.target = target
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        error = sys.exc_info()[1]
+        if level >= logging.ERROR and error is not None:
+            _notify_request(*self.target, error)
+        self.logger.log(level, msg, *args, **kwargs)
+
+
+async def _observed_request(method: str, url: str, *args: Any, logger: Any, **kwargs: Any) -> Any:
+    target = collection_request(method, url) if _request_observers else None
+    if target is None:
+        return await _original_request(method, url, *args, logger=logger, **kwargs)
+    response = await _original_request(
+        method, url, *args, logger=_FailureNotingLogger(logger, target), **kwargs
+    )
+    _notify_request(*target, None)
+    return response
+
+
+def _notify_request(plural: str, scope: str | None, verb: str, error: BaseException | None) -> None:
+    for observer in _request_observers:
+        observer(plural, scope, verb, error)
+
+
+def observe_requests(observer: RequestObserver) -> Callable[[], None]:
+    """Register an observer (plural, scope, "list"|"watch", error or None); returns an unregister."""
+    if api.request is not _observed_request:
+        api.request = _observed_request
+    _request_observers.append(observer)
+    return lambda: _request_observers.remove(observer)

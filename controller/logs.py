@@ -1,4 +1,5 @@
-"""Logging set-up: readable text for `kubectl logs` and terminals, or one JSON object per line."""
+"""Logging set-up: readable text for `kubectl logs` and terminals, or one JSON object per line; and
+``printable()`` for values that come from the cluster, so that they cannot forge log lines."""
 
 from __future__ import annotations
 
@@ -6,6 +7,23 @@ import datetime
 import json
 import logging
 import sys
+
+MAX_VALUE = 200  # characters of one untrusted value in a log line or an Event
+
+
+def printable(value: object, limit: int | None = MAX_VALUE) -> str:
+    """``value`` with control and other non-printable characters escaped the way repr() does (a newline
+    becomes ``\\n``), cut to ``limit`` characters with a note of how many were left out.
+
+    Annotation values and hostnames come from whoever may edit an object: printed raw, a newline in one
+    would start a forged log line in the text format.
+    """
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return text
 
 
 class JsonFormatter(logging.Formatter):

@@ -58,7 +58,11 @@ class Metrics:
         self.last_sync = Gauge(
             f"{PREFIX}_last_sync_timestamp_seconds", "Unix time of the last successful sync.", registry=r
         )
-        self.ready = Gauge(f"{PREFIX}_ready", "1 after the first complete listing was synced.", registry=r)
+        self.ready = Gauge(
+            f"{PREFIX}_ready",
+            "1 while /readyz answers ok: listing synced, watch streams working.",
+            registry=r,
+        )
         self.stale_file = Counter(
             f"{PREFIX}_hosts_file_stale",
             "Writes that went to a file no longer linked in its directory (bind mount replaced on the host).",
@@ -82,13 +86,26 @@ class Metrics:
 
 
 class Health:
-    """Liveness: the event loop beats; readiness: the first complete listing has been synced."""
+    """Liveness: the event loop beats. Readiness: the first complete listing has been synced (``ready``, set
+    by the writer) and nothing blocks it: ``blockers`` names what does (a watch stream that fails or is not
+    up yet, controller/streams.py; a listing hook that does not fire, controller/runner.py)."""
 
     STALE_AFTER = 60.0
 
     def __init__(self) -> None:
         self.ready = False
+        self.blockers: dict[str, str] = {}
         self._beat = time.monotonic()
+
+    @property
+    def serving(self) -> bool:
+        """What /readyz answers."""
+        return self.ready and not self.blockers
+
+    def why_not_ready(self) -> str:
+        if not self.ready and not self.blockers:
+            return "not ready: the first complete listing is not synced yet"
+        return "not ready: " + "; ".join(sorted(self.blockers.values()) or ["first listing not synced"])
 
     def beat(self) -> None:
         self._beat = time.monotonic()
@@ -129,7 +146,10 @@ def serve(address: tuple[str, int], metrics: Metrics, health: Health) -> Callabl
         if path == "/healthz":
             ok = health.alive
         elif path == "/readyz":
-            ok = health.ready
+            ok = health.serving
+            if not ok:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8")])
+                return [health.why_not_ready().encode() + b"\n"]
         else:
             return metrics_app(environ, start_response)
         start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])

@@ -19,6 +19,7 @@ UNRESOLVABLE = "unresolvable"
 DOMAIN_FILTER = "domain-filter"
 SHADOWED = "shadowed"
 CONFLICT = "conflict"
+TOO_MANY_HOSTS = "too-many-hosts"
 REASONS = (
     WILDCARD,
     INVALID_HOSTNAME,
@@ -28,6 +29,7 @@ REASONS = (
     DOMAIN_FILTER,
     SHADOWED,
     CONFLICT,
+    TOO_MANY_HOSTS,
 )
 
 

@@ -4,6 +4,8 @@ Rules (docs/architecture.md, decisions 5 and 6):
 - only objects with a load-balancer address produce entries; the rest are pending, not refused;
 - refused: wildcard or invalid hostnames, invalid addresses, unresolvable LB hostnames, names outside the
   domain filter, names already defined outside the managed block (never shadow localhost or the user's lines);
+- an object names at most MAX_HOSTS_PER_OBJECT hosts: the names after that are refused (too-many-hosts), so
+  one object with a huge hostnames annotation cannot make every sync slow;
 - one hostname claimed with different addresses: the oldest object wins (then namespace/name), the others
   are refused as conflicts; the same addresses from several objects give one line each address.
 """
@@ -22,6 +24,7 @@ from controller.model import (
     INVALID_ANNOTATION,
     INVALID_HOSTNAME,
     SHADOWED,
+    TOO_MANY_HOSTS,
     UNRESOLVABLE,
     WILDCARD,
     Rejection,
@@ -29,6 +32,7 @@ from controller.model import (
 )
 
 GATEWAY_KIND = "Gateway"
+MAX_HOSTS_PER_OBJECT = 256  # far above real Ingresses (a Gateway API route allows 16 hostnames)
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,17 @@ def plan(
         if snap.kind == "Ingress" and not filters.allows_class(snap.ingress_class):
             continue
         considered += 1
-        hosts = sorted({h.strip().lower() for h in snap.hosts if h and h.strip()})
+        named = list(dict.fromkeys(h.strip().lower() for h in snap.hosts if h and h.strip()))
+        hosts = sorted(named[:MAX_HOSTS_PER_OBJECT])
+        if len(named) > MAX_HOSTS_PER_OBJECT:
+            message = (
+                f"{snap.owner} names {len(named)} hosts; only the first {MAX_HOSTS_PER_OBJECT} are used "
+                "(split them over several objects)"
+            )
+            rejections.extend(
+                Rejection(snap.owner, h, TOO_MANY_HOSTS, message, snap.uid)
+                for h in named[MAX_HOSTS_PER_OBJECT:]
+            )
         if snap.problems:
             message = "; ".join(snap.problems)
             rejections.extend(

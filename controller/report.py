@@ -2,23 +2,40 @@
 the macOS .local warning, the stale-file report and the initial-sync line.
 
 It remembers what it already said, so each change is reported once (docs/architecture.md, decision 5), not on
-every sync. The writer (controller/writer.py) calls it after each sync. No kopf here.
+every sync, and it starts from the block found in the file, so a restart on an up-to-date file says nothing
+and one after a crash names the stale entries it removes. Refusals are summarised per object and reason:
+one log line and one Event notice (controller/events.py), whatever the number of names. Values from the
+cluster are printed through logs.printable() (no forged log lines). The writer (controller/writer.py) calls
+it after each sync. No kopf here.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 
+from controller.entries import Entry
+from controller.events import Notice, names
+from controller.logs import printable
 from controller.metrics import Metrics
 from controller.model import Rejection, Snapshot
 from controller.plan import Plan
 
 log = logging.getLogger("k8s-hosts-controller")
 
-# Posts a Warning Event about a refused hostname on the object that named it (controller/kube.py).
-EventSink = Callable[[Snapshot, Rejection], Awaitable[None]]
+# Takes a Warning Event about refused hostnames of one object, to be posted later (controller/events.py);
+# must not block.
+EventSink = Callable[[Notice], None]
+Lines = dict[str, tuple[tuple[str, ...], str]]  # host -> (addresses, owner)
+
+
+def _lines(entries: Iterable[Entry]) -> Lines:
+    lines: Lines = {}
+    for entry in entries:
+        addrs, _ = lines.get(entry.hostname, ((), entry.owner))
+        lines[entry.hostname] = ((*addrs, entry.address), entry.owner)
+    return lines
 
 
 class Reporter:
@@ -26,59 +43,88 @@ class Reporter:
         self.metrics = metrics
         self.hosts_path = hosts_path
         self.post_event = post_event
-        self._lines: dict[str, tuple[tuple[str, ...], str]] = {}  # host -> (addresses, owner) on disk
+        self._lines: Lines | None = None  # what is on disk; None until the first sync
         self._reported: set[tuple[str, str, str, str]] = set()
+        self._groups: dict[tuple[str, str, str], frozenset[tuple[str, str]]] = {}
         self._stale_reported = False
         self._mdns_warned = False
 
-    def changes(self, new_plan: Plan, written: bool, mode: str | None) -> None:
-        """One line per added, removed or updated hostname, and one per write."""
-        lines: dict[str, tuple[tuple[str, ...], str]] = {}
-        for entry in new_plan.entries:
-            addrs, _ = lines.get(entry.hostname, ((), entry.owner))
-            lines[entry.hostname] = ((*addrs, entry.address), entry.owner)
-        for host in sorted(lines.keys() - self._lines.keys()):
+    def changes(self, new_plan: Plan, written: bool, mode: str | None, on_disk: Iterable[Entry] = ()) -> None:
+        """One line per added, removed or updated hostname, and one per write. ``on_disk``: the entries of
+        the block as the first sync found it (a previous run's), the starting point of the comparison."""
+        first = self._lines is None
+        before = _lines(on_disk) if self._lines is None else self._lines
+        lines = _lines(new_plan.entries)
+        for host in sorted(lines.keys() - before.keys()):
             addrs, owner = lines[host]
             log.info("added %s -> %s (%s)", host, ", ".join(addrs), owner)
-        for host in sorted(self._lines.keys() - lines.keys()):
-            addrs, owner = self._lines[host]
-            log.info("removed %s (was %s, %s)", host, ", ".join(addrs), owner)
-        for host in sorted(lines.keys() & self._lines.keys()):
-            if lines[host] != self._lines[host]:
-                (old, old_owner), (new, owner) = self._lines[host], lines[host]
+        for host in sorted(before.keys() - lines.keys()):
+            addrs, owner = before[host]
+            if first:
                 log.info(
-                    "updated %s -> %s (%s; was %s, %s)",
-                    host,
-                    ", ".join(new),
-                    owner,
-                    ", ".join(old),
-                    old_owner,
+                    "removed stale %s (was %s, %s; left by an earlier run)", host, ", ".join(addrs), owner
                 )
+            else:
+                log.info("removed %s (was %s, %s)", host, ", ".join(addrs), owner)
+        for host in sorted(lines.keys() & before.keys()):
+            if lines[host] != before[host]:
+                (old, old_owner), (new, owner) = before[host], lines[host]
+                if owner == old_owner:
+                    log.info("updated %s -> %s (was %s; %s)", host, ", ".join(new), ", ".join(old), owner)
+                else:
+                    log.info(
+                        "updated %s -> %s (%s; was %s, %s)",
+                        host,
+                        ", ".join(new),
+                        owner,
+                        ", ".join(old),
+                        old_owner,
+                    )
         if written:
             log.info("wrote %s: %d entries (%s)", self.hosts_path, len(new_plan.entries), mode)
         self._lines = lines
 
-    async def rejections(self, rejections: tuple[Rejection, ...], snapshots: list[Snapshot]) -> None:
-        """Log, count and post an Event for each refusal that is new since the last sync."""
+    def rejections(self, rejections: tuple[Rejection, ...], snapshots: list[Snapshot]) -> None:
+        """For each object and reason whose refusals changed since the last sync: one log line and one
+        Event notice summarising its names; the metrics count every refused name."""
         self.metrics.set_rejected(r.reason for r in rejections)
         current = {(r.owner, r.host, r.reason, r.message) for r in rejections}
-        by_uid = {s.uid: s for s in snapshots}
-        for rejection in rejections:
-            key = (rejection.owner, rejection.host, rejection.reason, rejection.message)
-            if key in self._reported:
-                continue
-            log.warning(
-                "refused %s from %s: %s [%s]",
-                rejection.host,
-                rejection.owner,
-                rejection.message,
-                rejection.reason,
-            )
-            self.metrics.rejections.labels(rejection.reason).inc()
-            snap = by_uid.get(rejection.uid)
-            if self.post_event is not None and snap is not None:
-                await self.post_event(snap, rejection)
+        for key in current - self._reported:
+            self.metrics.rejections.labels(key[2]).inc()
         self._reported = current  # a refusal that goes away and comes back is reported again
+        groups: dict[tuple[str, str, str], list[Rejection]] = {}
+        for rejection in rejections:
+            groups.setdefault((rejection.owner, rejection.uid, rejection.reason), []).append(rejection)
+        by_uid = {s.uid: s for s in snapshots}
+        reported = {}
+        for key, group in groups.items():
+            refused = frozenset((r.host, r.message) for r in group)
+            reported[key] = refused
+            if self._groups.get(key) == refused:
+                continue
+            owner, uid, reason = key
+            hosts = tuple(r.host for r in group)
+            if len(group) == 1:
+                log.warning(
+                    "refused %s from %s: %s [%s]",
+                    printable(hosts[0]),
+                    owner,
+                    printable(group[0].message),
+                    reason,
+                )
+            else:
+                log.warning(
+                    "refused %d hosts from %s [%s]: %s; first: %s",
+                    len(group),
+                    owner,
+                    reason,
+                    names(hosts),
+                    printable(group[0].message),
+                )
+            snap = by_uid.get(uid)
+            if self.post_event is not None and snap is not None:
+                self.post_event(Notice(snap, reason, hosts, group[0].message))
+        self._groups = reported
 
     def warn_about_mdns(self, result_plan: Plan) -> None:
         if sys.platform != "darwin" or self._mdns_warned:

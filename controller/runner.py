@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import signal
 
@@ -16,15 +17,19 @@ from kubernetes import client
 from controller import __version__, handlers, kube, sources
 from controller.config import Config
 from controller.entries import HostsFileError
+from controller.events import EventQueue
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
 from controller.plan import Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
+from controller.streams import StreamHealth
 from controller.writer import Writer, WriterOptions
 
 log = logging.getLogger("k8s-hosts-controller")
 HEARTBEAT_SECONDS = 5.0
+LISTING_BOUND = 60.0  # seconds after kopf is ready without any listing of a scope: the hook is broken
+EVENTS_FLUSH_SECONDS = 5.0  # --once: the most it waits for its Events to be posted
 
 
 def banner(config: Config, configuration: client.Configuration) -> str:
@@ -44,14 +49,14 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     scopes = [(r.kind, ns) for r in resources for ns in namespaces]
     writer: Writer | None = None
     state = ClusterState(scopes, on_change=lambda: writer.wake() if writer else None)
-    poster = kube.EventPoster(configuration)
+    events = EventQueue(kube.EventPoster(configuration).post)  # posted off the write path
     writer = Writer(
         state,
         hosts,
         metrics=metrics,
         health=health,
         resolver=Resolver(timeout=config.resolve_timeout),
-        post_event=poster.post,
+        post_event=events.offer,
         options=WriterOptions(
             sync_delay=config.sync_delay,
             sync_max_delay=config.sync_max_delay,
@@ -77,7 +82,10 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             )
             return 2
 
+    streams = StreamHealth(health, [(r.plural, ns) for r in resources for ns in namespaces])
+    metrics.ready.set_function(lambda: float(health.serving))
     unobserve = handlers.observe_listings(state, resources)
+    unobserve_requests = handlers.observe_requests(streams, resources)
     registry = handlers.build_registry(state, resources, lambda: kube.load(config.kubeconfig, config.context))
     stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(
@@ -94,6 +102,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     )
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
     heartbeat = asyncio.create_task(_heartbeat(health), name="heartbeat")
+    poster = asyncio.create_task(events.run(), name="event poster")
+    watchdog = asyncio.create_task(_check_listing(ready_flag, state, streams, health), name="listing check")
     signalled = asyncio.Event()
     signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
 
@@ -118,12 +128,17 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         writer_task.cancel()
         stop_flag.set()
         heartbeat.cancel()
+        watchdog.cancel()
         signals.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(operator, timeout=10)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer_task
+        if config.once:
+            await events.flush(EVENTS_FLUSH_SECONDS)  # the refusals of its one sync
+        poster.cancel()
         unobserve()
+        unobserve_requests()
         if stop_http:
             stop_http()
         if config.cleanup_on_exit and not (config.once or config.dry_run):
@@ -163,6 +178,30 @@ async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_fla
     await ready.wait()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+
+
+async def _check_listing(
+    ready: asyncio.Event, state: ClusterState, streams: StreamHealth, health: Health
+) -> None:
+    """The listing signal rests on a kopf internal (docs/architecture.md, decision 10). If a kopf release
+    changes it, no listing is ever observed and nothing is written: say so instead of waiting in silence.
+    A scope whose list request fails is explained by that failure (controller/streams.py), not by the hook.
+    """
+    await ready.wait()
+    while not state.listed:
+        await asyncio.sleep(LISTING_BOUND)
+        unheard = state.unheard_scopes()
+        if unheard and not streams.failing:
+            scopes = ", ".join(f"{kind} in {ns or 'all namespaces'}" for kind, ns in unheard)
+            cause = (
+                f"no listing of {scopes} observed {LISTING_BOUND:.0f}s after kopf "
+                f"{importlib.metadata.version('kopf')} started: the listing hook (controller/listing.py, on "
+                "kopf's watch stream) does not fire with this kopf version, so nothing is written; install "
+                "the kopf version pyproject.toml allows"
+            )
+            log.error("%s; staying not ready", cause)
+            health.blockers["listing hook"] = cause
+            return
 
 
 async def _heartbeat(health: Health) -> None:

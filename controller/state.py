@@ -34,12 +34,14 @@ class ClusterState:
         self._listing: dict[Scope, set[str]] = {}  # uids seen by a listing in progress
         self._unprocessed: set[str] = set()  # listed uids that no handler has processed yet
         self._listed: set[Scope] = set()
+        self._seen: set[Scope] = set()  # scopes the listing hook reported at all
         self.generation = 0  # bumped on every change that can alter the plan
         self.first_unsynced_change: float | None = None  # monotonic time, for event-to-file latency
 
     # ---- fed by the watch-stream hook --------------------------------------------------------------
 
     def listing_started(self, scope: Scope) -> None:
+        self._seen.add(scope)
         self._listing[scope] = set()
 
     def listed_object(self, scope: Scope, uid: str) -> None:
@@ -84,6 +86,10 @@ class ClusterState:
     def listed(self) -> bool:
         """Every watched scope listed, and every listed object processed by the handler."""
         return self.scopes <= self._listed and not self._unprocessed
+
+    def unheard_scopes(self) -> list[Scope]:
+        """Scopes of which the listing hook never reported anything (controller/runner.py's check)."""
+        return sorted((s for s in self.scopes if s not in self._seen), key=str)
 
     def snapshots(self) -> list[Snapshot]:
         return list(self._objects.values())

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from controller.block import validate_marker
+from controller.block import block_names, validate_marker
 from controller.config import Config, env_name
 from controller.entries import HostsFileError
 from controller.hostsfile import HostsFile
@@ -83,7 +83,7 @@ def main(argv: Sequence[str]) -> int:
             problems.append(f"{args.ready_url} not ready")
         if hosts:
             try:
-                managed = {e.hostname for e in hosts_file.parse().managed}
+                managed = block_names(hosts_file.read(), hosts_file.marker)
             except HostsFileError as err:
                 print(f"{PROG}: error: {err}", file=sys.stderr)
                 return 2

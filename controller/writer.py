@@ -159,11 +159,11 @@ class Writer:
             self.metrics.event_to_file.observe(now - first_change)
         self.metrics.managed_entries.set(len(result_plan.entries))
         self.metrics.last_sync.set(time.time())
-        self.report.changes(result_plan, result.changed, result.mode)
+        self.report.changes(result_plan, result.changed, result.mode, parsed.managed)
         self.report.warn_about_mdns(result_plan)
         if result.changed and self.options.post_write_command:
             await run_post_write_command(self.options.post_write_command, self.options.post_write_timeout)
-        await self.report.rejections(result_plan.rejections, snapshots)
+        self.report.rejections(result_plan.rejections, snapshots)  # Events are queued, not posted
         if result.stale:
             self.report.stale_file()
         if not self.health.ready:

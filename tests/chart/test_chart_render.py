@@ -382,3 +382,36 @@ def test_rbac_follows_the_enabled_sources(sources, expected, tmp_path):
     docs = render(tmp_path, {"namespaces": ["tyk"], "sources": sources})
     assert only(docs, "Role")["rules"] == [*expected, LEAST_RULES[1]]
     assert container(docs)["args"][1] == f"--source={','.join(sources)}"
+
+
+def _pod_template(tmp_path, chart, values: dict) -> dict:
+    from tests.chart.conftest import KUBE_VERSION, helm, values_file
+
+    proc = helm(
+        "template", "hs", str(chart), "--kube-version", KUBE_VERSION, "-f", str(values_file(tmp_path, values))
+    )
+    assert proc.returncode == 0, proc.stderr
+    docs = [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+    return only(docs, "DaemonSet")["spec"]["template"]
+
+
+def test_a_chart_upgrade_alone_does_not_change_the_pod_template(tmp_path):
+    """A changed pod template restarts the pod, which removes and rewrites the block: a new chart version
+    with the same image and values must leave it as it was."""
+    import shutil
+
+    bumped = tmp_path / "bumped"
+    shutil.copytree(CHART, bumped)
+    meta = yaml.safe_load((bumped / "Chart.yaml").read_text())
+    meta["version"] = "99.0.0"
+    (bumped / "Chart.yaml").write_text(yaml.safe_dump(meta))
+    values = {"commonLabels": {"team": "platform"}}
+    assert _pod_template(tmp_path, CHART, values) == _pod_template(tmp_path, bumped, values)
+
+
+def test_pod_labels_are_the_selector_labels_and_pod_labels_only(tmp_path):
+    docs = render(tmp_path, {"podLabels": {"tier": "infra"}, "commonLabels": {"team": "platform"}})
+    ds = only(docs, "DaemonSet")
+    selector = ds["spec"]["selector"]["matchLabels"]
+    assert ds["spec"]["template"]["metadata"]["labels"] == {**selector, "tier": "infra"}
+    assert ds["metadata"]["labels"]["team"] == "platform"  # the DaemonSet itself keeps the full set

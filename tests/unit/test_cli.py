@@ -508,3 +508,10 @@ def test_banner_names_every_setting_with_its_value(tmp_path):
     assert described["no-cleanup-on-exit"] == "true"
     assert described["hosts-file"] == str(tmp_path / "h")
     assert described["kubeconfig"] == "-"
+
+
+@pytest.mark.parametrize("flag", ["--once", "--dry-run"])
+def test_banner_does_not_promise_a_cleanup_that_once_and_dry_run_skip(flag, tmp_path):
+    c = parse_args(["--namespaces", "a", flag, "--hosts-file", str(tmp_path / "h")])
+    described = dict(part.split("=", 1) for part in c.describe().split(", "))
+    assert described["no-cleanup-on-exit"] == f"true (implied by {flag})"

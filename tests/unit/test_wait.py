@@ -271,3 +271,45 @@ def test_ready_url_that_refuses_connections_times_out(capsys, hosts):
     code, _, err = run(capsys, "--ready-url", url, "--timeout", "0.2", "--hosts-file", str(hosts))
     assert code == 1
     assert f"{url} not ready" in err
+
+
+GO_TOOL_BLOCK = (
+    b"#### BEGIN TYK-K8S-HOSTS ####\n"
+    b"# Ingress: tyk/dashboard-ingress\n"
+    b"172.18.0.200\tchart-dash.local\n"
+    b"# Ingress: tyk/gateway-ingress\n"
+    b"172.18.0.200\tchart-gw.local chart-gw-alias.local\n"
+    b"#### END TYK-K8S-HOSTS ####\n"
+)
+
+
+def test_sees_names_in_a_block_written_by_another_tool(capsys, tmp_path):
+    """Another implementation writes `IP<TAB>HOST` lines with `# Ingress: ns/name` comments between them: the
+    names resolve through the file, so `wait` must see them too."""
+    path = tmp_path / "hosts"
+    path.write_bytes(USER + GO_TOOL_BLOCK)
+    code, _, err = run(
+        capsys,
+        "--hosts-file",
+        str(path),
+        "--host",
+        "chart-dash.local,chart-gw.local,chart-gw-alias.local",
+        "--timeout",
+        "2s",
+    )
+    assert code == 0, err
+    code, _, err = run(capsys, "--hosts-file", str(path), "--host", "outside.local", "--timeout", "0.1")
+    assert code == 1 and "outside.local missing" in err  # still only the block counts
+    code, _, err = run(
+        capsys,
+        "--hosts-file",
+        str(path),
+        "--host",
+        "tyk",
+        "--host",
+        "ingress:",
+        "--absent",
+        "--timeout",
+        "1s",
+    )
+    assert code == 0, err  # comment words are not names

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from controller.entries import Entry
+from controller.events import Notice
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
-from controller.model import CONFLICT, SHADOWED, WILDCARD, Rejection, Snapshot
+from controller.model import CONFLICT, SHADOWED, WILDCARD, Snapshot
 from controller.plan import Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
@@ -48,12 +49,12 @@ class FixedResolver(Resolver):
 
 @dataclass
 class Events:
-    """Records what the writer would post as Kubernetes Events."""
+    """Records the Event notices the writer hands over (to the EventQueue in a real run)."""
 
-    calls: list[tuple[Snapshot, Rejection]] = field(default_factory=list)
+    calls: list[Notice] = field(default_factory=list)
 
-    async def __call__(self, snap: Snapshot, rejection: Rejection) -> None:
-        self.calls.append((snap, rejection))
+    def __call__(self, notice: Notice) -> None:
+        self.calls.append(notice)
 
 
 @dataclass
@@ -293,9 +294,10 @@ def test_rejections_are_reported_once_per_change(path):
         list_scope(rig.state, "ns", bad)
         await until(lambda: rig.health.ready)
         assert len(rig.events.calls) == 1
-        event_snap, rejection = rig.events.calls[0]
-        assert event_snap == bad
-        assert (rejection.owner, rejection.host, rejection.reason) == ("ns/bad", "*.wild.local", WILDCARD)
+        notice = rig.events.calls[0]
+        assert notice.snap == bad
+        assert (notice.snap.owner, notice.hosts, notice.reason) == ("ns/bad", ("*.wild.local",), WILDCARD)
+        assert notice.message.startswith("*.wild.local: wildcard host") and "[wildcard]" in notice.message
         assert rig.value("rejections_total", reason=WILDCARD) == 1
         assert rig.value("rejected_hosts", reason=WILDCARD) == 1
         # more syncs and unrelated changes: not reported again
@@ -325,7 +327,7 @@ def test_conflict_and_shadowing_are_reported_on_the_right_object(path):
         await until(lambda: rig.health.ready)
 
     drive(rig, scenario)
-    reported = sorted((s.name, r.host, r.reason) for s, r in rig.events.calls)
+    reported = sorted((n.snap.name, *n.hosts, n.reason) for n in rig.events.calls)
     assert reported == [("new", "app.local", CONFLICT), ("new", "mine.local", SHADOWED)]
     assert managed(path) == [("10.0.0.1", "app.local", "ns/old")]
     assert b"10.1.1.1 mine.local\n" in path.read_bytes()  # the user's line is untouched
