@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.conftest import Tools, eventually, step
+from tests.e2e.conftest import Tools, step
+from tests.helpers import eventually
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 TRAEFIK_NS, TRAEFIK_SVC = "traefik", "traefik"
@@ -116,7 +117,7 @@ def lb_address(cluster: Tools, not_ip: str | None = None) -> str:
             return ip
         return None
 
-    ip = eventually(address, 120, f"a LoadBalancer address on {TRAEFIK_NS}/{TRAEFIK_SVC}", interval=1)
+    ip = eventually(address, 120, interval=1, what=f"a LoadBalancer address on {TRAEFIK_NS}/{TRAEFIK_SVC}")
     print(
         f"{TRAEFIK_NS}/{TRAEFIK_SVC}: LoadBalancer address {ip} (metallb.io/ip-allocated-from-pool: {POOL})"
     )

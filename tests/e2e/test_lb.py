@@ -16,9 +16,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testkit.ports import free_port
 from tests.e2e import lb
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, env_or_fail, eventually, step
-from tests.e2e.test_kind import NAMESPACES, RELEASE, RELEASE_NS, block, curl_by_name, free_port, show_file
+from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, env_or_fail, step
+from tests.e2e.test_kind import NAMESPACES, RELEASE, RELEASE_NS, curl_by_name, show_file
+from tests.helpers import block_lines as block
+from tests.helpers import eventually
+
+# A kind cluster (or test_kind.py's), MetalLB, Traefik and two controller deployments: minutes.
+pytestmark = pytest.mark.timeout(1500)
 
 # The Ingresses of class traefik: (namespace, name, host). Each namespace has its own backend.
 APPS = [
@@ -159,7 +165,7 @@ def check_traefik_wrote_status(cluster: Tools, ip: str) -> None:
         eventually(
             lambda ns=ns, name=name: lb.ingress_ip(cluster, ns, name) == ip,
             120,
-            f"{ns}/{name}: {ip}",
+            what=f"{ns}/{name}: {ip}",
             interval=1,
         )
         writers = lb.status_writers(cluster, ns, name)
@@ -178,7 +184,7 @@ def check_curl_through_traefik(cluster: Tools, host_file: Path) -> None:
     that request (a line more than before) proxied to that backend's pod."""
     for ns, _, host in APPS:
         seen = len(lb.logs(cluster, lb.TRAEFIK_NS, "deployment/traefik", '"GET / HTTP/1.1" 200'))
-        out = eventually(lambda host=host: try_curl(host_file, host), 60, f"curl http://{host}/", interval=2)
+        out = eventually(lambda host=host: try_curl(host_file, host), 60, 2, what=f"curl http://{host}/")
         assert body(ns) in out, f"http://{host}/ did not answer with {ns}'s backend: {out!r}"
         pod_ips = [
             p["status"]["podIP"]
@@ -219,12 +225,12 @@ def test_lb_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, images: d
 
     step("helm uninstall: the file is byte-identical to before")
     cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", "--timeout", "3m", timeout=240)
-    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, "the file to be as before")
+    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file to be as before")
     print("byte-identical to the file before helm install")
 
 
 def check_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, ip: str) -> None:
-    eventually(lambda: sorted(block(host_file)) == expected_lines(ip), 120, "the names in the file", 0.5)
+    eventually(lambda: sorted(block(host_file)) == expected_lines(ip), 120, 0.5, what="the names in the file")
     show_file(host_file, "written by the chart's DaemonSet from Traefik's status")
     assert host_file.read_bytes().startswith(HOST_FILE_CONTENT), "the user's lines are untouched"
 
@@ -235,7 +241,7 @@ def check_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, ip: str) ->
     assert ip in pool
     check_traefik_wrote_status(cluster, ip)
     eventually(
-        lambda: sorted(block(host_file)) == expected_lines(ip), 120, "the moved address in the file", 0.5
+        lambda: sorted(block(host_file)) == expected_lines(ip), 120, 0.5, what="the moved address in the file"
     )
     show_file(host_file, "after the load balancer moved")
     check_curl_through_traefik(cluster, host_file)
@@ -296,7 +302,7 @@ def test_lb_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_path: 
         ip = lb.move_lb(cluster, ip, pool.pick_other(ip))
         assert ip in pool
         check_traefik_wrote_status(cluster, ip)
-        eventually(lambda: sorted(block(host_file)) == expected_lines(ip), 120, "the moved address", 0.5)
+        eventually(lambda: sorted(block(host_file)) == expected_lines(ip), 120, 0.5, what="the moved address")
         show_file(host_file, "after the load balancer moved, the controller still running")
         check_curl_through_traefik(cluster, host_file)
     finally:
