@@ -127,7 +127,7 @@ def lb_address(cluster: Tools, not_ip: str | None = None) -> str:
 def move_lb(cluster: Tools, old_ip: str, new_ip: str) -> str:
     """An address change from the load balancer's side: Traefik's Service re-created, asking for NEW_IP."""
     step(f"the load balancer moves: {TRAEFIK_SVC} re-created with metallb.io/loadBalancerIPs={new_ip}")
-    (service,) = [d for d in render("traefik.yaml", TRAEFIK_IMAGE="-") if d["kind"] == "Service"]
+    (service,) = [d for d in render("traefik.yaml", TRAEFIK_IMAGE="unused") if d["kind"] == "Service"]
     service["metadata"]["annotations"] = {"metallb.io/loadBalancerIPs": new_ip}
     cluster.kubectl_("-n", TRAEFIK_NS, "delete", "service", TRAEFIK_SVC, "--wait=true")
     apply(cluster, [service])
