@@ -19,7 +19,7 @@ import yaml
 from testkit.ports import free_port
 from tests.e2e import lb
 from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, env_or_fail, step
-from tests.e2e.test_kind import NAMESPACES, RELEASE, RELEASE_NS, curl_by_name, show_file
+from tests.e2e.test_kind import RELEASE, RELEASE_NS, curl_by_name, show_file
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -31,6 +31,7 @@ APPS = [
     ("tyk", "lb-dashboard", "lb-dash.local"),
     ("tyk-dp-1", "lb-gateway", "lb-gw-dp-1.local"),
 ]
+NAMESPACES = ",".join(sorted({ns for ns, _, _ in APPS}))  # the chart wants them to exist: only this module's
 BACKEND = "lb-backend"
 
 
