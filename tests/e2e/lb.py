@@ -118,6 +118,14 @@ def lb_address(cluster: Tools, not_ip: str | None = None) -> str:
         return None
 
     ip = eventually(address, 120, interval=1, what=f"a LoadBalancer address on {TRAEFIK_NS}/{TRAEFIK_SVC}")
+
+    def allocated() -> list[str]:
+        lines = logs(cluster, "metallb-system", "deployment/controller", '"ipAllocated"')
+        return [line for line in lines if f'"{ip}"' in line]
+
+    print(
+        "MetalLB controller:\n" + "\n".join(eventually(allocated, 30, 1, what=f"MetalLB's ipAllocated {ip}"))
+    )
     print(
         f"{TRAEFIK_NS}/{TRAEFIK_SVC}: LoadBalancer address {ip} (metallb.io/ip-allocated-from-pool: {POOL})"
     )

@@ -160,8 +160,13 @@ def expected_lines(ip: str) -> list[str]:
     return sorted(f"{ip} {host}  # {ns}/{name}" for ns, name, host in APPS)
 
 
-def check_traefik_wrote_status(cluster: Tools, ip: str) -> None:
-    """Every Ingress of class traefik carries IP, written by Traefik (its field manager, its own log line)."""
+def traefik_status_updates(cluster: Tools) -> list[str]:
+    return lb.logs(cluster, lb.TRAEFIK_NS, "deployment/traefik", "Updated ingress status")
+
+
+def check_traefik_wrote_status(cluster: Tools, ip: str, since: int = 0) -> None:
+    """Every Ingress of class traefik carries IP, written by Traefik: its field manager on the status, and
+    its own log line for each Ingress after the first SINCE such lines."""
     for ns, name, _ in APPS:
         eventually(
             lambda ns=ns, name=name: lb.ingress_ip(cluster, ns, name) == ip,
@@ -172,12 +177,14 @@ def check_traefik_wrote_status(cluster: Tools, ip: str) -> None:
         writers = lb.status_writers(cluster, ns, name)
         print(f"{ns}/{name}: status.loadBalancer {ip}, written by {writers}")
         assert any(w.startswith("traefik") for w in writers), f"Traefik did not write {ns}/{name}'s status"
-    lines = lb.logs(cluster, lb.TRAEFIK_NS, "deployment/traefik", "Updated ingress status")
+
+    def logged() -> list[str] | None:
+        lines = traefik_status_updates(cluster)[since:]
+        done = all(any(f"ingress={n} namespace={ns}" in line for line in lines) for ns, n, _ in APPS)
+        return lines if done else None
+
+    lines = eventually(logged, 30, 1, what="Traefik's 'Updated ingress status' line for each Ingress")
     print("Traefik's log:\n" + "\n".join(lines))
-    for ns, name, _ in APPS:
-        assert any(f"ingress={name}" in line and f"namespace={ns}" in line for line in lines), (
-            f"no 'Updated ingress status' line for {ns}/{name} in Traefik's log"
-        )
 
 
 def check_curl_through_traefik(cluster: Tools, host_file: Path) -> None:
@@ -238,9 +245,10 @@ def check_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, ip: str) ->
     step("curl by name: LB address -> Traefik -> backend")
     check_curl_through_traefik(cluster, host_file)
 
+    since = len(traefik_status_updates(cluster))
     ip = lb.move_lb(cluster, ip, pool.pick_other(ip))
     assert ip in pool
-    check_traefik_wrote_status(cluster, ip)
+    check_traefik_wrote_status(cluster, ip, since)
     eventually(
         lambda: sorted(block(host_file)) == expected_lines(ip), 120, 0.5, what="the moved address in the file"
     )
@@ -300,9 +308,10 @@ def test_lb_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_path: 
         show_file(host_file, "written by the controller on the host")
         check_curl_through_traefik(cluster, host_file)
 
+        since = len(traefik_status_updates(cluster))
         ip = lb.move_lb(cluster, ip, pool.pick_other(ip))
         assert ip in pool
-        check_traefik_wrote_status(cluster, ip)
+        check_traefik_wrote_status(cluster, ip, since)
         eventually(lambda: sorted(block(host_file)) == expected_lines(ip), 120, 0.5, what="the moved address")
         show_file(host_file, "after the load balancer moved, the controller still running")
         check_curl_through_traefik(cluster, host_file)
