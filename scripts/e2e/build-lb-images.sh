@@ -59,7 +59,7 @@ image() {
     log "image $local_image: present"
     return
   fi
-  go_build "$binary" "$E2E_TOOLS/$module" "$pkg" "$ldflags"
+  go_build "$E2E_BIN" "$binary" "$E2E_TOOLS/$module" "$pkg" "$ldflags"
   binary_image "$local_image" "$binary"
 }
 
