@@ -2,6 +2,7 @@
 # `make e2e`: the end-to-end test on a real kind cluster on this machine.
 #   1. a Docker engine (started here, with the runc wrapper, when none answers),
 #   2. every image (scripts/build-e2e-images.sh: official ones when they can be pulled, else local stand-ins),
+#      and scripts/e2e/build-lb-images.sh (MetalLB and Traefik, for tests/e2e/test_lb.py),
 #   3. pytest tests/e2e: kind create cluster with the repository's kind-config.yaml, the chart's DaemonSet,
 #      host mode with scripts/hosts-sync.sh, all checked from the host side,
 #   4. whatever happens: the cluster deleted, no container left, dockerd stopped if step 1 started it.
@@ -36,6 +37,7 @@ trap cleanup EXIT
 bash scripts/e2e/docker-up.sh
 images_start=$SECONDS
 build_out=$(bash scripts/build-e2e-images.sh | tee /dev/stderr)
+build_out+=$'\n'$(bash scripts/e2e/build-lb-images.sh | tee /dev/stderr)
 log "images ready in $((SECONDS - images_start))s"
 while IFS='=' read -r key value; do
   [[ "$key" =~ ^E2E_[A-Z_]+$ ]] && export "$key=$value"

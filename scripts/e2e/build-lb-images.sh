@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Makes the images of the e2e's load balancer and Ingress controller in the local Docker engine: MetalLB
+# (controller + speaker, L2 mode) and Traefik (kubernetesIngress provider). They stand in for what the user's
+# cluster has (cloud-provider-kind, ingress-nginx): a LoadBalancer address, published into every Ingress's status.
+#
+# Where the official images can be pulled (a laptop, GitHub), it uses them. Offline it builds each one as a static
+# binary from its Go module (pinned in tests/e2e/tools/metallb and tests/e2e/tools/traefik) in an otherwise empty
+# image. A no-op when the images exist. Prints, on the last lines, shell assignments for scripts/e2e/run.sh:
+# E2E_METALLB_CONTROLLER_IMAGE=..., E2E_METALLB_SPEAKER_IMAGE=..., E2E_TRAEFIK_IMAGE=..., and E2E_METALLB_CRDS=...
+# (MetalLB's CRDs, from the module's own config/crd).
+#
+#   scripts/e2e/build-lb-images.sh                       auto: official images when they can be pulled
+#   E2E_IMAGES=local scripts/e2e/build-lb-images.sh      always the local builds
+set -euo pipefail
+# shellcheck source=scripts/e2e/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+METALLB_VERSION=v0.15.2
+TRAEFIK_VERSION=v3.6.12
+LOCAL=k8s-hosts-controller-e2e
+mode=${E2E_IMAGES:-auto}
+total_start=$SECONDS
+
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# try_pull IMAGE: true when IMAGE is (now) in the engine; a registry that cannot be reached fails fast.
+try_pull() {
+  have_image "$1" && return 0
+  [[ "$mode" == local ]] && return 1
+  log "pull: trying $1"
+  timeout 120 docker pull -q "$1" >/dev/null 2>&1
+}
+
+# binary_image IMAGE BINARY: the static binary $E2E_BIN/BINARY as the entrypoint of an otherwise empty image,
+# with an empty /tmp (the pods mount their own) and the nobody user.
+binary_image() {
+  local image=$1 binary=$2 dir
+  dir=$(mktemp -d)
+  mkdir -p "$dir/usr/local/bin" "$dir/tmp" "$dir/etc"
+  cp -L "$E2E_BIN/$binary" "$dir/usr/local/bin/$binary"
+  echo 'nobody:x:65534:65534:nobody:/:/sbin/nologin' >"$dir/etc/passwd"
+  tar --numeric-owner -C "$dir" -c . | docker import -c 'ENV PATH=/usr/local/bin' \
+    -c "ENTRYPOINT [\"/usr/local/bin/$binary\"]" - "$image" >/dev/null
+  rm -rf "$dir"
+  log "image $image: imported"
+}
+
+# image VAR OFFICIAL LOCAL BINARY MODULE PACKAGE [LDFLAGS]: sets VAR to the official image when it can be had,
+# else to LOCAL, built from the Go module when absent.
+image() {
+  local var=$1 official=$2 local_image=$3 binary=$4 module=$5 pkg=$6 ldflags=${7:-}
+  if [[ "$mode" != local ]] && try_pull "$official"; then
+    printf -v "$var" '%s' "$official"
+    log "image $official: official"
+    return
+  fi
+  printf -v "$var" '%s' "$local_image"
+  if have_image "$local_image"; then
+    log "image $local_image: present"
+    return
+  fi
+  go_build "$E2E_BIN" "$binary" "$E2E_TOOLS/$module" "$pkg" "$ldflags"
+  binary_image "$local_image" "$binary"
+}
+
+docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/e2e/docker-up.sh first"
+image CONTROLLER quay.io/metallb/controller:$METALLB_VERSION "$LOCAL/metallb-controller:$METALLB_VERSION" \
+  metallb-controller metallb go.universe.tf/metallb/controller
+image SPEAKER quay.io/metallb/speaker:$METALLB_VERSION "$LOCAL/metallb-speaker:$METALLB_VERSION" \
+  metallb-speaker metallb go.universe.tf/metallb/speaker
+image TRAEFIK "traefik:$TRAEFIK_VERSION" "$LOCAL/traefik:$TRAEFIK_VERSION" \
+  traefik traefik github.com/traefik/traefik/v3/cmd/traefik \
+  "-X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION"
+# The CRDs come from the module itself (a download, no build), whichever images are used.
+crds=$(cd "$E2E_TOOLS/metallb" && go mod download go.universe.tf/metallb && go list -m -f '{{.Dir}}' go.universe.tf/metallb)
+[[ -d "$crds/config/crd/bases" ]] || die "no config/crd/bases in the MetalLB module ($crds)"
+log "load-balancer images ready in $((SECONDS - total_start))s"
+echo "E2E_METALLB_CONTROLLER_IMAGE=$CONTROLLER"
+echo "E2E_METALLB_SPEAKER_IMAGE=$SPEAKER"
+echo "E2E_TRAEFIK_IMAGE=$TRAEFIK"
+echo "E2E_METALLB_CRDS=$crds/config/crd/bases"
