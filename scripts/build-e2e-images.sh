@@ -27,18 +27,7 @@ LOCAL=k8s-hosts-controller-e2e
 NODE_IMAGE=$LOCAL/node:$KUBE_VERSION
 PYTHON_IMAGE=$LOCAL/python:3.11-bookworm
 CONTROLLER_IMAGE=k8s-hosts-controller:e2e
-mode=${E2E_IMAGES:-auto}
 total_start=$SECONDS
-
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
-
-# try_pull IMAGE: true when IMAGE is (now) in the engine; a registry that cannot be reached fails fast.
-try_pull() {
-  have_image "$1" && return 0
-  [[ "$mode" == local ]] && return 1
-  log "pull: trying $1"
-  timeout 120 docker pull -q "$1" >/dev/null 2>&1
-}
 
 # ---- binaries ---------------------------------------------------------------------------------------------
 build_binaries() {
@@ -93,28 +82,7 @@ rootfs() {
   log "rootfs $name: done in $((SECONDS - start))s"
 }
 
-# import_dir DIR IMAGE [docker import --change ...]: the directory as a single-layer image.
-import_dir() {
-  local dir=$1 image=$2
-  shift 2
-  tar --numeric-owner --exclude=./.done -C "$dir" -c . | docker import "$@" - "$image" >/dev/null
-  log "image $image: imported"
-}
-
 # ---- images -----------------------------------------------------------------------------------------------
-# A static binary in an otherwise empty image.
-binary_image() {
-  local image=$1 binary=$2 entry=$3
-  have_image "$image" && { log "image $image: present"; return; }
-  local dir
-  dir=$(mktemp -d)
-  mkdir -p "$dir/usr/local/bin" "$dir/tmp" "$dir/etc"
-  cp -L "$E2E_BIN/$binary" "$dir/usr/local/bin/$binary"
-  echo 'nobody:x:65534:65534:nobody:/:/sbin/nologin' >"$dir/etc/passwd"
-  import_dir "$dir" "$image" -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' -c "ENTRYPOINT $entry"
-  rm -rf "$dir"
-}
-
 kube_proxy_image() {
   local image=registry.k8s.io/kube-proxy:$KUBE_VERSION
   have_image "$image" && { log "image $image: present"; return; }
@@ -128,7 +96,7 @@ kube_proxy_image() {
 }
 
 python_image() {
-  if [[ "$mode" != local ]] && try_pull "$OFFICIAL_PYTHON_IMAGE"; then
+  if [[ "$E2E_IMAGES_MODE" != local ]] && try_pull "$OFFICIAL_PYTHON_IMAGE"; then
     PYTHON_IMAGE=$OFFICIAL_PYTHON_IMAGE
     log "image $PYTHON_IMAGE: official"
     return
@@ -188,7 +156,7 @@ node_rootfs() {
 }
 
 node_image() {
-  if [[ "$mode" != local ]] && try_pull "$OFFICIAL_NODE_IMAGE"; then
+  if [[ "$E2E_IMAGES_MODE" != local ]] && try_pull "$OFFICIAL_NODE_IMAGE"; then
     NODE_IMAGE=$OFFICIAL_NODE_IMAGE
     log "image $NODE_IMAGE: official"
     return
@@ -198,12 +166,12 @@ node_image() {
   local reg=registry.k8s.io
   local name
   for name in kube-apiserver kube-controller-manager kube-scheduler; do
-    binary_image "$reg/$name:$KUBE_VERSION" "$name" "[\"/usr/local/bin/$name\"]"
+    binary_image "$reg/$name:$KUBE_VERSION" "$name"
   done
   # kubeadm names etcd 3.6.6-0; the e2e's kubeadm patch points it at this tag (the version really built).
-  binary_image "$reg/etcd:${ETCD_TAG:-v3.6.16}" etcd '["/usr/local/bin/etcd"]'
-  binary_image "$reg/coredns/coredns:$COREDNS_VERSION" coredns '["/usr/local/bin/coredns"]'
-  binary_image "$reg/pause:$PAUSE_VERSION" pause '["/usr/local/bin/pause"]'
+  binary_image "$reg/etcd:${ETCD_TAG:-v3.6.16}" etcd
+  binary_image "$reg/coredns/coredns:$COREDNS_VERSION" coredns
+  binary_image "$reg/pause:$PAUSE_VERSION" pause
   kube_proxy_image
   node_rootfs
   local base=$LOCAL/node-base:$KUBE_VERSION
@@ -249,6 +217,8 @@ controller_image() {
   log "image $CONTROLLER_IMAGE: $client build (PYTHON_IMAGE=$PYTHON_IMAGE)"
   DOCKER_BUILDKIT=1 "$client" build -q --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" -t "$CONTROLLER_IMAGE" "$E2E_ROOT" >/dev/null
   log "image $CONTROLLER_IMAGE: $(docker run --rm "$CONTROLLER_IMAGE" --version)"
+  # The previous build of the same tag, now untagged.
+  docker image prune -f --filter dangling=true --filter "label=org.opencontainers.image.title=k8s-hosts-controller" >/dev/null
 }
 
 docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/e2e/docker-up.sh first"

@@ -18,47 +18,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 METALLB_VERSION=v0.15.2
 TRAEFIK_VERSION=v3.6.12
 LOCAL=k8s-hosts-controller-e2e
-mode=${E2E_IMAGES:-auto}
 total_start=$SECONDS
-
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
-
-# try_pull IMAGE: true when IMAGE is (now) in the engine; a registry that cannot be reached fails fast.
-try_pull() {
-  have_image "$1" && return 0
-  [[ "$mode" == local ]] && return 1
-  log "pull: trying $1"
-  timeout 120 docker pull -q "$1" >/dev/null 2>&1
-}
-
-# binary_image IMAGE BINARY: the static binary $E2E_BIN/BINARY as the entrypoint of an otherwise empty image,
-# with an empty /tmp (the pods mount their own) and the nobody user.
-binary_image() {
-  local image=$1 binary=$2 dir
-  dir=$(mktemp -d)
-  mkdir -p "$dir/usr/local/bin" "$dir/tmp" "$dir/etc"
-  cp -L "$E2E_BIN/$binary" "$dir/usr/local/bin/$binary"
-  echo 'nobody:x:65534:65534:nobody:/:/sbin/nologin' >"$dir/etc/passwd"
-  tar --numeric-owner -C "$dir" -c . | docker import -c 'ENV PATH=/usr/local/bin' \
-    -c "ENTRYPOINT [\"/usr/local/bin/$binary\"]" - "$image" >/dev/null
-  rm -rf "$dir"
-  log "image $image: imported"
-}
 
 # image VAR OFFICIAL LOCAL BINARY MODULE PACKAGE [LDFLAGS]: sets VAR to the official image when it can be had,
 # else to LOCAL, built from the Go module when absent.
 image() {
   local var=$1 official=$2 local_image=$3 binary=$4 module=$5 pkg=$6 ldflags=${7:-}
-  if [[ "$mode" != local ]] && try_pull "$official"; then
+  if [[ "$E2E_IMAGES_MODE" != local ]] && try_pull "$official"; then
     printf -v "$var" '%s' "$official"
     log "image $official: official"
     return
   fi
   printf -v "$var" '%s' "$local_image"
-  if have_image "$local_image"; then
-    log "image $local_image: present"
-    return
-  fi
+  have_image "$local_image" && { log "image $local_image: present"; return; }
   go_build "$E2E_BIN" "$binary" "$E2E_TOOLS/$module" "$pkg" "$ldflags"
   binary_image "$local_image" "$binary"
 }

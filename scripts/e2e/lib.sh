@@ -16,3 +16,37 @@ E2E_DOCKERD_LOG="$E2E_CACHE/dockerd.log"
 
 KUBE_VERSION=v1.35.4
 LOG_PREFIX=e2e
+# auto: official images when they can be pulled, else the local stand-ins; local: always the stand-ins.
+E2E_IMAGES_MODE=${E2E_IMAGES:-auto}
+
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# try_pull IMAGE: true when IMAGE is (now) in the engine; a registry that cannot be reached fails fast.
+try_pull() {
+  have_image "$1" && return 0
+  [[ "$E2E_IMAGES_MODE" == local ]] && return 1
+  log "pull: trying $1"
+  timeout 120 docker pull -q "$1" >/dev/null 2>&1
+}
+
+# import_dir DIR IMAGE [docker import --change ...]: the directory as a single-layer image.
+import_dir() {
+  local dir=$1 image=$2
+  shift 2
+  tar --numeric-owner --exclude=./.done -C "$dir" -c . | docker import "$@" - "$image" >/dev/null
+  log "image $image: imported"
+}
+
+# binary_image IMAGE BINARY: the static binary $E2E_BIN/BINARY as the entrypoint of an otherwise empty image,
+# with an empty /tmp and the nobody user (a no-op when IMAGE exists).
+binary_image() {
+  local image=$1 binary=$2 dir
+  have_image "$image" && { log "image $image: present"; return; }
+  dir=$(mktemp -d)
+  mkdir -p "$dir/usr/local/bin" "$dir/tmp" "$dir/etc"
+  cp -L "$E2E_BIN/$binary" "$dir/usr/local/bin/$binary"
+  echo 'nobody:x:65534:65534:nobody:/:/sbin/nologin' >"$dir/etc/passwd"
+  import_dir "$dir" "$image" -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+    -c "ENTRYPOINT [\"/usr/local/bin/$binary\"]"
+  rm -rf "$dir"
+}

@@ -36,8 +36,8 @@ trap cleanup EXIT
 
 bash scripts/e2e/docker-up.sh
 images_start=$SECONDS
-build_out=$(bash scripts/build-e2e-images.sh | tee /dev/stderr)
-build_out+=$'\n'$(bash scripts/e2e/build-lb-images.sh | tee /dev/stderr)
+build_out=$(bash scripts/build-e2e-images.sh | tee >(cat >&2))
+build_out+=$'\n'$(bash scripts/e2e/build-lb-images.sh | tee >(cat >&2))
 log "images ready in $((SECONDS - images_start))s"
 while IFS='=' read -r key value; do
   [[ "$key" =~ ^E2E_[A-Z_]+$ ]] && export "$key=$value"
