@@ -60,20 +60,116 @@ _RENAME_FALLBACK = frozenset({errno.EBUSY, errno.EXDEV, errno.EPERM})
 _TEMP_FALLBACK = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
-def _describe(path: str, err: OSError) -> str:
-    """One line naming the file and what to do about the error."""
+def _describe(path: str, err: OSError, target: str | None = None) -> str:
+    """One line naming the file and what to do about the error (``target``: where a symlink led)."""
     code = err.errno
     if code in (errno.EACCES, errno.EPERM):
+        if os.geteuid() == 0:  # sudo cannot help root: an attribute or the mount refuses
+            return (
+                f"{path}: permission denied even for root (an immutable or append-only file? lsattr shows "
+                "it, chattr -i clears it; on macOS chflags nouchg); or pass --hosts-file"
+            )
         return f"{path}: permission denied; run with sudo -E, or pass --hosts-file with a file you can write"
     if code == errno.EISDIR:
         return f"{path} is a directory; pass --hosts-file with the path of a hosts file"
     if code == errno.EROFS:
         return f"{path} is on a read-only file system; mount it read-write, or pass --hosts-file"
     if code in (errno.ENOENT, errno.ENOTDIR):
-        parent = os.path.dirname(path) or "."
-        return f"{path}: directory {parent} does not exist; create it, or pass --hosts-file"
+        via = f" (a symlink to {target})" if target and target != os.path.abspath(path) else ""
+        parent = os.path.dirname(target or path) or "."
+        return f"{path}{via}: directory {parent} does not exist; create it, or pass --hosts-file"
+    if code == errno.ELOOP:
+        return f"{path}: too many levels of symbolic links (a loop?); pass --hosts-file with the real path"
     reason = (err.strerror or str(err)).replace("\n", " ")
     return f"{path}: {reason}; check the file and its directory, or pass --hosts-file"
+
+
+_FILE_TYPES = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+MAX_SYMLINKS = 40  # as the kernel's path walk
+
+
+def _not_regular(path: str, mode: int) -> HostsFileError:
+    what = _FILE_TYPES.get(stat.S_IFMT(mode), "a special file")
+    return HostsFileError(
+        f"{path} is {what}, not a regular file; pass --hosts-file with the path of a hosts file"
+    )
+
+
+def _may_follow(link: str, link_st: os.stat_result, directory: str) -> str | None:
+    """Why the kernel's fs.protected_symlinks rule would refuse to follow ``link``; None if it would not.
+
+    A symlink in a sticky world-writable directory (/tmp) is followed only by its owner or when it belongs
+    to the directory's owner: otherwise anyone could point root's writes at any file.
+    """
+    dir_st = os.stat(directory)
+    sticky_and_open = dir_st.st_mode & stat.S_ISVTX and dir_st.st_mode & stat.S_IWOTH
+    if not sticky_and_open or link_st.st_uid in (os.geteuid(), dir_st.st_uid):
+        return None
+    return (
+        f"refusing to follow the symlink {link}: it belongs to uid {link_st.st_uid}, neither you nor the "
+        f"owner of the world-writable sticky directory {directory} (the kernel's protected_symlinks rule)"
+    )
+
+
+def resolve(path: str) -> str:
+    """The absolute path ``path`` names, with every symlink resolved the way the kernel may follow it.
+
+    Like os.path.realpath, but a symlink the protected_symlinks rule forbids, a loop, or anything but a
+    regular file at the end raise HostsFileError; a missing last part (or directory) is returned as is.
+    The result is then opened with O_NOFOLLOW, so a symlink planted after this check is refused too.
+    """
+    pending = os.path.abspath(path).split(os.sep)[1:]
+    done = os.sep
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            done = os.path.dirname(done)
+            continue
+        candidate = os.path.join(done, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            return os.path.join(candidate, *pending)
+        except OSError as err:
+            raise HostsFileError(_describe(path, err, candidate)) from None
+        if not stat.S_ISLNK(st.st_mode):
+            if not pending and not stat.S_ISREG(st.st_mode):
+                raise _not_regular(path, st.st_mode)
+            done = candidate
+            continue
+        hops += 1
+        if hops > MAX_SYMLINKS:
+            raise HostsFileError(_describe(path, OSError(errno.ELOOP, "too many symbolic links")))
+        refusal = _may_follow(candidate, st, done)
+        if refusal:
+            raise HostsFileError(f"{path}: {refusal}; pass --hosts-file with the real path of the hosts file")
+        link = os.readlink(candidate)
+        if os.path.isabs(link):
+            done = os.sep
+        pending = link.split(os.sep) + pending
+    return done
+
+
+def _open_regular(path: str, target: str, flags: int, mode: int = 0o644) -> int:
+    """Open ``target`` (resolved) without following a symlink and without blocking; regular files only."""
+    fd = os.open(target, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(path, st.st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _read_all(fd: int) -> bytes:
@@ -141,18 +237,25 @@ class HostsFile:
     # -- reading
 
     def _target(self) -> str:
-        # Write through a symlinked path (e.g. /etc/hosts -> /private/etc/hosts) to the file it points at.
-        return os.path.realpath(self.path)
+        # Write through a symlinked path (e.g. /etc/hosts -> /private/etc/hosts) to the file it points at,
+        # when the kernel would follow that symlink too (see resolve()).
+        return resolve(self.path)
 
     def read(self) -> bytes:
         """Current content; b"" when the file does not exist."""
+        target = self._target()
         try:
-            with open(self._target(), "rb") as handle:
-                return handle.read()
+            fd = _open_regular(self.path, target, os.O_RDONLY)
         except FileNotFoundError:
             return b""
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err)) from None
+            raise HostsFileError(_describe(self.path, err, target)) from None
+        try:
+            return _read_all(fd)
+        except OSError as err:
+            raise HostsFileError(_describe(self.path, err, target)) from None
+        finally:
+            os.close(fd)
 
     def parse(self) -> ParsedHosts:
         return parse(self.read(), self.marker)
@@ -184,7 +287,7 @@ class HostsFile:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 locked = os.fstat(fd)
                 try:
-                    current = os.stat(target)
+                    current = os.lstat(target)
                 except FileNotFoundError:
                     current = None
                 if current and (current.st_dev, current.st_ino) == (locked.st_dev, locked.st_ino):
@@ -195,12 +298,9 @@ class HostsFile:
         raise HostsFileError(f"{self.path}: replaced too often while waiting for the lock; try again")
 
     def _open_for_lock(self, target: str, create: bool) -> int | None:
-        flags = os.O_RDWR | os.O_CLOEXEC
         try:
-            if os.path.isdir(target):
-                raise IsADirectoryError(errno.EISDIR, "is a directory")
             try:
-                return os.open(target, flags)
+                return _open_regular(self.path, target, os.O_RDWR)
             except FileNotFoundError:
                 if not create:
                     return None
@@ -209,12 +309,15 @@ class HostsFile:
                 if self.mode is WriteMode.INPLACE:
                     raise
                 # rename needs only the directory writable; a read-only descriptor is enough for flock.
-                return os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+                return _open_regular(self.path, target, os.O_RDONLY)
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err)) from None
+            raise HostsFileError(_describe(self.path, err, target)) from None
 
     def _create(self, target: str) -> int:
-        fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = _open_regular(self.path, target, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:  # created meanwhile by someone else: use theirs
+            return _open_regular(self.path, target, os.O_RDWR)
         os.fchmod(fd, 0o644)  # whatever the umask
         log.info("created missing hosts file %s (mode 0644)", target)
         return fd
@@ -247,16 +350,14 @@ class HostsFile:
         target = self._target()
         directory = os.path.dirname(target) or "."
         try:
-            if os.path.isdir(target):
-                raise IsADirectoryError(errno.EISDIR, "is a directory")
             if not os.path.isdir(directory):
                 raise FileNotFoundError(errno.ENOENT, "no directory")
-            if os.path.exists(target) and self.mode is not WriteMode.RENAME:
-                os.close(os.open(target, os.O_RDWR | os.O_CLOEXEC))
+            if os.path.lexists(target) and self.mode is not WriteMode.RENAME:
+                os.close(_open_regular(self.path, target, os.O_RDWR))
                 return
             self._probe_directory(directory)
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err)) from None
+            raise HostsFileError(_describe(self.path, err, target)) from None
 
     @staticmethod
     def _probe_directory(directory: str) -> None:
@@ -283,6 +384,11 @@ class HostsFile:
             try:
                 return self._write_by_rename(target, st, new)
             except _NeedInPlace as why:
+                if self.mode is WriteMode.RENAME and _read_only(fd):
+                    raise HostsFileError(
+                        f"{self.path}: cannot replace the file by rename ({why}), and it cannot be written "
+                        f"in place either: {_describe(self.path, PermissionError(errno.EACCES, 'denied'))}"
+                    ) from None
                 if self.mode is WriteMode.RENAME:
                     raise HostsFileError(
                         f"{self.path}: cannot replace the file by rename ({why}); "
@@ -292,7 +398,7 @@ class HostsFile:
                 self._rename_failed = True
                 return self._write_in_place(fd, current, new)
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err)) from None
+            raise HostsFileError(_describe(self.path, err, target)) from None
 
     def _write_by_rename(self, target: str, st: os.stat_result, new: bytes) -> WriteResult:
         directory, name = os.path.split(target)
@@ -353,7 +459,7 @@ class HostsFile:
         can still mix old and new bytes in that case: in place is never atomic, which is why rename is
         preferred.
         """
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+        if _read_only(fd):
             # Only the directory was writable (see _open_for_lock), and rename is not possible after all.
             raise PermissionError(errno.EACCES, "file not writable")
         start = _common_prefix(current, new)
@@ -380,12 +486,19 @@ class HostsFile:
         return WriteResult(True, WriteMode.INPLACE.value, len(new) - start, after.st_ino, after.st_nlink == 0)
 
     def _verify_path(self, target: str, new: bytes) -> None:
-        with open(target, "rb") as handle:
-            if handle.read() != new:
+        fd = _open_regular(self.path, target, os.O_RDONLY)
+        try:
+            if _read_all(fd) != new:
                 raise HostsFileError(
                     f"{self.path}: read-back after rename did not match (changed by another "
                     "program at the same time?); the next sync retries"
                 )
+        finally:
+            os.close(fd)
+
+
+def _read_only(fd: int) -> bool:
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
 
 
 def _unlink_quietly(path: str) -> None:
