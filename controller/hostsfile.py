@@ -33,6 +33,7 @@ from controller.block import (
     validate_marker,
 )
 from controller.entries import Entry, HostsFileError
+from controller.safepath import describe, open_regular, resolve
 
 log = logging.getLogger(__name__)
 
@@ -58,118 +59,6 @@ class WriteResult:
 _RENAME_FALLBACK = frozenset({errno.EBUSY, errno.EXDEV, errno.EPERM})
 # Creating the temp file fails with one of these when only the file, not its directory, is writable.
 _TEMP_FALLBACK = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
-
-
-def _describe(path: str, err: OSError, target: str | None = None) -> str:
-    """One line naming the file and what to do about the error (``target``: where a symlink led)."""
-    code = err.errno
-    if code in (errno.EACCES, errno.EPERM):
-        if os.geteuid() == 0:  # sudo cannot help root: an attribute or the mount refuses
-            return (
-                f"{path}: permission denied even for root (an immutable or append-only file? lsattr shows "
-                "it, chattr -i clears it; on macOS chflags nouchg); or pass --hosts-file"
-            )
-        return f"{path}: permission denied; run with sudo -E, or pass --hosts-file with a file you can write"
-    if code == errno.EISDIR:
-        return f"{path} is a directory; pass --hosts-file with the path of a hosts file"
-    if code == errno.EROFS:
-        return f"{path} is on a read-only file system; mount it read-write, or pass --hosts-file"
-    if code in (errno.ENOENT, errno.ENOTDIR):
-        via = f" (a symlink to {target})" if target and target != os.path.abspath(path) else ""
-        parent = os.path.dirname(target or path) or "."
-        return f"{path}{via}: directory {parent} does not exist; create it, or pass --hosts-file"
-    if code == errno.ELOOP:
-        return f"{path}: too many levels of symbolic links (a loop?); pass --hosts-file with the real path"
-    reason = (err.strerror or str(err)).replace("\n", " ")
-    return f"{path}: {reason}; check the file and its directory, or pass --hosts-file"
-
-
-_FILE_TYPES = {
-    stat.S_IFDIR: "a directory",
-    stat.S_IFIFO: "a FIFO (named pipe)",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
-MAX_SYMLINKS = 40  # as the kernel's path walk
-
-
-def _not_regular(path: str, mode: int) -> HostsFileError:
-    what = _FILE_TYPES.get(stat.S_IFMT(mode), "a special file")
-    return HostsFileError(
-        f"{path} is {what}, not a regular file; pass --hosts-file with the path of a hosts file"
-    )
-
-
-def _may_follow(link: str, link_st: os.stat_result, directory: str) -> str | None:
-    """Why the kernel's fs.protected_symlinks rule would refuse to follow ``link``; None if it would not.
-
-    A symlink in a sticky world-writable directory (/tmp) is followed only by its owner or when it belongs
-    to the directory's owner: otherwise anyone could point root's writes at any file.
-    """
-    dir_st = os.stat(directory)
-    sticky_and_open = dir_st.st_mode & stat.S_ISVTX and dir_st.st_mode & stat.S_IWOTH
-    if not sticky_and_open or link_st.st_uid in (os.geteuid(), dir_st.st_uid):
-        return None
-    return (
-        f"refusing to follow the symlink {link}: it belongs to uid {link_st.st_uid}, neither you nor the "
-        f"owner of the world-writable sticky directory {directory} (the kernel's protected_symlinks rule)"
-    )
-
-
-def resolve(path: str) -> str:
-    """The absolute path ``path`` names, with every symlink resolved the way the kernel may follow it.
-
-    Like os.path.realpath, but a symlink the protected_symlinks rule forbids, a loop, or anything but a
-    regular file at the end raise HostsFileError; a missing last part (or directory) is returned as is.
-    The result is then opened with O_NOFOLLOW, so a symlink planted after this check is refused too.
-    """
-    pending = os.path.abspath(path).split(os.sep)[1:]
-    done = os.sep
-    hops = 0
-    while pending:
-        part = pending.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            done = os.path.dirname(done)
-            continue
-        candidate = os.path.join(done, part)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            return os.path.join(candidate, *pending)
-        except OSError as err:
-            raise HostsFileError(_describe(path, err, candidate)) from None
-        if not stat.S_ISLNK(st.st_mode):
-            if not pending and not stat.S_ISREG(st.st_mode):
-                raise _not_regular(path, st.st_mode)
-            done = candidate
-            continue
-        hops += 1
-        if hops > MAX_SYMLINKS:
-            raise HostsFileError(_describe(path, OSError(errno.ELOOP, "too many symbolic links")))
-        refusal = _may_follow(candidate, st, done)
-        if refusal:
-            raise HostsFileError(f"{path}: {refusal}; pass --hosts-file with the real path of the hosts file")
-        link = os.readlink(candidate)
-        if os.path.isabs(link):
-            done = os.sep
-        pending = link.split(os.sep) + pending
-    return done
-
-
-def _open_regular(path: str, target: str, flags: int, mode: int = 0o644) -> int:
-    """Open ``target`` (resolved) without following a symlink and without blocking; regular files only."""
-    fd = os.open(target, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _not_regular(path, st.st_mode)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _read_all(fd: int) -> bytes:
@@ -245,15 +134,15 @@ class HostsFile:
         """Current content; b"" when the file does not exist."""
         target = self._target()
         try:
-            fd = _open_regular(self.path, target, os.O_RDONLY)
+            fd = open_regular(self.path, target, os.O_RDONLY)
         except FileNotFoundError:
             return b""
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err, target)) from None
+            raise HostsFileError(describe(self.path, err, target)) from None
         try:
             return _read_all(fd)
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err, target)) from None
+            raise HostsFileError(describe(self.path, err, target)) from None
         finally:
             os.close(fd)
 
@@ -300,7 +189,7 @@ class HostsFile:
     def _open_for_lock(self, target: str, create: bool) -> int | None:
         try:
             try:
-                return _open_regular(self.path, target, os.O_RDWR)
+                return open_regular(self.path, target, os.O_RDWR)
             except FileNotFoundError:
                 if not create:
                     return None
@@ -309,15 +198,15 @@ class HostsFile:
                 if self.mode is WriteMode.INPLACE:
                     raise
                 # rename needs only the directory writable; a read-only descriptor is enough for flock.
-                return _open_regular(self.path, target, os.O_RDONLY)
+                return open_regular(self.path, target, os.O_RDONLY)
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err, target)) from None
+            raise HostsFileError(describe(self.path, err, target)) from None
 
     def _create(self, target: str) -> int:
         try:
-            fd = _open_regular(self.path, target, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+            fd = open_regular(self.path, target, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         except FileExistsError:  # created meanwhile by someone else: use theirs
-            return _open_regular(self.path, target, os.O_RDWR)
+            return open_regular(self.path, target, os.O_RDWR)
         os.fchmod(fd, 0o644)  # whatever the umask
         log.info("created missing hosts file %s (mode 0644)", target)
         return fd
@@ -353,11 +242,11 @@ class HostsFile:
             if not os.path.isdir(directory):
                 raise FileNotFoundError(errno.ENOENT, "no directory")
             if os.path.lexists(target) and self.mode is not WriteMode.RENAME:
-                os.close(_open_regular(self.path, target, os.O_RDWR))
+                os.close(open_regular(self.path, target, os.O_RDWR))
                 return
             self._probe_directory(directory)
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err, target)) from None
+            raise HostsFileError(describe(self.path, err, target)) from None
 
     @staticmethod
     def _probe_directory(directory: str) -> None:
@@ -371,7 +260,7 @@ class HostsFile:
         try:
             return _read_all(fd)
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err)) from None
+            raise HostsFileError(describe(self.path, err)) from None
 
     def _apply(self, target: str, fd: int, st: os.stat_result, current: bytes, new: bytes) -> WriteResult:
         if self.mode is not WriteMode.INPLACE and not self._rename_failed:
@@ -387,7 +276,7 @@ class HostsFile:
                 if self.mode is WriteMode.RENAME and _read_only(fd):
                     raise HostsFileError(
                         f"{self.path}: cannot replace the file by rename ({why}), and it cannot be written "
-                        f"in place either: {_describe(self.path, PermissionError(errno.EACCES, 'denied'))}"
+                        f"in place either: {describe(self.path, PermissionError(errno.EACCES, 'denied'))}"
                     ) from None
                 if self.mode is WriteMode.RENAME:
                     raise HostsFileError(
@@ -398,7 +287,7 @@ class HostsFile:
                 self._rename_failed = True
                 return self._write_in_place(fd, current, new)
         except OSError as err:
-            raise HostsFileError(_describe(self.path, err, target)) from None
+            raise HostsFileError(describe(self.path, err, target)) from None
 
     def _write_by_rename(self, target: str, st: os.stat_result, new: bytes) -> WriteResult:
         directory, name = os.path.split(target)
@@ -486,7 +375,7 @@ class HostsFile:
         return WriteResult(True, WriteMode.INPLACE.value, len(new) - start, after.st_ino, after.st_nlink == 0)
 
     def _verify_path(self, target: str, new: bytes) -> None:
-        fd = _open_regular(self.path, target, os.O_RDONLY)
+        fd = open_regular(self.path, target, os.O_RDONLY)
         try:
             if _read_all(fd) != new:
                 raise HostsFileError(
