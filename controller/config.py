@@ -13,6 +13,8 @@ Usage errors raise :class:`UsageError`: one line naming the problem and the fix;
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,9 @@ GROUPS = (WATCH, HOSTS_FILE, MODES, OPERATIONS)
 # text: a string as given; path: a Path; seconds: a float; choice: one of `choices`; switch: a flag without a
 # value (true/false in the environment); list: repeatable, comma lists allowed.
 Kind = Literal["text", "path", "seconds", "choice", "switch", "list"]
+
+# A namespace name is a DNS label (RFC 1123), as the API server requires.
+NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 # What the environment may say for a boolean flag.
 FALSE_WORDS = ("", "0", "false", "no", "off")
@@ -220,9 +225,10 @@ class Config:
     )
     # -- operations
     metrics_bind_address: str = setting(
-        ":8080",
+        "127.0.0.1:8080",
         "--metrics-bind-address",
-        "serve /metrics, /healthz, /readyz here; 0 disables",
+        "serve /metrics, /healthz, /readyz here (:8080 for every interface, port 0 for any free port); "
+        "0 disables",
         OPERATIONS,
         metavar="ADDR",
     )
@@ -286,6 +292,9 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         elif spec.kind == "list":
             value = split_list(value) or field.default
         elif spec.kind == "path" and value is not None:
+            if not str(value).strip():
+                source = spec.flag if given.get(field.name) is not None else spec.env
+                raise UsageError(f"{source} is empty (give the path of a hosts file, e.g. {field.default})")
             value = Path(value)
         values[field.name] = field.default if value is None else value
 
@@ -316,10 +325,24 @@ def _validate(values: dict[str, Any], raw_namespaces: str | None) -> None:
             raise UsageError(
                 "one of --namespaces or --all-namespaces is required (e.g. --namespaces tyk,tyk-dp-1)"
             )
+    bad = [n for n in namespaces if not NAMESPACE.fullmatch(n)]
+    if bad and not values["cleanup"]:
+        raise UsageError(
+            f"--namespaces: {bad[0]!r} is not a valid namespace name (lower-case letters, digits and '-', "
+            "at most 63, starting and ending with a letter or digit)"
+        )
+    dots = [d for d in values["domain_filters"] if not d.strip().strip(".")]
+    if dots:
+        raise UsageError(
+            f"--domain-filter {dots[0]!r} names no domain (give a suffix such as local or example.test)"
+        )
     try:
         validate_marker(values["marker"])
     except HostsFileError as err:
         raise UsageError(f"--marker: {err}") from None
+    for name in ("sync_delay", "sync_max_delay", "resync_interval", "resolve_timeout", "post_write_timeout"):
+        if not math.isfinite(values[name]):
+            raise UsageError(f"{_flag(name)} must be a finite number of seconds, got {values[name]}")
     for name in ("sync_delay", "sync_max_delay", "resync_interval"):
         if values[name] < 0:
             raise UsageError(f"{_flag(name)} must be >= 0 seconds, got {values[name]}")

@@ -55,9 +55,14 @@ def load(kubeconfig: str | None, context: str | None) -> client.Configuration:
             raise KubeconfigError(f"kubeconfig {part} does not exist (pass --kubeconfig or set KUBECONFIG)")
     try:
         contexts, _ = config.list_kube_config_contexts(config_file=path)
+        names = [c["name"] for c in contexts]
     except ConfigException as err:
-        raise KubeconfigError(f"kubeconfig {path} is not usable: {err}") from None
-    names = [c["name"] for c in contexts]
+        raise KubeconfigError(f"kubeconfig {path} is not usable: {_one_line(err)}") from None
+    except Exception as err:  # bad YAML, binary, `contexts: 5`: the client library raises anything
+        raise KubeconfigError(
+            f"kubeconfig {path} is not a valid kubeconfig ({type(err).__name__}: {_one_line(err)}); "
+            "check it with kubectl config view --kubeconfig " + path
+        ) from None
     if context and context not in names:
         raise KubeconfigError(
             f"context {context!r} not found in {path} (available: {', '.join(names) or 'none'}; "
@@ -68,8 +73,17 @@ def load(kubeconfig: str | None, context: str | None) -> client.Configuration:
             config_file=path, context=context, client_configuration=configuration, persist_config=False
         )
     except (ConfigException, OSError) as err:
-        raise KubeconfigError(f"kubeconfig {path}: {err}") from None
+        raise KubeconfigError(f"kubeconfig {path}: {_one_line(err)}") from None
+    except Exception as err:
+        raise KubeconfigError(
+            f"kubeconfig {path} is not a valid kubeconfig ({type(err).__name__}: {_one_line(err)})"
+        ) from None
     return configuration
+
+
+def _one_line(err: Exception, limit: int = 200) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def bearer_token(configuration: client.Configuration) -> str | None:

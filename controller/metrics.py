@@ -126,19 +126,38 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def parse_bind_address(value: str) -> tuple[str, int] | None:
-    """ ":8080" -> ("0.0.0.0", 8080); "127.0.0.1:9000"; "[::1]:9000"; "0" -> None (disabled)."""
+    """ ":8080" -> ("0.0.0.0", 8080); "127.0.0.1:9000"; "[::1]:9000"; "0" -> None (disabled).
+
+    Port 0 means any free port (the log says which, see serve()).
+    """
     value = value.strip()
     if value in ("0", ""):
         return None
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"bad bind address {value!r}; use HOST:PORT, :PORT or 0 to disable")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
 
 
-def serve(address: tuple[str, int], metrics: Metrics, health: Health) -> Callable[[], None]:
-    """Serve /metrics, /healthz and /readyz in a daemon thread; returns a function that stops it."""
+class Served:
+    """A running metrics server: call it to stop it; ``address`` is where it listens (port 0 resolved)."""
+
+    def __init__(self, stop: Callable[[], None], address: tuple[str, int]) -> None:
+        self._stop = stop
+        self.address = address
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.address[0]}]" if ":" in self.address[0] else self.address[0]
+        return f"http://{host}:{self.address[1]}"
+
+    def __call__(self) -> None:
+        self._stop()
+
+
+def serve(address: tuple[str, int], metrics: Metrics, health: Health) -> Served:
+    """Serve /metrics, /healthz and /readyz in a daemon thread; returns the server (call it to stop it)."""
     metrics_app = make_wsgi_app(metrics.registry)
 
     def app(environ, start_response):
@@ -168,4 +187,4 @@ def serve(address: tuple[str, int], metrics: Metrics, health: Health) -> Callabl
         server.shutdown()
         server.server_close()
 
-    return stop
+    return Served(stop, (address[0], server.server_address[1]))

@@ -81,6 +81,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
                 err,
             )
             return 2
+        log.info("serving /metrics, /healthz and /readyz on %s", stop_http.url)
 
     streams = StreamHealth(health, [(r.plural, ns) for r in resources for ns in namespaces])
     metrics.ready.set_function(lambda: float(health.serving))

@@ -240,7 +240,7 @@ def test_defaults():
     assert not c.all_namespaces and not c.cleanup and not c.once and not c.dry_run and not c.verbose
     assert c.hosts_file == Path("/etc/hosts")
     assert c.marker == "TYK-K8S-HOSTS"
-    assert c.metrics_bind_address == ":8080"
+    assert c.metrics_bind_address == "127.0.0.1:8080"
     assert c.cleanup_on_exit is True
     assert (c.sync_delay, c.sync_max_delay, c.resolve_timeout) == (0.1, 1.0, 2.0)
     assert c.domain_filters == () and c.ingress_classes == ()
@@ -496,7 +496,7 @@ def test_help_shows_each_real_default_once_and_never_none(capsys):
         main(["--help"])
     out = " ".join(capsys.readouterr()[0].split())  # undo argparse's line wrapping
     assert "default: None" not in out
-    for shown in ("/etc/hosts", "TYK-K8S-HOSTS", "auto", "0.1", ":8080", "ingress", "$KUBECONFIG"):
+    for shown in ("/etc/hosts", "TYK-K8S-HOSTS", "auto", "0.1", "127.0.0.1:8080", "ingress", "$KUBECONFIG"):
         assert out.count(f"(default: {shown}") == 1, shown
 
 

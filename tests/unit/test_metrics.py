@@ -26,6 +26,8 @@ PREFIX = "k8s_hosts_controller_"
         ("[::]:8080", ("::", 8080)),
         ("localhost:1", ("localhost", 1)),
         (":65535", ("0.0.0.0", 65535)),
+        (":0", ("0.0.0.0", 0)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
         (" :8080 ", ("0.0.0.0", 8080)),
         ("0", None),
         ("", None),
@@ -37,7 +39,7 @@ def test_parse_bind_address(value, expected):
 
 
 @pytest.mark.parametrize(
-    "value", ["8080", ":0", ":65536", ":-1", "host:", "host:http", "127.0.0.1", ":80a", "[::1]"]
+    "value", ["8080", ":65536", ":-1", "host:", "host:http", "127.0.0.1", ":80a", "[::1]"]
 )
 def test_parse_bind_address_errors(value):
     with pytest.raises(ValueError, match="bind address"):
@@ -191,3 +193,13 @@ def test_serves_on_ipv6_loopback():
         assert status == 200 and PREFIX + "managed_entries" in text
     finally:
         stop()
+
+
+def test_port_zero_binds_any_free_port_and_says_which():
+    served = serve(("127.0.0.1", 0), Metrics(), Health())
+    try:
+        port = served.address[1]
+        assert port != 0 and served.url == f"http://127.0.0.1:{port}"
+        assert get(f"{served.url}/healthz")[0] == 200
+    finally:
+        served()
