@@ -1,6 +1,6 @@
 """Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup.
 
-The block is removed on SIGTERM/SIGINT unless --no-cleanup-on-exit (docs/architecture.md, decision 8).
+The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/architecture.md, decision 8).
 """
 
 from __future__ import annotations
@@ -125,6 +125,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         elif writer_task in done and writer_task.exception() is not None:
             log.error("the writer failed: %r", writer_task.exception())
             exit_code = 1
+        elif writer.error is not None:  # --once / --dry-run gave up on a file error (logged)
+            exit_code = 1
     finally:
         writer_task.cancel()
         stop_flag.set()
@@ -161,11 +163,15 @@ def _cleanup(hosts: HostsFile) -> int:
     return 0
 
 
-async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_flag: asyncio.Event) -> None:
-    """Own SIGTERM/SIGINT: stop kopf through its stop flag, so the shutdown is quick and ours.
+# SIGHUP too: a closed terminal must remove the block like Ctrl-C, not kill the process and leave it.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
-    kopf installs its own handlers when it starts; ours replace them once kopf is ready. A signal before
-    that still stops kopf (its handler), only more slowly.
+
+async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_flag: asyncio.Event) -> None:
+    """Own SIGTERM/SIGINT/SIGHUP: stop kopf through its stop flag, so the shutdown is quick and ours.
+
+    kopf installs its own handlers (SIGTERM, SIGINT) when it starts; ours replace them once kopf is ready.
+    A signal before that still stops kopf (its handler), only more slowly.
     """
 
     def on_signal(sig: signal.Signals) -> None:
@@ -174,10 +180,10 @@ async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_fla
         stop_flag.set()
 
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     await ready.wait()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
 
 

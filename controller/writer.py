@@ -30,6 +30,8 @@ from controller.state import ClusterState
 log = logging.getLogger("k8s-hosts-controller")
 
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+# --once and --dry-run give up on a file error after this many attempts (about 3 s): a CI job must not hang.
+ONE_SHOT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Writer:
         self.resolver = resolver or Resolver()
         self.report = Reporter(metrics, hosts.path, post_event)
         self.done = asyncio.Event()  # set after the first sync in --once / --dry-run mode
+        self.error: str | None = None  # why --once / --dry-run gave up (the exit code is 1 then)
         self._wake = asyncio.Event()
         self._failures = 0
 
@@ -146,6 +149,11 @@ class Writer:
         except HostsFileError as err:
             self._failures += 1
             self.metrics.writes.labels("error").inc()
+            if (self.options.once or self.options.dry_run) and self._failures >= ONE_SHOT_ATTEMPTS:
+                self.error = str(err)
+                log.error("sync failed: %s (giving up after %d attempts)", err, self._failures)
+                self.done.set()
+                return None
             log.error("sync failed: %s (retrying in %.0fs)", err, self._retry_delay())
             if first_change is not None:  # keep measuring from the original change
                 self.state.first_unsynced_change = first_change
