@@ -14,7 +14,8 @@ Helm chart (cluster mode, HOSTS_SYNC_MODE=cluster).
 Verbs:
   start              host: start the controller in the background (PID + log file), wait for its first sync
                      cluster: helm upgrade --install ./chart and wait for the DaemonSet and its first sync
-  stop               host: SIGTERM the controller (it removes its block), check the block is gone
+  stop               host: SIGTERM the controller (it removes its block), check the block is gone; a PID
+                     file naming another program (PID reused) is reported, never signalled
                      cluster: helm uninstall, wait until the block is gone
   cleanup            stop if running, then remove the block (k8s-hosts-controller --cleanup) whatever happened
   wait [--absent] [--timeout DURATION] [HOST...]
@@ -194,6 +195,31 @@ alive() {
   [[ -n "$state" && "$state" != Z* ]]
 }
 
+# The command line of PID, empty when it is gone.
+command_of() {
+  ps -o args= -p "$1" 2>/dev/null || true
+}
+
+# Whether PID is the controller (or the sudo that runs it): PIDs are reused, and the PID file may be old or
+# written by someone else; never signal (through sudo!) whatever process now holds that number.
+is_controller() {
+  local args
+  args=$(command_of "$1")
+  [[ "$args" == *"${bin##*/}"* || "$args" == *k8s-hosts-controller* ]]
+}
+
+# PID from the PID file when it is our running controller; says why not otherwise.
+running_controller() {
+  local pid
+  pid=$(read_pid) || return 1
+  alive "$pid" || return 1
+  if ! is_controller "$pid"; then
+    log "PID $pid from $pid_file is not the controller (it runs: $(command_of "$pid" | cut -c1-120)); not signalling it, treating the PID file as stale"
+    return 1
+  fi
+  echo "$pid"
+}
+
 read_pid() {
   [[ -f "$pid_file" ]] || return 1
   local pid
@@ -245,7 +271,7 @@ host_start() {
   fi
   resolve_bin
   local pid
-  if pid=$(read_pid) && alive "$pid"; then
+  if pid=$(running_controller); then
     log "already running (PID $pid, log $log_file)"
     return 0
   fi
@@ -342,9 +368,9 @@ host_cleanup_block() {
 host_stop() {
   local pid failed=0
   if pid=$(read_pid); then
-    if alive "$pid"; then
+    if pid=$(running_controller); then
       host_terminate "$pid" || failed=1
-    else
+    elif ! alive "$pid"; then
       log "PID $pid from $pid_file is not running (stale PID file)"
     fi
     rm -f "$pid_file"
@@ -370,6 +396,10 @@ host_status() {
   fi
   if ! alive "$pid"; then
     echo "dead: PID $pid from $pid_file is not running (see $log_file; '$0 cleanup' removes a leftover block)"
+    return 1
+  fi
+  if ! is_controller "$pid"; then
+    echo "dead: PID $pid from $pid_file is another program now, not the controller (see $log_file; '$0 cleanup' removes a leftover block)"
     return 1
   fi
   url=$(ready_url)
@@ -562,7 +592,7 @@ case "$verb" in
   cleanup)
     (($# == 0)) || usage_error "cleanup takes no arguments"
     if [[ $mode == host ]]; then
-      pid=$(read_pid) && alive "$pid" && { host_terminate "$pid" || true; }
+      pid=$(running_controller) && { host_terminate "$pid" || true; }
       rm -f "$pid_file"
       if has_block; then host_cleanup_block; fi
       log "clean; no '$marker' block in $hosts_file"

@@ -255,3 +255,25 @@ def test_tyk_start_hosts_sync_builds_the_namespace_list(sync: Sync, api, namespa
     finally:
         for name in dps:
             core.delete_namespace(name)
+
+
+def test_stop_never_signals_a_pid_that_is_not_the_controller(sync: Sync, hosts_file: Path):
+    """A PID file naming another process (PID reuse, or written by someone else): not signalled."""
+    other = subprocess.Popen(["sleep", "300"])
+    try:
+        sync.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        sync.pid_file.write_text(f"{other.pid}\n")
+        status = sync("status")
+        assert status.returncode == 1 and "not the controller" in status.stdout, sync.explain(status)
+        result = sync("stop")
+        assert result.returncode == 0, sync.explain(result)
+        assert "is not the controller" in result.stderr and "not signalling it" in result.stderr
+        assert other.poll() is None, "the unrelated process was signalled"
+        assert not sync.pid_file.exists()
+        assert hosts_file.read_bytes() == ORIGINAL
+        sync.pid_file.write_text(f"{other.pid}\n")
+        result = sync("cleanup")
+        assert result.returncode == 0 and other.poll() is None, sync.explain(result)
+    finally:
+        other.kill()
+        other.wait()
