@@ -168,7 +168,7 @@ class Config:
     cleanup_on_exit: bool = setting(
         True,
         "--no-cleanup-on-exit",
-        "keep the block when stopped by SIGTERM/SIGINT",
+        "keep the block when stopped by SIGTERM/SIGINT/SIGHUP",
         HOSTS_FILE,
         kind="switch",
         negated=True,
