@@ -294,4 +294,5 @@ def test_post_write_command_runs_after_each_write_and_failures_are_logged(
         "--post-write-command",
         "echo cache flush failed; exit 3",
     )
-    eventually(lambda: "failed with exit code 3: cache flush failed" in failing.log(), what="the failure log")
+    failure = "failed with exit code 3: 'cache flush failed'"  # the output tail is logged quoted
+    eventually(lambda: failure in failing.log(), what="the failure log")
