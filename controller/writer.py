@@ -1,4 +1,4 @@
-"""The single writer: coalesces bursts of changes into one plan, one render and at most one write.
+"""The single writer: a lone change written at once, a burst coalesced into a few plans, renders and writes.
 
 Handlers only update the state and wake the writer (docs/architecture.md, decision 2). The writer writes
 nothing before the first complete listing of every watched scope, and the engine skips the write when the
@@ -72,6 +72,9 @@ class Writer:
         self.error: str | None = None  # why --once / --dry-run gave up (the exit code is 1 then)
         self._wake = asyncio.Event()
         self._failures = 0
+        # Leading edge (docs/architecture.md, decision 2): while quiet, a change is written at once; a change
+        # that arrives while a write is being made means a burst, which is coalesced until it is over.
+        self._burst = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -81,8 +84,11 @@ class Writer:
             await self._wait_for_work()
             if not self.state.listed:
                 continue  # the listing signal wakes us again
-            await self._coalesce()
+            if self._burst:
+                self._burst = await self._coalesce()
             await self.sync()
+            if self._wake.is_set():  # changes came in while we wrote: a burst has started
+                self._burst = True
 
     async def _wait_for_work(self) -> None:
         timeout = self._next_timer()
@@ -109,18 +115,19 @@ class Writer:
     def _retry_delay(self) -> float:
         return RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1]
 
-    async def _coalesce(self) -> None:
-        """Wait until no change came for sync_delay, or sync_max_delay has passed."""
+    async def _coalesce(self) -> bool:
+        """Wait until no change came for sync_delay (the burst is over: False), or until sync_max_delay has
+        passed (a stream that is still going: True, so the next change is coalesced too)."""
         deadline = time.monotonic() + self.options.sync_max_delay
         while True:
             remaining = min(self.options.sync_delay, deadline - time.monotonic())
             if remaining <= 0:
-                return
+                return True
             try:
                 async with asyncio.timeout(remaining):
                     await self._wake.wait()
             except TimeoutError:
-                return
+                return remaining < self.options.sync_delay
             self._wake.clear()
 
     # ---- one sync ----------------------------------------------------------------------------------
