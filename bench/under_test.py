@@ -52,7 +52,8 @@ class Controller(ControllerProcess):
             "namespaces": namespaces,
             "metrics_port": str(port),
         }
-        argv = [part.format(**values) for part in shlex.split(impl.template)]
+        # $VARS expand from the environment: a template can name another checkout without a fixed path
+        argv = [os.path.expandvars(part.format(**values)) for part in shlex.split(impl.template)]
         # cwd: not the checkout, where PYTHONPATH in a template could pick another tree
         super().__init__(argv, log, env=impl.env, cwd=log.parent, metrics_port=port)
         self.impl = impl
