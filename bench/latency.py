@@ -87,8 +87,8 @@ def run(args) -> dict:
         api = Api(cp)
         api.namespace(NS)
         api.create_ingress(NS, NAME, HOST)
-        api.set_ip(NS, NAME, "10.99.0.1")
         for impl in impls:
+            api.set_ip(NS, NAME, "10.99.0.1")  # each implementation starts from the same first line
             print(f"[latency] {impl.label}: {args.changes} changes", flush=True)
             results["impls"][impl.label] = measure(cp, api, workdir, impl, args)
     report(results)
