@@ -75,6 +75,7 @@ class Writer:
         # Leading edge (docs/architecture.md, decision 2): while quiet, a change is written at once; a change
         # that arrives while a write is being made means a burst, which is coalesced until it is over.
         self._burst = False
+        self._changed_while_writing = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -87,7 +88,7 @@ class Writer:
             if self._burst:
                 self._burst = await self._coalesce()
             await self.sync()
-            if self._wake.is_set():  # changes came in while we wrote: a burst has started
+            if self._changed_while_writing:  # changes came in while we wrote: a burst has started
                 self._burst = True
 
     async def _wait_for_work(self) -> None:
@@ -134,7 +135,9 @@ class Writer:
 
     async def sync(self) -> Plan | None:
         started = time.monotonic()
+        self._changed_while_writing = False
         first_change = self.state.take_first_change()
+        generation = self.state.generation
         snapshots = self.state.snapshots()
         counts = Counter(s.kind for s in snapshots)
         for kind in {*self.options.kinds, *counts}:
@@ -153,6 +156,9 @@ class Writer:
                 self.done.set()
                 return result_plan
             result = await asyncio.to_thread(self.hosts.sync, result_plan.entries)
+            # Only changes up to the write count: what comes after it (while this sync is reported) is a
+            # change of its own, the next write's leading edge.
+            self._changed_while_writing = self.state.generation != generation
         except HostsFileError as err:
             self._failures += 1
             self.metrics.writes.labels("error").inc()
