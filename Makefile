@@ -11,7 +11,7 @@ help:
 	@echo "make test    - set up everything and run the whole test suite"
 	@echo "make e2e     - end to end on a real kind cluster (Docker engine, images, chart, host mode)"
 	@echo "make lint    - ruff, shellcheck, actionlint, hadolint, helm lint"
-	@echo "make bench   - benchmarks (prints figures, writes plots under bench/results/)"
+	@echo "make bench   - benchmarks (figures and plots into docs/benchmarks/)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ lint: venv controlplane
 	"$$(bash scripts/build-controlplane.sh --print)/helm" lint --strict chart
 
 bench: venv controlplane
-	$(PY) -m bench
+	$(PY) -m bench --results docs/benchmarks
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info bench/results

@@ -8,6 +8,7 @@ import shlex
 import signal
 import sys
 import time
+from pathlib import Path
 
 from bench import burst, idle, latency, output, startup, targets
 from testkit.process import stop_all
@@ -34,7 +35,19 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"also go install {targets.REFERENCE_MODULE}@latest into {targets.REFERENCE_BIN_DIR} and run it",
     )
+    g.add_argument(
+        "--extra-name",
+        action="append",
+        metavar="NAME",
+        help="label of the --extra of the same position in plots and tables (default: extra1, extra2, ...)",
+    )
     g.add_argument("--no-ours", action="store_true", help="do not run our controller")
+    g.add_argument(
+        "--results",
+        metavar="DIR",
+        type=Path,
+        help="where JSON, plots and figures.md go (default: bench/results; make bench: docs/benchmarks)",
+    )
     g.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, hosts files)")
 
 
@@ -87,12 +100,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     _profile_hook()
-    print("machine: " + ", ".join(f"{k}={v}" for k, v in output.machine().items()), flush=True)
+    if args.results:
+        output.set_results(args.results)
+    machine = "machine: " + ", ".join(f"{k}={v}" for k, v in output.machine().items())
+    print(machine, flush=True)
     try:
         if args.bench == "all":
             for name in BENCHES:
                 sub = _defaults(name)
-                for key in ("controller", "extra", "reference", "no_ours", "keep"):
+                for key in ("controller", "extra", "extra_name", "reference", "no_ours", "keep"):
                     setattr(sub, key, getattr(args, key))
                 if name == "idle":
                     sub.idle_seconds = args.idle_seconds
@@ -107,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         stop_all()
     if targets.NOTES:
         for key, text in targets.NOTES.items():
-            print(f"note [{key}]: {text}")
+            output.emit(f"note [{key}]: {text}")
+    print(f"figures: {output.save_figures(f'`python -m bench {shlex.join(argv)}`; {machine}')}")
     return 0
 
 

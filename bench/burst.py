@@ -13,7 +13,12 @@ from testkit.filewatch import FileWatcher
 
 def run(args) -> dict:
     impls = targets.implementations(args)
-    results: dict = {"sizes": args.sizes, "impls": {}}
+    results: dict = {
+        "sizes": args.sizes,
+        "floor_mb": under_test.import_floor_mb(),
+        "load": output.load(),
+        "impls": {},
+    }
     with workload.control_plane(args.keep) as (cp, workdir):
         api = Api(cp)
         for impl in impls:
@@ -85,9 +90,11 @@ def report(results: dict) -> None:
                     r["bytes_written"],
                     r["cpu_s"],
                     r["peak_rss_mb"],
+                    r["peak_rss_mb"] - results["floor_mb"],
                 ]
             )
-    print(
+    output.emit(under_test.floor_line(results))
+    output.emit(
         output.table(
             [
                 "impl",
@@ -99,6 +106,7 @@ def report(results: dict) -> None:
                 "bytes written",
                 "CPU s",
                 "peak RSS MB",
+                "above floor MB",
             ],
             rows,
         )

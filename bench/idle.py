@@ -14,7 +14,13 @@ NS = "bench-idle"
 
 def run(args) -> dict:
     impls = targets.implementations(args)
-    results: dict = {"seconds": args.idle_seconds, "objects": args.objects, "impls": {}}
+    results: dict = {
+        "seconds": args.idle_seconds,
+        "objects": args.objects,
+        "floor_mb": under_test.import_floor_mb(),
+        "load": output.load(),
+        "impls": {},
+    }
     with workload.control_plane(args.keep) as (cp, workdir):
         api = Api(cp)
         api.namespace(NS)
@@ -63,10 +69,21 @@ def measure(cp, workdir, impl: targets.Impl, expected: set, args) -> dict:
 
 def report(results: dict) -> None:
     rows = [
-        [label, results["seconds"], r["cpu_s"], r["cpu_percent"], r["writes"], r["rss_mb"]]
+        [
+            label,
+            results["seconds"],
+            r["cpu_s"],
+            r["cpu_percent"],
+            r["writes"],
+            r["rss_mb"],
+            r["rss_mb"] - results["floor_mb"],
+        ]
         for label, r in results["impls"].items()
     ]
-    print(output.table(["impl", "idle s", "CPU s", "CPU %", "file writes", "RSS MB"], rows))
+    output.emit(under_test.floor_line(results))
+    output.emit(
+        output.table(["impl", "idle s", "CPU s", "CPU %", "file writes", "RSS MB", "above floor MB"], rows)
+    )
     output.save_json("idle", results)
     plt = output.plt()
     fig, ax = plt.subplots(figsize=(7, 4))

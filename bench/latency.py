@@ -77,13 +77,18 @@ class BareWatch:
 
 def run(args) -> dict:
     impls = targets.implementations(args)
-    results: dict = {"changes": args.changes, "impls": {}}
+    results: dict = {
+        "changes": args.changes,
+        "floor_mb": under_test.import_floor_mb(),
+        "load": output.load(),
+        "impls": {},
+    }
     with workload.control_plane(args.keep) as (cp, workdir):
         api = Api(cp)
         api.namespace(NS)
         api.create_ingress(NS, NAME, HOST)
-        api.set_ip(NS, NAME, "10.99.0.1")
         for impl in impls:
+            api.set_ip(NS, NAME, "10.99.0.1")  # each implementation starts from the same first line
             print(f"[latency] {impl.label}: {args.changes} changes", flush=True)
             results["impls"][impl.label] = measure(cp, api, workdir, impl, args)
     report(results)
@@ -163,9 +168,11 @@ def report(results: dict) -> None:
                 r["p99"] * 1000,
                 (r["p99"] - r["floor_p99"]) * 1000,
                 r["writes"],
+                r["peak_rss_mb"],
             ]
         )
-    print(
+    output.emit(under_test.floor_line(results))
+    output.emit(
         output.table(
             [
                 "impl",
@@ -178,6 +185,7 @@ def report(results: dict) -> None:
                 "file p99 ms",
                 "p99 - floor p99 ms",
                 "file writes",
+                "peak RSS MB",
             ],
             rows,
         )

@@ -1,5 +1,5 @@
-"""How the benchmarks report: the machine they ran on, percentiles, Markdown tables, JSON and plots under
-bench/results/."""
+"""How the benchmarks report: the machine they ran on and its load, percentiles, Markdown tables, JSON and
+plots in the results directory (bench/results/, or --results DIR: `make bench` writes docs/benchmarks/)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,33 @@ from collections.abc import Iterable
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+_EMITTED: list[str] = []
+
+
+def set_results(directory: Path) -> None:
+    global RESULTS
+    RESULTS = directory.resolve()
+
+
+def emit(text: str) -> None:
+    """Print a result, and keep it for figures.md in the results directory."""
+    print(text, flush=True)
+    _EMITTED.append(text)
+
+
+def save_figures(header: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "figures.md"
+    path.write_text(header + "\n\n" + "\n\n".join(_EMITTED) + "\n")
+    return path
+
+
+def load() -> str:
+    """The 1-minute load average: the machine is shared, so every figure says what else ran."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
 
 
 def machine() -> dict[str, str]:

@@ -12,7 +12,12 @@ from testkit.filewatch import FileWatcher
 
 def run(args) -> dict:
     impls = targets.implementations(args)
-    results: dict = {"sizes": args.sizes, "impls": {impl.label: [] for impl in impls}}
+    results: dict = {
+        "sizes": args.sizes,
+        "floor_mb": under_test.import_floor_mb(),
+        "load": output.load(),
+        "impls": {impl.label: [] for impl in impls},
+    }
     with workload.control_plane(args.keep) as (cp, workdir):
         api = Api(cp)
         for n in args.sizes:
@@ -74,11 +79,22 @@ def report(results: dict) -> None:
                     r["writes"],
                     r["rss_mb_after"],
                     r["peak_rss_mb"],
+                    r["peak_rss_mb"] - results["floor_mb"],
                 ]
             )
-    print(
+    output.emit(under_test.floor_line(results))
+    output.emit(
         output.table(
-            ["impl", "N", "start to complete block s", "CPU s", "file writes", "RSS MB after", "peak RSS MB"],
+            [
+                "impl",
+                "N",
+                "start to complete block s",
+                "CPU s",
+                "file writes",
+                "RSS MB after",
+                "peak RSS MB",
+                "above floor MB",
+            ],
             rows,
         )
     )

@@ -52,8 +52,9 @@ def implementations(args) -> list[Impl]:
     impls = []
     if not args.no_ours:
         impls.append(Impl("ours", args.controller or OURS_TEMPLATE))
+    names = getattr(args, "extra_name", None) or []
     for i, template in enumerate(args.extra or ()):
-        impls.append(Impl(f"extra{i + 1}", template))
+        impls.append(Impl(names[i] if i < len(names) else f"extra{i + 1}", template))
     if args.reference:
         impl, message = build_reference()
         print(f"[reference] {message}", flush=True)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from bench.targets import Impl
@@ -12,6 +16,29 @@ from testkit.ports import free_port
 from testkit.process import ControllerProcess
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+_FLOOR = (
+    "import controller.runner\n"
+    "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS:')))"
+)
+
+
+@functools.cache
+def import_floor_mb() -> float:
+    """RSS of a bare `python -c "import controller.runner"` (kopf, the Kubernetes client, prometheus):
+    what our controller costs before it does anything. Same interpreter, outside the checkout like ours."""
+    with tempfile.TemporaryDirectory() as cwd:
+        out = subprocess.run([sys.executable, "-c", _FLOOR], capture_output=True, text=True, cwd=cwd)
+    try:
+        return int(out.stdout.strip()) / 1024
+    except ValueError:
+        return float("nan")
+
+
+def floor_line(results: dict) -> str:
+    return (
+        f'import floor (RSS of a bare python -c "import controller.runner"): {results["floor_mb"]:.1f} MB; '
+        f"1-minute load average at the start: {results['load']}"
+    )
 
 
 class Controller(ControllerProcess):
@@ -25,7 +52,8 @@ class Controller(ControllerProcess):
             "namespaces": namespaces,
             "metrics_port": str(port),
         }
-        argv = [part.format(**values) for part in shlex.split(impl.template)]
+        # $VARS expand from the environment: a template can name another checkout without a fixed path
+        argv = [os.path.expandvars(part.format(**values)) for part in shlex.split(impl.template)]
         # cwd: not the checkout, where PYTHONPATH in a template could pick another tree
         super().__init__(argv, log, env=impl.env, cwd=log.parent, metrics_port=port)
         self.impl = impl

@@ -18,6 +18,8 @@ from testkit.process import stop_all
 
 USER_CONTENT = b"# Existing entries...\n127.0.0.1 localhost\n::1 localhost\n"
 _PAIR = re.compile(rb"^[ \t]*([0-9A-Fa-f:.]+)[ \t]+([^#\r\n]*)", re.M)
+# A managed block, whatever an implementation calls it: a comment line with BEGIN ... one with END.
+_BLOCK = re.compile(rb"^[ \t]*#[^\r\n]*\bBEGIN\b[^\r\n]*\r?$(.*?)^[ \t]*#[^\r\n]*\bEND\b", re.M | re.S)
 
 
 @contextlib.contextmanager
@@ -59,7 +61,15 @@ def prepare_hosts(workdir: Path, label: str) -> Path:
 
 
 def pairs(content: bytes) -> set[tuple[str, str]]:
-    """Every (address, hostname) the file maps, inside the block or not: implementation-neutral."""
+    """The (address, hostname) pairs of the managed block(s): every `ADDRESS<whitespace>HOST...` line
+    between a `# ...BEGIN...` and a `# ...END...` comment line, whatever comment or blank lines sit
+    between (`IP<TAB>HOST` lines under `# Ingress: ns/name` comments count as much as ours). A file with
+    no such block: every line of it. Implementation-neutral."""
+    blocks = [m[1] for m in _BLOCK.finditer(content)] or [content]
+    return {pair for block in blocks for pair in _pairs(block)}
+
+
+def _pairs(content: bytes) -> set[tuple[str, str]]:
     out = set()
     for m in _PAIR.finditer(content):
         ip = m[1].decode()

@@ -177,7 +177,12 @@ class Config:
         negated=True,
     )
     sync_delay: float = setting(
-        0.1, "--sync-delay", "wait this long for more changes before writing", HOSTS_FILE, kind="seconds"
+        0.1,
+        "--sync-delay",
+        "coalescing window of a burst: once changes come in while a write is made, wait until none came for "
+        "this long before the next write (the first change after a quiet period is written at once)",
+        HOSTS_FILE,
+        kind="seconds",
     )
     sync_max_delay: float = setting(
         1.0,

@@ -109,10 +109,12 @@ def operator_settings(verbose: bool) -> kopf.OperatorSettings:
     # No cluster-wide watches of CRDs and namespaces: exact namespace names need none, and the
     # least-privilege RBAC (the sources' resources + events in the watched namespaces) does not allow them.
     settings.scanning.disabled = True
-    settings.batching.batch_window = 0.01  # a single change should not wait 100 ms in kopf's batcher
-    # kopf keeps a worker (and the object it last saw) per object until it idles this long: 5 s by default,
-    # which holds ~15 kB per object after a big listing (5,000 Ingresses: 159 MB peak RSS instead of 134 MB).
-    settings.batching.idle_timeout = 0.5
+    # Memory at start-up (docs/benchmarks.md): kopf keeps a worker task (and the last event it saw) per
+    # object until it idles this long (5 s by default), so after a big listing every object's full body
+    # lives at once; ours have nothing to wait for once the event is handled.
+    settings.queueing.idle_timeout = 0.05
+    # The listing in pages: one page of parsed JSON at a time instead of the whole list.
+    settings.watching.chunk_size = 500
     settings.watching.server_timeout = 300  # API-side watch timeout; reconnects are cheap
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10

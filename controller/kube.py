@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import logging
 import os
 import socket
 from pathlib import Path
 
 from kubernetes import client, config
+from kubernetes.client import rest
 from kubernetes.config.config_exception import ConfigException
 
 from controller.events import Notice
@@ -106,13 +108,17 @@ class EventPoster:
     Event of the previous one without listing Events (the RBAC is create and patch only, see chart/); one
     instance per node of a DaemonSet keeps its own count, as client-go's per-source Events do.
     Runs in the EventQueue's thread (controller/events.py): it never blocks the writer.
+
+    Plain JSON requests through the client's REST layer (its TLS and credential set-up), not CoreV1Api:
+    importing the generated API class and its models costs ~17 MB of memory (docs/benchmarks.md, notes).
     """
 
     REASON = "HostRefused"
     COMPONENT = "k8s-hosts-controller"
 
     def __init__(self, configuration: client.Configuration) -> None:
-        self._api = client.CoreV1Api(client.ApiClient(configuration))
+        self._configuration = configuration
+        self._rest: rest.RESTClientObject | None = None  # made on the first Event: most runs post none
         self._host = socket.gethostname()
         self._counts: dict[tuple[str, str], int] = {}  # (namespace, Event name) -> count we last saw
         self._warned_forbidden = False
@@ -135,8 +141,8 @@ class EventPoster:
                     if err.status != 404:  # 404: the Event expired (the API server keeps them ~1 h)
                         raise
             try:
-                self._api.create_namespaced_event(
-                    snap.namespace, self._event(name, notice, now), _request_timeout=REQUEST_TIMEOUT
+                self._request(
+                    "POST", f"/api/v1/namespaces/{snap.namespace}/events", self._event(name, notice, now)
                 )
                 self._counts[key] = 1
             except client.ApiException as err:
@@ -166,28 +172,59 @@ class EventPoster:
         if count is not None:
             body["count"] = count
         namespace, name = key
-        event = self._api.patch_namespaced_event(name, namespace, body, _request_timeout=REQUEST_TIMEOUT)
-        self._counts[key] = event.count or 1
-        return event.count
+        event = self._request("PATCH", f"/api/v1/namespaces/{namespace}/events/{name}", body)
+        self._counts[key] = event.get("count") or 1
+        return event.get("count")
 
-    def _event(self, name: str, notice: Notice, now: datetime.datetime) -> client.CoreV1Event:
-        snap = notice.snap
-        return client.CoreV1Event(
-            metadata=client.V1ObjectMeta(name=name, namespace=snap.namespace),
-            involved_object=client.V1ObjectReference(
-                api_version=snap.api_version,
-                kind=snap.kind,
-                name=snap.name,
-                namespace=snap.namespace,
-                uid=snap.uid,
-            ),
-            reason=self.REASON,
-            message=notice.message,
-            type="Warning",
-            source=client.V1EventSource(component=self.COMPONENT, host=self._host),
-            reporting_component=self.COMPONENT,
-            reporting_instance=self._host,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
+    def _request(self, method: str, path: str, body: dict) -> dict:
+        """One request; an error status raises client.ApiException, as the generated API would."""
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json"
+            if method == "POST"
+            else "application/strategic-merge-patch+json",
+        }
+        token = bearer_token(self._configuration)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif self._configuration.username:
+            headers["Authorization"] = self._configuration.get_basic_auth_token()
+        if self._rest is None:
+            self._rest = rest.RESTClientObject(self._configuration)
+        # Older clients raise ApiException on an error status themselves; newer ones return the response.
+        response = self._rest.request(
+            method,
+            f"{self._configuration.host}{path}",
+            headers=headers,
+            body=body,
+            _request_timeout=REQUEST_TIMEOUT,
         )
+        data = response.read() if hasattr(response, "read") else response.data
+        if not 200 <= response.status < 300:
+            raise client.ApiException(status=response.status, reason=response.reason)
+        return json.loads(data or b"{}")
+
+    def _event(self, name: str, notice: Notice, now: datetime.datetime) -> dict:
+        snap = notice.snap
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": snap.namespace},
+            "involvedObject": {
+                "apiVersion": snap.api_version,
+                "kind": snap.kind,
+                "name": snap.name,
+                "namespace": snap.namespace,
+                "uid": snap.uid,
+            },
+            "reason": self.REASON,
+            "message": notice.message,
+            "type": "Warning",
+            "source": {"component": self.COMPONENT, "host": self._host},
+            "reportingComponent": self.COMPONENT,
+            "reportingInstance": self._host,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }

@@ -55,7 +55,25 @@ async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
                 listing = True
             uid = ((event.get("object") or {}).get("metadata") or {}).get("uid")
             _notify(plural, scope, "object", uid)
+        if isinstance(event, dict):
+            _slim(event.get("object"))
         yield event
+
+
+# What no handler reads and kopf does not need: the bulk of a typical object's metadata. Dropped before
+# kopf queues the event, so the per-object workers of a big listing hold less (docs/benchmarks.md).
+_UNREAD_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def _slim(obj: Any) -> None:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    if not isinstance(meta, dict):
+        return
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        for key in _UNREAD_ANNOTATIONS:
+            annotations.pop(key, None)
 
 
 def _notify(plural: str, scope: str | None, what: str, uid: str | None) -> None:

@@ -14,7 +14,7 @@ import signal
 import kopf
 from kubernetes import client
 
-from controller import __version__, handlers, kube, sources
+from controller import __version__, handlers, kube, memory, sources
 from controller.config import Config
 from controller.entries import HostsFileError
 from controller.events import EventQueue
@@ -105,6 +105,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     heartbeat = asyncio.create_task(_heartbeat(health), name="heartbeat")
     poster = asyncio.create_task(events.run(), name="event poster")
     watchdog = asyncio.create_task(_check_listing(ready_flag, state, streams, health), name="listing check")
+    release = asyncio.create_task(_release_after_listing(health), name="memory release")
     signalled = asyncio.Event()
     signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
 
@@ -132,6 +133,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         stop_flag.set()
         heartbeat.cancel()
         watchdog.cancel()
+        release.cancel()
         signals.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(operator, timeout=10)
@@ -209,6 +211,14 @@ async def _check_listing(
             log.error("%s; staying not ready", cause)
             health.blockers["listing hook"] = cause
             return
+
+
+async def _release_after_listing(health: Health) -> None:
+    """Once the initial listing is in the file, give the memory its parsing took back to the OS."""
+    while not health.ready:
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)  # kopf's per-object workers of the listing exit first (queueing.idle_timeout)
+    memory.release()
 
 
 async def _heartbeat(health: Health) -> None:

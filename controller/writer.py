@@ -1,4 +1,4 @@
-"""The single writer: coalesces bursts of changes into one plan, one render and at most one write.
+"""The single writer: a lone change written at once, a burst coalesced into a few plans, renders and writes.
 
 Handlers only update the state and wake the writer (docs/architecture.md, decision 2). The writer writes
 nothing before the first complete listing of every watched scope, and the engine skips the write when the
@@ -72,6 +72,10 @@ class Writer:
         self.error: str | None = None  # why --once / --dry-run gave up (the exit code is 1 then)
         self._wake = asyncio.Event()
         self._failures = 0
+        # Leading edge (docs/architecture.md, decision 2): while quiet, a change is written at once; a change
+        # that arrives while a write is being made means a burst, which is coalesced until it is over.
+        self._burst = False
+        self._changed_while_writing = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -81,8 +85,11 @@ class Writer:
             await self._wait_for_work()
             if not self.state.listed:
                 continue  # the listing signal wakes us again
-            await self._coalesce()
+            if self._burst:
+                self._burst = await self._coalesce()
             await self.sync()
+            if self._changed_while_writing:  # changes came in while we wrote: a burst has started
+                self._burst = True
 
     async def _wait_for_work(self) -> None:
         timeout = self._next_timer()
@@ -109,25 +116,28 @@ class Writer:
     def _retry_delay(self) -> float:
         return RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1]
 
-    async def _coalesce(self) -> None:
-        """Wait until no change came for sync_delay, or sync_max_delay has passed."""
+    async def _coalesce(self) -> bool:
+        """Wait until no change came for sync_delay (the burst is over: False), or until sync_max_delay has
+        passed (a stream that is still going: True, so the next change is coalesced too)."""
         deadline = time.monotonic() + self.options.sync_max_delay
         while True:
             remaining = min(self.options.sync_delay, deadline - time.monotonic())
             if remaining <= 0:
-                return
+                return True
             try:
                 async with asyncio.timeout(remaining):
                     await self._wake.wait()
             except TimeoutError:
-                return
+                return remaining < self.options.sync_delay
             self._wake.clear()
 
     # ---- one sync ----------------------------------------------------------------------------------
 
     async def sync(self) -> Plan | None:
         started = time.monotonic()
+        self._changed_while_writing = False
         first_change = self.state.take_first_change()
+        generation = self.state.generation
         snapshots = self.state.snapshots()
         counts = Counter(s.kind for s in snapshots)
         for kind in {*self.options.kinds, *counts}:
@@ -146,6 +156,9 @@ class Writer:
                 self.done.set()
                 return result_plan
             result = await asyncio.to_thread(self.hosts.sync, result_plan.entries)
+            # Only changes up to the write count: what comes after it (while this sync is reported) is a
+            # change of its own, the next write's leading edge.
+            self._changed_while_writing = self.state.generation != generation
         except HostsFileError as err:
             self._failures += 1
             self.metrics.writes.labels("error").inc()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -197,40 +198,105 @@ def test_empty_listing_removes_a_stale_block(path):
 # --------------------------------------------------------------------------------------------- coalescing
 
 
-def test_a_burst_of_100_applies_is_one_write(path):
-    rig = make_rig(path, sync_delay=0.1, sync_max_delay=5.0)
+class GatedHostsFile(HostsFile):
+    """The real engine; records what each sync wrote, and can hold a sync until the test opens the gate."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.synced: list[list[str]] = []  # the hostnames of each sync, in order
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def sync(self, entries):
+        entries = list(entries)
+        self.synced.append([e.hostname for e in entries])
+        self.entered.set()
+        self.gate.wait()
+        return super().sync(entries)
+
+
+def gated_rig(path: Path, **options) -> tuple[Rig, GatedHostsFile]:
+    rig = make_rig(path, **options)
+    rig.writer.hosts = rig.hosts = GatedHostsFile(path)
+    return rig, rig.hosts
+
+
+async def entered(hosts: GatedHostsFile) -> None:
+    await asyncio.to_thread(hosts.entered.wait, 5)
+    assert hosts.entered.is_set()
+
+
+def test_the_first_change_after_a_quiet_period_is_written_at_once(path):
+    # An hour-long window: a write that happens at all can only be the leading edge.
+    rig, hosts = gated_rig(path, sync_delay=3600.0, sync_max_delay=3600.0)
+
+    async def scenario():
+        list_scope(rig.state, "ns")
+        await until(lambda: rig.health.ready)  # the first sync after the listing does not wait either
+        for i in range(3):  # one change at a time, each after the previous one is in the file
+            rig.state.apply("ADDED", snap(f"web{i}", hosts=(f"h{i}.local",), ip=f"10.0.1.{i}"))
+            await until(lambda i=i: rig.count("written") == i + 1)
+            assert [h for _, h, _ in managed(path)] == [f"h{j}.local" for j in range(i + 1)]
+        assert hosts.synced == [
+            [],
+            ["h0.local"],
+            ["h0.local", "h1.local"],
+            ["h0.local", "h1.local", "h2.local"],
+        ]
+        assert rig.value("event_to_file_seconds_count") == 4
+
+    drive(rig, scenario)
+
+
+def test_changes_during_a_write_are_coalesced_into_one_trailing_write(path):
+    rig, hosts = gated_rig(path, sync_delay=0.05, sync_max_delay=3600.0)
 
     async def scenario():
         list_scope(rig.state, "ns")
         await until(lambda: rig.health.ready)
-        assert rig.count("written") == 0 and rig.count("unchanged") == 1  # nothing to add yet
+        hosts.entered.clear()
+        hosts.gate.clear()  # the next write is held until the burst has arrived
+        rig.state.apply("ADDED", snap("first", hosts=("a-first.local",)))
+        await entered(hosts)  # the leading write of the first change has started
         for i in range(100):
             rig.state.apply("ADDED", snap(f"web{i}", hosts=(f"h{i:03}.local",), ip=f"10.0.1.{i}"))
-            await asyncio.sleep(0)  # let the writer see each wake-up
-        await until(lambda: rig.count("written") >= 1)
-        await asyncio.sleep(0.3)
-        assert rig.count("written") == 1
-        assert len(managed(path)) == 100
-        assert rig.value("managed_entries") == 100
-        assert rig.value("event_to_file_seconds_count") == 2  # the listing, then the burst
+            await asyncio.sleep(0)
+        hosts.gate.set()
+        await until(lambda: len(managed(path)) == 101)
+        await until(lambda: rig.count("written") == 2)  # the leading write, then one for the burst
+        more = snap("late", hosts=("z-late.local",))
+        rig.state.apply("ADDED", more)  # the burst is over: quiet again, written on its own
+        await until(lambda: rig.count("written") == 3)
+        assert [len(s) for s in hosts.synced] == [0, 1, 101, 102]
+        assert hosts.synced[1] == ["a-first.local"]
+        assert rig.value("managed_entries") == 102
 
     drive(rig, scenario)
 
 
 def test_max_delay_bounds_a_continuous_stream(path):
-    rig = make_rig(path, sync_delay=0.2, sync_max_delay=0.3)
+    rig, hosts = gated_rig(path, sync_delay=0.2, sync_max_delay=0.3)
 
     async def scenario():
         list_scope(rig.state, "ns")
         await until(lambda: rig.health.ready)
+        hosts.entered.clear()
+        hosts.gate.clear()
+        rig.state.apply("ADDED", snap("first", hosts=("first.local",)))
+        await entered(hosts)
+        rig.state.apply("ADDED", snap("second", hosts=("second.local",)))  # during the write: a burst
+        hosts.gate.set()
+        await until(lambda: rig.count("written") == 1)
         started = time.monotonic()
         i = 0
-        while rig.count("written") == 0:  # a change every 50 ms never leaves 200 ms of quiet
-            assert time.monotonic() - started < 3, "the stream postponed the write beyond sync_max_delay"
+        while rig.count("written") < 3:  # a change every 50 ms never leaves 200 ms of quiet
+            assert time.monotonic() - started < 5, "the stream postponed the write beyond sync_max_delay"
             rig.state.apply("ADDED", snap(f"w{i}", hosts=(f"s{i}.local",)))
             i += 1
             await asyncio.sleep(0.05)
-        assert time.monotonic() - started < 1.5
+        assert hosts.synced[1] == ["first.local"]
+        assert "second.local" in hosts.synced[2]  # coalesced with the stream, not written on its own
 
     drive(rig, scenario)
 
