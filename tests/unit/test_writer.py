@@ -249,6 +249,33 @@ def test_the_first_change_after_a_quiet_period_is_written_at_once(path):
     drive(rig, scenario)
 
 
+def test_a_change_while_a_write_is_reported_is_the_next_leading_edge(path):
+    # Only a change made while the file is written starts a burst; one that arrives after the write, while its
+    # log lines and Events are being reported, is a change of its own. With an hour-long window it can only
+    # reach the file as the next leading edge (before the fix it waited out the window).
+    rig, hosts = gated_rig(path, sync_delay=3600.0, sync_max_delay=3600.0)
+    report_changes = rig.writer.report.changes
+    injected: list[str] = []
+
+    def changes_then_a_new_change(*args, **kwargs):
+        report_changes(*args, **kwargs)
+        if rig.health.ready and not injected:
+            injected.append("late")
+            rig.state.apply("ADDED", snap("late", hosts=("late.local",), ip="10.0.2.1"))
+
+    rig.writer.report.changes = changes_then_a_new_change
+
+    async def scenario():
+        list_scope(rig.state, "ns")
+        await until(lambda: rig.health.ready)
+        rig.state.apply("ADDED", snap("first", hosts=("first.local",)))
+        await until(lambda: rig.count("written") == 2)
+        assert injected == ["late"]
+        assert hosts.synced[1:] == [["first.local"], ["first.local", "late.local"]]
+
+    drive(rig, scenario)
+
+
 def test_changes_during_a_write_are_coalesced_into_one_trailing_write(path):
     rig, hosts = gated_rig(path, sync_delay=0.05, sync_max_delay=3600.0)
 
