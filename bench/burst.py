@@ -13,12 +13,7 @@ from testkit.filewatch import FileWatcher
 
 def run(args) -> dict:
     impls = targets.implementations(args)
-    results: dict = {
-        "sizes": args.sizes,
-        "floor_mb": under_test.import_floor_mb(),
-        "load": output.load(),
-        "impls": {},
-    }
+    results = under_test.new_results(sizes=args.sizes)
     with workload.control_plane(args.keep) as (cp, workdir):
         api = Api(cp)
         for impl in impls:

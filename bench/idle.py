@@ -14,13 +14,7 @@ NS = "bench-idle"
 
 def run(args) -> dict:
     impls = targets.implementations(args)
-    results: dict = {
-        "seconds": args.idle_seconds,
-        "objects": args.objects,
-        "floor_mb": under_test.import_floor_mb(),
-        "load": output.load(),
-        "impls": {},
-    }
+    results = under_test.new_results(seconds=args.idle_seconds, objects=args.objects)
     with workload.control_plane(args.keep) as (cp, workdir):
         api = Api(cp)
         api.namespace(NS)

@@ -77,12 +77,7 @@ class BareWatch:
 
 def run(args) -> dict:
     impls = targets.implementations(args)
-    results: dict = {
-        "changes": args.changes,
-        "floor_mb": under_test.import_floor_mb(),
-        "load": output.load(),
-        "impls": {},
-    }
+    results = under_test.new_results(changes=args.changes)
     with workload.control_plane(args.keep) as (cp, workdir):
         api = Api(cp)
         api.namespace(NS)

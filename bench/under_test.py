@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import output
 from bench.targets import Impl
 from testkit.ports import free_port
 from testkit.process import ControllerProcess
@@ -32,6 +33,13 @@ def import_floor_mb() -> float:
         return int(out.stdout.strip()) / 1024
     except ValueError:
         return float("nan")
+
+
+def new_results(**fields: object) -> dict:
+    """A benchmark's results: its own fields, the import floor and the 1-minute load at its start, and the
+    per-implementation figures to come."""
+
+    return {**fields, "floor_mb": import_floor_mb(), "load": output.load(), "impls": {}}
 
 
 def floor_line(results: dict) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from testkit.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KIND_CONFIG = REPO_ROOT / "kind-config.yaml"
@@ -65,6 +69,42 @@ class Tools:
 
     def kubectl_json(self, *args: str) -> dict:
         return json.loads(self.kubectl_(*args, "-o", "json", quiet=True).stdout)
+
+
+class HostsSync:
+    """scripts/hosts-sync.sh in host mode, with the controller CLI of the running environment, against the
+    e2e's cluster and the stand-in file (which the kind node bind-mounts: writes in place)."""
+
+    def __init__(self, tools: Tools, host_file: Path, namespaces: str, work: Path, *extra_args: str) -> None:
+        bin_dir = Path(sys.executable).parent
+        cli = shutil.which("k8s-hosts-controller", path=str(bin_dir)) or "k8s-hosts-controller"
+        self.log_file = work / "controller.log"
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "HOSTS_SYNC_NAMESPACES": namespaces,
+            "HOSTS_SYNC_HOSTS_FILE": str(host_file),
+            "HOSTS_SYNC_KUBECONFIG": str(tools.kubeconfig),
+            "HOSTS_SYNC_BIN": cli,
+            "HOSTS_SYNC_PID_FILE": str(work / "controller.pid"),
+            "HOSTS_SYNC_LOG_FILE": str(self.log_file),
+            "HOSTS_SYNC_WRITE_MODE": "inplace",
+            "HOSTS_SYNC_METRICS_ADDR": f"127.0.0.1:{free_port()}",
+            "HOSTS_SYNC_TIMEOUT": "120s",
+            "HOSTS_SYNC_EXTRA_ARGS": " ".join(extra_args),
+        }
+
+    def __call__(self, *args: str) -> None:
+        print(f"$ scripts/hosts-sync.sh {' '.join(args)}", flush=True)
+        script = str(REPO_ROOT / "scripts" / "hosts-sync.sh")
+        proc = subprocess.run(
+            ["bash", script, *args], env=self.env, capture_output=True, text=True, timeout=200
+        )
+        print(proc.stdout + proc.stderr, flush=True)
+        assert proc.returncode == 0, f"hosts-sync.sh {' '.join(args)} exited {proc.returncode}"
+
+    def log(self) -> str:
+        return self.log_file.read_text() if self.log_file.exists() else ""
 
 
 def cgroup_v1() -> bool:

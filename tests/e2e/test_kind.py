@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from testkit.ports import free_port
 from testkit.samples import TYK_INGRESSES
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, chart_image_args, step
+from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, chart_image_args, step
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -249,28 +247,7 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
 def test_host_mode(cluster: Tools, tyk: str, host_file: Path, tmp_path: Path) -> None:
     """scripts/hosts-sync.sh start|wait|stop with the CLI on the host, against the same cluster and file."""
     assert host_file.read_bytes() == HOST_FILE_CONTENT
-    bin_dir = Path(sys.executable).parent
-    controller = shutil.which("k8s-hosts-controller", path=str(bin_dir)) or "k8s-hosts-controller"
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "HOSTS_SYNC_NAMESPACES": NAMESPACES,
-        "HOSTS_SYNC_HOSTS_FILE": str(host_file),
-        "HOSTS_SYNC_KUBECONFIG": str(cluster.kubeconfig),
-        "HOSTS_SYNC_BIN": controller,
-        "HOSTS_SYNC_PID_FILE": str(tmp_path / "controller.pid"),
-        "HOSTS_SYNC_LOG_FILE": str(tmp_path / "controller.log"),
-        "HOSTS_SYNC_WRITE_MODE": "inplace",  # the kind node bind-mounts this file
-        "HOSTS_SYNC_METRICS_ADDR": f"127.0.0.1:{free_port()}",
-        "HOSTS_SYNC_TIMEOUT": "120s",
-    }
-    script = str(REPO_ROOT / "scripts" / "hosts-sync.sh")
-
-    def hosts_sync(*args: str) -> None:
-        print(f"$ scripts/hosts-sync.sh {' '.join(args)}", flush=True)
-        proc = subprocess.run(["bash", script, *args], env=env, capture_output=True, text=True, timeout=200)
-        print(proc.stdout + proc.stderr, flush=True)
-        assert proc.returncode == 0, f"hosts-sync.sh {' '.join(args)} exited {proc.returncode}"
+    hosts_sync = HostsSync(cluster, host_file, NAMESPACES, tmp_path)
 
     step("host mode: scripts/hosts-sync.sh start")
     try:
@@ -281,7 +258,7 @@ def test_host_mode(cluster: Tools, tyk: str, host_file: Path, tmp_path: Path) ->
         assert BACKEND_BODY in curl_by_name(host_file, "chart-gw.local")
     finally:
         hosts_sync("stop")
-    print((tmp_path / "controller.log").read_text())
+    print(hosts_sync.log())
     assert host_file.read_bytes() == HOST_FILE_CONTENT
     show_file(host_file, "after hosts-sync.sh stop")
     print("byte-identical to the file before start")

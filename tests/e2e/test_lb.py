@@ -7,18 +7,14 @@ load balancer's side and the file follows, nothing restarted."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from testkit.ports import free_port
 from tests.e2e import lb
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, Tools, env_or_fail, step
+from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, env_or_fail, step
 from tests.e2e.test_kind import RELEASE, RELEASE_NS, curl_by_name, show_file
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
@@ -276,29 +272,7 @@ def test_lb_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_path: 
     balancer moves again while it runs."""
     assert host_file.read_bytes() == HOST_FILE_CONTENT
     ip = lb.lb_address(cluster)
-    bin_dir = Path(sys.executable).parent
-    log_file = tmp_path / "controller.log"
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "HOSTS_SYNC_NAMESPACES": NAMESPACES,
-        "HOSTS_SYNC_HOSTS_FILE": str(host_file),
-        "HOSTS_SYNC_KUBECONFIG": str(cluster.kubeconfig),
-        "HOSTS_SYNC_BIN": shutil.which("k8s-hosts-controller", path=str(bin_dir)) or "k8s-hosts-controller",
-        "HOSTS_SYNC_PID_FILE": str(tmp_path / "controller.pid"),
-        "HOSTS_SYNC_LOG_FILE": str(log_file),
-        "HOSTS_SYNC_WRITE_MODE": "inplace",  # the kind node bind-mounts this file
-        "HOSTS_SYNC_METRICS_ADDR": f"127.0.0.1:{free_port()}",
-        "HOSTS_SYNC_TIMEOUT": "120s",
-        "HOSTS_SYNC_EXTRA_ARGS": "--ingress-class traefik",
-    }
-
-    def hosts_sync(*args: str) -> None:
-        print(f"$ scripts/hosts-sync.sh {' '.join(args)}", flush=True)
-        script = str(REPO_ROOT / "scripts" / "hosts-sync.sh")
-        proc = subprocess.run(["bash", script, *args], env=env, capture_output=True, text=True, timeout=200)
-        print(proc.stdout + proc.stderr, flush=True)
-        assert proc.returncode == 0, f"hosts-sync.sh {' '.join(args)} exited {proc.returncode}"
+    hosts_sync = HostsSync(cluster, host_file, NAMESPACES, tmp_path, "--ingress-class", "traefik")
 
     step("host mode: scripts/hosts-sync.sh start (--ingress-class traefik)")
     try:
@@ -317,8 +291,8 @@ def test_lb_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_path: 
         check_curl_through_traefik(cluster, host_file)
     finally:
         hosts_sync("stop")
-    print(log_file.read_text())
+    print(hosts_sync.log())
     for _, _, host in APPS:
-        assert f"updated {host} -> {ip}" in log_file.read_text(), f"no 'updated {host}' line in the log"
+        assert f"updated {host} -> {ip}" in hosts_sync.log(), f"no 'updated {host}' line in the log"
     assert host_file.read_bytes() == HOST_FILE_CONTENT
     print("byte-identical to the file before start")
