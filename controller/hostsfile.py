@@ -300,20 +300,23 @@ class HostsFile:
         try:
             try:
                 self._fill_temp(tmp_fd, st, new)
-            finally:
-                os.close(tmp_fd)
-            try:
-                os.rename(tmp_path, target)
-            except OSError as err:
-                if err.errno in _RENAME_FALLBACK:
-                    raise _NeedInPlace(f"rename failed: {err.strerror}") from None
+                # Lock the new file before it is published: our lock is on the old inode, and a writer that
+                # opens the path after the rename must wait until our read-back is done.
+                fcntl.flock(tmp_fd, fcntl.LOCK_EX)
+                try:
+                    os.rename(tmp_path, target)
+                except OSError as err:
+                    if err.errno in _RENAME_FALLBACK:
+                        raise _NeedInPlace(f"rename failed: {err.strerror}") from None
+                    raise
+            except BaseException:
+                _unlink_quietly(tmp_path)
                 raise
-        except BaseException:
-            _unlink_quietly(tmp_path)
-            raise
-        _fsync_dir(directory)
-        self._verify_path(target, new)
-        return WriteResult(True, WriteMode.RENAME.value, len(new), os.stat(target).st_ino, False)
+            _fsync_dir(directory)
+            self._verify_path(target, new)
+            return WriteResult(True, WriteMode.RENAME.value, len(new), os.fstat(tmp_fd).st_ino, False)
+        finally:
+            os.close(tmp_fd)  # releases the lock on the new file
 
     @staticmethod
     def _fill_temp(tmp_fd: int, st: os.stat_result, new: bytes) -> None:

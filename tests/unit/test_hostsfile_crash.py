@@ -10,6 +10,7 @@ import fcntl
 import os
 import random
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -144,3 +145,33 @@ def test_two_writers_hammering_the_same_file(tmp_path: Path, modes: tuple[str, s
         assert final == expected[0]
     assert seen > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hosts", "log0", "log1"]
+
+
+class PausingBeforeReadBack(HostsFile):
+    """Rename mode; after its rename and before its read-back, lets a second writer try to sync."""
+
+    def __init__(self, path: Path, other: HostsFile, other_entries: list[Entry]) -> None:
+        super().__init__(path, mode="rename")
+        self.other, self.other_entries = other, other_entries
+        self.other_done = threading.Event()
+
+    def _verify_path(self, target: str, new: bytes) -> None:
+        threading.Thread(target=self._other_sync, daemon=True).start()
+        self.other_done.wait(0.5)  # the other writer gets every chance to replace the file right now
+        super()._verify_path(target, new)
+
+    def _other_sync(self) -> None:
+        self.other.sync(self.other_entries)
+        self.other_done.set()
+
+
+def test_a_second_writer_waits_for_the_first_ones_read_back(tmp_path: Path) -> None:
+    # Our lock is on the old inode; the file we rename into place must be locked before it is published, or
+    # another writer replaces it between our rename and our read-back, and our sync fails (seen under load).
+    path = tmp_path / "hosts"
+    path.write_bytes(BASE)
+    mine, theirs = entry_set(5, "a"), entry_set(7, "b")
+    first = PausingBeforeReadBack(path, HostsFile(path, mode="rename"), theirs)
+    assert first.sync(mine).changed  # raised "read-back after rename did not match" before the fix
+    assert first.other_done.wait(10), "the second writer never got the lock"
+    assert path.read_bytes() == splice(BASE, theirs, M)
