@@ -88,25 +88,23 @@ def report(results: dict) -> None:
                     r["peak_rss_mb"] - results["floor_mb"],
                 ]
             )
-    output.emit(under_test.floor_line(results))
-    output.emit(
-        output.table(
-            [
-                "impl",
-                "N",
-                "API writes s",
-                "complete after last write s",
-                "file writes",
-                "writes (metric)",
-                "bytes written",
-                "CPU s",
-                "peak RSS MB",
-                "above floor MB",
-            ],
-            rows,
-        )
+    under_test.report(
+        "burst",
+        results,
+        [
+            "impl",
+            "N",
+            "API writes s",
+            "complete after last write s",
+            "file writes",
+            "writes (metric)",
+            "bytes written",
+            "CPU s",
+            "peak RSS MB",
+            "above floor MB",
+        ],
+        rows,
     )
-    output.save_json("burst", results)
     plot(results)
 
 

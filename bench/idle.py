@@ -74,11 +74,8 @@ def report(results: dict) -> None:
         ]
         for label, r in results["impls"].items()
     ]
-    output.emit(under_test.floor_line(results))
-    output.emit(
-        output.table(["impl", "idle s", "CPU s", "CPU %", "file writes", "RSS MB", "above floor MB"], rows)
-    )
-    output.save_json("idle", results)
+    headers = ["impl", "idle s", "CPU s", "CPU %", "file writes", "RSS MB", "above floor MB"]
+    under_test.report("idle", results, headers, rows)
     plt = output.plt()
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, r in results["impls"].items():

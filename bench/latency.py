@@ -166,26 +166,24 @@ def report(results: dict) -> None:
                 r["peak_rss_mb"],
             ]
         )
-    output.emit(under_test.floor_line(results))
-    output.emit(
-        output.table(
-            [
-                "impl",
-                "changes",
-                "floor p50 ms",
-                "floor p95 ms",
-                "floor p99 ms",
-                "file p50 ms",
-                "file p95 ms",
-                "file p99 ms",
-                "p99 - floor p99 ms",
-                "file writes",
-                "peak RSS MB",
-            ],
-            rows,
-        )
+    under_test.report(
+        "latency",
+        results,
+        [
+            "impl",
+            "changes",
+            "floor p50 ms",
+            "floor p95 ms",
+            "floor p99 ms",
+            "file p50 ms",
+            "file p95 ms",
+            "file p99 ms",
+            "p99 - floor p99 ms",
+            "file writes",
+            "peak RSS MB",
+        ],
+        rows,
     )
-    output.save_json("latency", results)
     plot(results)
 
 

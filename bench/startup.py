@@ -78,23 +78,21 @@ def report(results: dict) -> None:
                     r["peak_rss_mb"] - results["floor_mb"],
                 ]
             )
-    output.emit(under_test.floor_line(results))
-    output.emit(
-        output.table(
-            [
-                "impl",
-                "N",
-                "start to complete block s",
-                "CPU s",
-                "file writes",
-                "RSS MB after",
-                "peak RSS MB",
-                "above floor MB",
-            ],
-            rows,
-        )
+    under_test.report(
+        "startup",
+        results,
+        [
+            "impl",
+            "N",
+            "start to complete block s",
+            "CPU s",
+            "file writes",
+            "RSS MB after",
+            "peak RSS MB",
+            "above floor MB",
+        ],
+        rows,
     )
-    output.save_json("startup", results)
     plot(results)
 
 

@@ -49,6 +49,13 @@ def floor_line(results: dict) -> str:
     )
 
 
+def report(name: str, results: dict, headers: list[str], rows: list[list[object]]) -> None:
+    """A benchmark's figures: the floor line and the table printed (kept for figures.md), the JSON saved."""
+    output.emit(floor_line(results))
+    output.emit(output.table(headers, rows))
+    output.save_json(name, results)
+
+
 class Controller(ControllerProcess):
     """The kit's controller process, built from an implementation's template; run outside the checkout."""
 
