@@ -53,7 +53,7 @@ class Reporter:
         """One line per added, removed or updated hostname, and one per write. ``on_disk``: the entries of
         the block as the first sync found it (a previous run's), the starting point of the comparison."""
         first = self._lines is None
-        before = _lines(on_disk) if self._lines is None else self._lines
+        before = _lines(on_disk) if first else self._lines
         lines = _lines(new_plan.entries)
         for host in sorted(lines.keys() - before.keys()):
             addrs, owner = lines[host]
