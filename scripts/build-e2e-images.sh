@@ -96,12 +96,7 @@ kube_proxy_image() {
 }
 
 python_image() {
-  if [[ "$E2E_IMAGES_MODE" != local ]] && try_pull "$OFFICIAL_PYTHON_IMAGE"; then
-    PYTHON_IMAGE=$OFFICIAL_PYTHON_IMAGE
-    log "image $PYTHON_IMAGE: official"
-    return
-  fi
-  have_image "$PYTHON_IMAGE" && { log "image $PYTHON_IMAGE: present"; return; }
+  choose_image PYTHON_IMAGE "$OFFICIAL_PYTHON_IMAGE" "$PYTHON_IMAGE" && return
   rootfs python python3,python3-pip,python3-venv,ca-certificates,wget
   local dir="$E2E_CACHE/rootfs/python"
   # Like the official image: pip installs into the system Python (no PEP 668 marker), `python` exists.
@@ -156,12 +151,7 @@ node_rootfs() {
 }
 
 node_image() {
-  if [[ "$E2E_IMAGES_MODE" != local ]] && try_pull "$OFFICIAL_NODE_IMAGE"; then
-    NODE_IMAGE=$OFFICIAL_NODE_IMAGE
-    log "image $NODE_IMAGE: official"
-    return
-  fi
-  have_image "$NODE_IMAGE" && { log "image $NODE_IMAGE: present"; return; }
+  choose_image NODE_IMAGE "$OFFICIAL_NODE_IMAGE" "$NODE_IMAGE" && return
   build_binaries
   local reg=registry.k8s.io
   local name

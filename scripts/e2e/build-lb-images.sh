@@ -23,16 +23,10 @@ total_start=$SECONDS
 # image VAR OFFICIAL LOCAL BINARY MODULE PACKAGE [LDFLAGS]: sets VAR to the official image when it can be had,
 # else to LOCAL, built from the Go module when absent.
 image() {
-  local var=$1 official=$2 local_image=$3 binary=$4 module=$5 pkg=$6 ldflags=${7:-}
-  if [[ "$E2E_IMAGES_MODE" != local ]] && try_pull "$official"; then
-    printf -v "$var" '%s' "$official"
-    log "image $official: official"
-    return
-  fi
-  printf -v "$var" '%s' "$local_image"
-  have_image "$local_image" && { log "image $local_image: present"; return; }
+  local binary=$4 module=$5 pkg=$6 ldflags=${7:-}
+  choose_image "$1" "$2" "$3" && return
   go_build "$E2E_BIN" "$binary" "$E2E_TOOLS/$module" "$pkg" "$ldflags"
-  binary_image "$local_image" "$binary"
+  binary_image "$3" "$binary"
 }
 
 docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/e2e/docker-up.sh first"

@@ -29,6 +29,20 @@ try_pull() {
   timeout 120 docker pull -q "$1" >/dev/null 2>&1
 }
 
+# choose_image VAR OFFICIAL LOCAL: sets VAR to OFFICIAL when it can be had (not in local mode), else to LOCAL;
+# true when there is nothing to build (the official image, or LOCAL already in the engine).
+choose_image() {
+  local var=$1 official=$2 local_image=$3
+  if [[ "$E2E_IMAGES_MODE" != local ]] && try_pull "$official"; then
+    printf -v "$var" '%s' "$official"
+    log "image $official: official"
+    return 0
+  fi
+  printf -v "$var" '%s' "$local_image"
+  have_image "$local_image" && { log "image $local_image: present"; return 0; }
+  return 1
+}
+
 # import_dir DIR IMAGE [docker import --change ...]: the directory as a single-layer image.
 import_dir() {
   local dir=$1 image=$2
