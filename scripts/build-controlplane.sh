@@ -7,11 +7,10 @@
 #   scripts/build-controlplane.sh --print  only print the bin directory
 #   scripts/build-controlplane.sh --crds   only print the Gateway API CRD directory
 #
-# Versions are pinned by the go.mod files under tests/controlplane/tools/.
+# Kubernetes and etcd versions are in scripts/lib.sh (shared with the e2e images), helm and Gateway API here;
+# the go.mod files under tests/controlplane/tools/ pin the modules.
 set -euo pipefail
 
-KUBE_VERSION=v1.35.4
-ETCD_VERSION=v3.6.16
 HELM_VERSION=v3.19.5
 GATEWAY_API_VERSION=v1.6.3
 

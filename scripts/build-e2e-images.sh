@@ -158,8 +158,8 @@ node_image() {
   for name in kube-apiserver kube-controller-manager kube-scheduler; do
     binary_image "$reg/$name:$KUBE_VERSION" "$name"
   done
-  # kubeadm names etcd 3.6.6-0; the e2e's kubeadm patch points it at this tag (the version really built).
-  binary_image "$reg/etcd:${ETCD_TAG:-v3.6.16}" etcd
+  # kubeadm names etcd 3.6.6-0; the e2e's kubeadm patch points it at this tag (E2E_ETCD_TAG, the version built).
+  binary_image "$reg/etcd:$ETCD_VERSION" etcd
   binary_image "$reg/coredns/coredns:$COREDNS_VERSION" coredns
   binary_image "$reg/pause:$PAUSE_VERSION" pause
   kube_proxy_image
@@ -173,7 +173,7 @@ node_image() {
   docker run -d --privileged --name "$builder" --entrypoint /usr/bin/containerd "$base" >/dev/null
   for _ in $(seq 1 30); do docker exec "$builder" ctr version >/dev/null 2>&1 && break; sleep 1; done
   for name in kube-apiserver:$KUBE_VERSION kube-controller-manager:$KUBE_VERSION kube-scheduler:$KUBE_VERSION \
-    kube-proxy:$KUBE_VERSION "etcd:${ETCD_TAG:-v3.6.16}" coredns/coredns:$COREDNS_VERSION pause:$PAUSE_VERSION; do
+    kube-proxy:$KUBE_VERSION "etcd:$ETCD_VERSION" coredns/coredns:$COREDNS_VERSION pause:$PAUSE_VERSION; do
     log "node image: loading $reg/$name"
     docker save "$reg/$name" | docker exec -i "$builder" ctr --namespace=k8s.io images import \
       --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests - >/dev/null
@@ -219,6 +219,7 @@ python_image
 controller_image
 log "all images ready in $((SECONDS - total_start))s"
 echo "E2E_NODE_IMAGE=$NODE_IMAGE"
+echo "E2E_ETCD_TAG=$ETCD_VERSION"
 echo "E2E_PYTHON_IMAGE=$PYTHON_IMAGE"
 echo "E2E_CONTROLLER_IMAGE=$CONTROLLER_IMAGE"
 echo "E2E_KIND=$E2E_BIN/kind"

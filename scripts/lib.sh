@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Shared by the build scripts (sourced): progress lines and Go builds of pinned tools into a cache directory.
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the versions are for the scripts that source this file
+
+# The Kubernetes and etcd the project builds: the test control plane, and the kind node's binaries and images.
+KUBE_VERSION=v1.35.4
+ETCD_VERSION=v3.6.16
 
 # LOG_PREFIX names the script in progress lines, e.g. "controlplane" or "e2e".
 log() { printf '[%s %s] %s\n' "${LOG_PREFIX:-build}" "$(date +%H:%M:%S)" "$*"; }

@@ -14,7 +14,6 @@ E2E_BIN="$E2E_CACHE/bin"
 E2E_DOCKERD_PID="$E2E_CACHE/dockerd.pid"
 E2E_DOCKERD_LOG="$E2E_CACHE/dockerd.log"
 
-KUBE_VERSION=v1.35.4
 LOG_PREFIX=e2e
 # auto: official images when they can be pulled, else the local stand-ins; local: always the stand-ins.
 E2E_IMAGES_MODE=${E2E_IMAGES:-auto}

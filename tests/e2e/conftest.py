@@ -131,7 +131,8 @@ def overlay_config(hosts_file: Path, local_images: bool) -> dict:
         patches.append("kind: KubeletConfiguration\nfailCgroupV1: false\n")
     if local_images:
         config.setdefault("networking", {})["disableDefaultCNI"] = True
-        patches.append("kind: ClusterConfiguration\netcd:\n  local:\n    imageTag: v3.6.16\n")
+        tag = env_or_fail("E2E_ETCD_TAG")  # the etcd built into the local node image
+        patches.append(f"kind: ClusterConfiguration\netcd:\n  local:\n    imageTag: {tag}\n")
     return config
 
 
