@@ -59,6 +59,8 @@ class WriteResult:
 _RENAME_FALLBACK = frozenset({errno.EBUSY, errno.EXDEV, errno.EPERM})
 # Creating the temp file fails with one of these when only the file, not its directory, is writable.
 _TEMP_FALLBACK = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+# A full file system or quota: a write fails part-way, after it has changed some bytes.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def _read_all(fd: int) -> bytes:
@@ -299,7 +301,12 @@ class HostsFile:
             raise
         try:
             try:
-                self._fill_temp(tmp_fd, st, new)
+                try:
+                    self._fill_temp(tmp_fd, st, new)
+                except OSError as err:
+                    if err.errno in _NO_SPACE:  # the temp file did not fit: the hosts file is untouched
+                        raise HostsFileError(f"{describe(self.path, err)}; {_KEPT}") from None
+                    raise
                 # Lock the new file before it is published: our lock is on the old inode, and a writer that
                 # opens the path after the rename must wait until our read-back is done.
                 fcntl.flock(tmp_fd, fcntl.LOCK_EX)
@@ -342,33 +349,45 @@ class HostsFile:
             log.debug("%s: cannot remove stale temp files: %s", directory, err)
 
     def _write_in_place(self, fd: int, current: bytes, new: bytes) -> WriteResult:
-        """Rewrite the file through ``fd``: one write, truncate, fsync.
+        """Rewrite the file through ``fd``: write, truncate, fsync; a failed write is undone.
 
         Only the bytes after the common prefix are written. When nothing but our block follows that point
         (the block is at the end, where the engine puts it), truncate first. Otherwise (user lines after the
-        block) write first and, when shrinking, pad the end with newlines: a kill before the truncate leaves
-        only blank lines, never a duplicated piece of a user line. A kill in the middle of a multi-page write
-        can still mix old and new bytes in that case: in place is never atomic, which is why rename is
-        preferred.
+        block) the space a longer file needs is taken first, by appending newlines, so that a full disk fails
+        before any old byte is overwritten; then write and, when shrinking, pad the end with newlines: a kill
+        before the truncate leaves only blank lines, never a duplicated piece of a user line. A kill in the
+        middle of a multi-page write can still mix old and new bytes in that case: in place is never atomic,
+        which is why rename is preferred. A write that fails (full disk, quota) puts the old bytes back.
         """
         if _read_only(fd):
             # Only the directory was writable (see _open_for_lock), and rename is not possible after all.
             raise PermissionError(errno.EACCES, "file not writable")
         start = _common_prefix(current, new)
-        shrink = len(current) - len(new)
-        if start == len(new):
-            os.ftruncate(fd, len(new))  # only removing the tail (our block at the end): one atomic truncate
-        elif only_block_from(current, start, self.marker):
-            # Cut back to the common prefix, then extend: whenever we are killed the file is a prefix of the
-            # new content (an unterminated block that parse repairs), never a mix of old and new lines.
-            os.ftruncate(fd, start)
-            _pwrite_all(fd, new[start:], start)
-        elif shrink > 0:
-            _pwrite_all(fd, new[start:] + b"\n" * shrink, start)
-            os.ftruncate(fd, len(new))
-        else:
-            _pwrite_all(fd, new[start:], start)
-        os.fsync(fd)
+        # Nothing of the user's from ``start`` on: an append, or a change inside our block at the end.
+        at_end = start < len(new) and (start == len(current) or only_block_from(current, start, self.marker))
+        overwritten = len(current)  # bytes from here on may differ from ``current`` when a step fails
+        try:
+            if start == len(new):
+                os.ftruncate(
+                    fd, len(new)
+                )  # only removing the tail (our block at the end): one atomic truncate
+            elif at_end:
+                # Cut back to the common prefix, then extend: whenever we are killed the file is a prefix
+                # of the new content (an unterminated block that parse repairs), never a mix of old and new.
+                overwritten = start
+                os.ftruncate(fd, start)
+                _pwrite_all(fd, new[start:], start)
+            else:
+                grow = len(new) - len(current)
+                if grow > 0:
+                    _pwrite_all(fd, b"\n" * grow, len(current))
+                    os.fsync(fd)  # network file systems may report a full disk only here
+                overwritten = start
+                _pwrite_all(fd, new[start:] + b"\n" * -grow, start)
+                os.ftruncate(fd, len(new))
+            os.fsync(fd)
+        except OSError as err:
+            raise self._undo(fd, current, overwritten, at_end, err) from None
         if _read_all(fd) != new:
             raise HostsFileError(
                 f"{self.path}: read-back after writing in place did not match (changed by "
@@ -376,6 +395,33 @@ class HostsFile:
             )
         after = os.fstat(fd)
         return WriteResult(True, WriteMode.INPLACE.value, len(new) - start, after.st_ino, after.st_nlink == 0)
+
+    def _undo(self, fd: int, current: bytes, start: int, at_end: bool, err: OSError) -> HostsFileError:
+        """Put ``current`` back after a failed in-place write from ``start``; the error to raise."""
+        with suppress(OSError):
+            if at_end:
+                # Back to the common prefix first: should the old block not fit either, what is left is a
+                # prefix of the old content, which parse repairs.
+                os.ftruncate(fd, start)
+            _pwrite_all(fd, current[start:], start)
+            os.ftruncate(fd, len(current))
+            os.fsync(fd)
+        try:
+            kept = _read_all(fd) == current
+        except OSError:
+            kept = False
+        reason = describe(self.path, err)
+        if kept:
+            return HostsFileError(f"{reason}; {_KEPT}")
+        if at_end:
+            return HostsFileError(
+                f"{reason}; the block was left cut short (every line outside it is intact), the next sync "
+                "repairs it"
+            )
+        return HostsFileError(
+            f"{reason}; the write in place was cut short and could not be undone: the lines after the block "
+            f"may be damaged, check {self.path}"
+        )
 
     def _verify_path(self, target: str, new: bytes) -> None:
         fd = open_regular(self.path, target, os.O_RDONLY)
@@ -387,6 +433,9 @@ class HostsFile:
                 )
         finally:
             os.close(fd)
+
+
+_KEPT = "the file was left as it was, the next sync retries"
 
 
 def _read_only(fd: int) -> bool:

@@ -34,6 +34,10 @@ def describe(path: str, err: OSError, target: str | None = None) -> str:
         via = f" (a symlink to {target})" if target and target != os.path.abspath(path) else ""
         parent = os.path.dirname(target or path) or "."
         return f"{path}{via}: directory {parent} does not exist; create it, or pass --hosts-file"
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded"}
+        name = errno.errorcode[code]
+        return f"{path}: {what.get(code, 'file too large')} ({name}); free some space on its file system"
     if code == errno.ELOOP:
         return f"{path}: too many levels of symbolic links (a loop?); pass --hosts-file with the real path"
     reason = (err.strerror or str(err)).replace("\n", " ")
