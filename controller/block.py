@@ -9,9 +9,13 @@ Block format::
 Guarantees (docs/architecture.md, decision 3):
 - every byte outside the block is preserved (line endings, missing final newline, non-UTF-8 bytes, other
   tools' blocks); the content is handled as bytes throughout and only the block is ever generated;
-- markers match only as whole lines (surrounding whitespace ignored), never inside a comment;
+- markers match only as whole lines (spaces and tabs around them ignored, nothing else), never in a comment;
 - duplicate blocks collapse into the first one; a BEGIN without END (a crashed writer) is repaired by removing
-  the BEGIN line and only the managed-looking lines right after it.
+  the BEGIN line and only the lines right after it that are byte for byte what render_block writes (and, at
+  the very end of the file, the start of one: a write cut short); the first other line and all after it stay;
+- remove_block is the exact inverse of splice: the blank line splice puts before an appended block goes with
+  the block only while the block ends the file;
+- parsing is linear in the file size: no regex may backtrack, no line is scanned twice.
 
 Pure functions of (content, entries, marker): no file I/O (that is controller/hostsfile.py), stdlib only.
 """
@@ -22,6 +26,7 @@ import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from controller.entries import Entry, HostsFileError, InvalidEntryError
 
@@ -71,6 +76,11 @@ def _unique_sorted(entries: Iterable[Entry]) -> list[Entry]:
     return unique
 
 
+def _line(entry: Entry) -> str:
+    """One line of the block, without its line ending; managed_entry() reads exactly this back."""
+    return f"{entry.address} {entry.hostname}  # {entry.owner}"
+
+
 def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") -> bytes:
     """The block, deterministic whatever the order of ``entries``; every line ends with ``newline``."""
     if newline not in (b"\n", b"\r\n"):
@@ -82,23 +92,28 @@ def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") 
     nl = newline.decode()
     lines = [begin_line(marker)]
     for entry in _unique_sorted(entries):
-        lines.append(f"{entry.address} {entry.hostname}  # {entry.owner}")
+        lines.append(f"{entry.address} {entry.hostname}  # {entry.owner}")  # _line(), inlined: hot loop
     lines.append(end_line(marker))
     return (nl.join(lines) + nl).encode()
 
 
 # ---------------------------------------------------------------------------------------------------- parse
 
-# A line written by render_block: "ADDR HOST  # ns/name" (whitespace tolerated).
-_MANAGED = re.compile(
-    rb"[ \t]*([0-9A-Fa-f:.]+)[ \t]+([A-Za-z0-9.-]+)[ \t]+#[ \t]*([^\s#/]+/[^\s#]+)[ \t\r]*\Z"
+# Possessive quantifiers throughout: no pattern here may backtrack, so parsing stays linear in the file size
+# (a long line of spaces after a cut-short line once took seconds per 8 kB).
+#
+# A prefix of a line written by render_block ("ADDR HOST  # ns/name", then CR LF or LF): what a write cut
+# short leaves at the end of the file. Only the characters render_block writes, with its exact spacing.
+_CUT_MANAGED = re.compile(
+    rb"[0-9a-f:.]++(?: (?:[a-z0-9.-]++(?: (?: (?:#(?: (?:[^\s#/]++(?:/(?:[^\s#]++\r?+)?)?)?)?)?)?)?)?)?"
 )
-# A prefix of such a line: what a write cut short leaves at the end of the file.
-_MANAGED_PREFIX = re.compile(rb"[ \t]*[0-9A-Fa-f:.]+(?:[ \t]+[A-Za-z0-9.-]*(?:[ \t]+(?:#[ \t]*\S*)?)?)?\r?\Z")
 # "IP name [aliases...]" outside the block, for the names the planner must not shadow.
 _HOSTS_LINE = re.compile(
-    rb"^[ \t]*(?=[0-9A-Fa-f]*[.:])[0-9A-Fa-f:.]+(?:%[^\s#]+)?[ \t]+([^#\r\n]*)", re.MULTILINE
+    rb"^[ \t]*+(?=[0-9A-Fa-f]*+[.:])[0-9A-Fa-f:.]++(?:%[^\s#]++)?[ \t]++([^#\r\n]*+)", re.MULTILINE
 )
+# Longest fields a managed line can have (an IPv6 address with an IPv4 tail; a DNS name; a namespace/name pair
+# of Kubernetes names): anything longer is not one of ours and is not even decoded.
+_MAX_ADDRESS, _MAX_HOSTNAME, _MAX_OWNER = 45, 253, 63 + 1 + 253
 
 
 @dataclass(frozen=True)
@@ -122,17 +137,46 @@ def detect_newline(content: bytes) -> bytes:
     return b"\r\n" if crlf and crlf * 2 > content.count(b"\n") else b"\n"
 
 
+def _line_text(line: bytes) -> bytes:
+    """A line without its line ending (LF, or CR LF)."""
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+@lru_cache(maxsize=16)
+def _marker_pattern(text: bytes) -> re.Pattern[bytes]:
+    """A whole line that is ``text`` with only spaces or tabs around it (no form feed, vertical tab, ...)."""
+    return re.compile(rb"^[ \t]*+" + re.escape(text) + rb"[ \t]*+\r?+(?:\n|\Z)", re.MULTILINE)
+
+
+_MARKER_SCAN_AFTER = 64  # lines containing the marker text without being marker lines, before a full scan
+
+
 def _marker_lines(content: bytes, text: bytes) -> list[tuple[int, int]]:
-    """(start, end) of every line whose trimmed content is exactly ``text``; a fast scan, no per-line work."""
-    found = []
+    """(start, end) of every marker line ``text`` (see _marker_pattern); linear in the content size.
+
+    A fast search for the text finds the few candidate lines of a normal file. Each line is looked at once:
+    the search goes on from the next line, never from inside this one (a long line of repeated marker text
+    would otherwise be rescanned once per repetition); and a file with many lines that merely contain the text
+    is scanned by the regex engine instead of line by line in Python.
+    """
+    pattern = _marker_pattern(text)
+    found: list[tuple[int, int]] = []
+    misses = 0
     pos = content.find(text)
     while pos != -1:
         start = content.rfind(b"\n", 0, pos) + 1
-        end = content.find(b"\n", pos)
-        end = len(content) if end == -1 else end + 1
-        if not content[start:pos].strip() and not content[pos + len(text) : end].strip():
+        end = content.find(b"\n", pos) + 1 or len(content)
+        match = pattern.match(content, start, end)
+        if match and match.end() == end:
             found.append((start, end))
-        pos = content.find(text, pos + len(text))
+        else:
+            misses += 1
+            if misses > _MARKER_SCAN_AFTER:
+                found.extend(m.span() for m in pattern.finditer(content, end))
+                return found
+        pos = content.find(text, end)
     return found
 
 
@@ -141,24 +185,43 @@ def _next_line(content: bytes, pos: int) -> int:
     return len(content) if end == -1 else end + 1
 
 
+def managed_entry(line: bytes) -> Entry | None:
+    """The entry when ``line`` is byte for byte what render_block writes for it (LF or CR LF), else None."""
+    text = _line_text(line)
+    address, _, rest = text.partition(b" ")
+    hostname, _, owner = rest.partition(b"  # ")
+    if not (0 < len(address) <= _MAX_ADDRESS and 0 < len(hostname) <= _MAX_HOSTNAME):
+        return None
+    if not 0 < len(owner) <= _MAX_OWNER:
+        return None
+    try:
+        entry = Entry(hostname=hostname.decode(), address=address.decode(), owner=owner.decode())
+    except (UnicodeDecodeError, InvalidEntryError):
+        return None
+    return entry if _line(entry).encode() == text else None
+
+
 def _repair_end(content: bytes, pos: int, limit: int, end_text: bytes) -> int:
-    """End of the managed-looking lines from ``pos`` (before ``limit``), for an unterminated block."""
+    """End of the lines from ``pos`` (before ``limit``) that the engine wrote, for a block without END.
+
+    Only exact managed lines go, and at the very end of the file a prefix of one or of the END line (a write
+    cut short); the first other line, and everything after it, is the user's.
+    """
     while pos < limit:
         end = _next_line(content, pos)
         line = content[pos:end]
         if line.endswith(b"\n"):
-            if not _MANAGED.match(line.rstrip(b"\n")):
+            if managed_entry(line) is None:
                 break
-        elif not _is_fragment(line, end_text):
+        elif not _is_cut_short(line, end_text):
             break
         pos = end
     return pos
 
 
-def _is_fragment(line: bytes, end_text: bytes) -> bool:
-    """A last line without newline that starts like a managed line or an END line: a cut-short write."""
-    text = line.strip()
-    return bool(_MANAGED_PREFIX.match(line)) or (bool(text) and end_text.startswith(text))
+def _is_cut_short(line: bytes, end_text: bytes) -> bool:
+    """A last line without newline that is the start of a managed line or of the END line."""
+    return bool(_CUT_MANAGED.fullmatch(line)) or (end_text + b"\r").startswith(line)
 
 
 def _spans(content: bytes, marker: str) -> list[_Span]:
@@ -199,14 +262,9 @@ def _managed_entries(content: bytes, spans: list[_Span]) -> tuple[Entry, ...]:
     found = []
     for span in spans:
         for raw in content[span.start : span.end].splitlines():
-            match = _MANAGED.match(raw)
-            if not match:
-                continue
-            try:
-                host, addr, owner = (g.decode() for g in (match[2], match[1], match[3]))
-                found.append(Entry(hostname=host, address=addr, owner=owner))
-            except (UnicodeDecodeError, InvalidEntryError):
-                continue  # a damaged line inside our block: it is replaced on the next write
+            entry = managed_entry(raw)
+            if entry is not None:
+                found.append(entry)  # other lines inside our block are replaced on the next write
     return tuple(found)
 
 
@@ -265,19 +323,26 @@ def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
 
 
 def remove_block(content: bytes, marker: str) -> bytes:
-    """Content without our block(s) and the blank line the engine put before it; unchanged if no block."""
+    """Content without our block(s); unchanged if there is no block.
+
+    The exact inverse of splice's append: the blank line splice puts before a block it appends at the end of
+    the file goes with it, but only while the block still ends the file. A blank line before a block in the
+    middle of the file may be the user's, so it stays.
+    """
     spans = _spans(content, marker)
     if not spans:
         return content
-    nl = detect_newline(content)
     first = spans[0]
     prefix = content[: first.start]
-    if prefix.endswith(b"\n" + nl):
-        prefix = prefix[: -len(nl)]  # the blank line we added when appending
     rest = _without_spans(content, spans, b"")[first.start :]
-    if not rest and spans[-1].terminated and not content.endswith(b"\n") and prefix.endswith(nl):
-        prefix = prefix[: -len(nl)]  # we terminated the user's last line when appending: undo that
-    return prefix + rest
+    if rest:
+        return prefix + rest
+    nl = detect_newline(content)
+    if prefix.endswith(b"\n" + nl):
+        prefix = prefix[: -len(nl)]  # the blank line splice added when appending
+    if spans[-1].terminated and not content.endswith(b"\n") and prefix.endswith(nl):
+        prefix = prefix[: -len(nl)]  # splice terminated the user's last line when appending: undo that
+    return prefix
 
 
 def only_block_from(content: bytes, offset: int, marker: str) -> bool:
