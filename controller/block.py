@@ -76,11 +76,6 @@ def _unique_sorted(entries: Iterable[Entry]) -> list[Entry]:
     return unique
 
 
-def _line(entry: Entry) -> str:
-    """One line of the block, without its line ending; managed_entry() reads exactly this back."""
-    return f"{entry.address} {entry.hostname}  # {entry.owner}"
-
-
 def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") -> bytes:
     """The block, deterministic whatever the order of ``entries``; every line ends with ``newline``."""
     if newline not in (b"\n", b"\r\n"):
@@ -92,18 +87,16 @@ def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") 
     nl = newline.decode()
     lines = [begin_line(marker)]
     for entry in _unique_sorted(entries):
-        lines.append(f"{entry.address} {entry.hostname}  # {entry.owner}")  # _line(), inlined: hot loop
+        lines.append(f"{entry.address} {entry.hostname}  # {entry.owner}")  # managed_entry() reads it back
     lines.append(end_line(marker))
     return (nl.join(lines) + nl).encode()
 
 
 # ---------------------------------------------------------------------------------------------------- parse
 
-# Possessive quantifiers throughout: no pattern here may backtrack, so parsing stays linear in the file size
-# (a long line of spaces after a cut-short line once took seconds per 8 kB).
-#
-# A prefix of a line written by render_block ("ADDR HOST  # ns/name", then CR LF or LF): what a write cut
-# short leaves at the end of the file. Only the characters render_block writes, with its exact spacing.
+# Possessive quantifiers throughout: no pattern may backtrack, so parsing stays linear in the file size.
+# A prefix of a line written by render_block ("ADDR HOST  # ns/name", then CR LF or LF), with its exact
+# characters and spacing: what a write cut short leaves at the end of the file.
 _CUT_MANAGED = re.compile(
     rb"[0-9a-f:.]++(?: (?:[a-z0-9.-]++(?: (?: (?:#(?: (?:[^\s#/]++(?:/(?:[^\s#]++\r?+)?)?)?)?)?)?)?)?)?"
 )
@@ -111,9 +104,8 @@ _CUT_MANAGED = re.compile(
 _HOSTS_LINE = re.compile(
     rb"^[ \t]*+(?=[0-9A-Fa-f]*+[.:])[0-9A-Fa-f:.]++(?:%[^\s#]++)?[ \t]++([^#\r\n]*+)", re.MULTILINE
 )
-# Longest fields a managed line can have (an IPv6 address with an IPv4 tail; a DNS name; a namespace/name pair
-# of Kubernetes names): anything longer is not one of ours and is not even decoded.
-_MAX_ADDRESS, _MAX_HOSTNAME, _MAX_OWNER = 45, 253, 63 + 1 + 253
+# Longest address and name a valid entry can have: anything longer is not ours and is not even decoded.
+_MAX_ADDRESS, _MAX_HOSTNAME = 45, 253
 
 
 @dataclass(frozen=True)
@@ -190,15 +182,15 @@ def managed_entry(line: bytes) -> Entry | None:
     text = _line_text(line)
     address, _, rest = text.partition(b" ")
     hostname, _, owner = rest.partition(b"  # ")
-    if not (0 < len(address) <= _MAX_ADDRESS and 0 < len(hostname) <= _MAX_HOSTNAME):
-        return None
-    if not 0 < len(owner) <= _MAX_OWNER:
+    if not (0 < len(address) <= _MAX_ADDRESS and 0 < len(hostname) <= _MAX_HOSTNAME and owner):
         return None
     try:
         entry = Entry(hostname=hostname.decode(), address=address.decode(), owner=owner.decode())
     except (UnicodeDecodeError, InvalidEntryError):
         return None
-    return entry if _line(entry).encode() == text else None
+    # The same text as render_block's, or a line that only reads as this entry (uppercase, another spelling).
+    same = f"{entry.address} {entry.hostname}  # {entry.owner}".encode() == text
+    return entry if same else None
 
 
 def _repair_end(content: bytes, pos: int, limit: int, end_text: bytes) -> int:

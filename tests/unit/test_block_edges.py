@@ -15,7 +15,15 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from controller.block import DEFAULT_MARKER, managed_entry, parse, remove_block, render_block, splice
+from controller.block import (
+    DEFAULT_MARKER,
+    detect_newline,
+    managed_entry,
+    parse,
+    remove_block,
+    render_block,
+    splice,
+)
 from controller.entries import Entry, InvalidEntryError
 from controller.hostsfile import HostsFile
 
@@ -222,6 +230,6 @@ def test_repair_removes_only_exact_managed_lines(
     assume(b"\n" in after and not is_exact_managed(after.split(b"\n", 1)[0]))
     ours = render_block(entries, M).splitlines(keepends=True)[:-1]  # BEGIN and the lines, no END
     content = before + b"".join(ours) + after
-    assume(after.split(b"\n", 1)[0].strip(b" \t\r") != END)
+    assume(all(line.strip(b" \t\r") != END for line in after.split(b"\n")))  # an END would close our block
     assert remove_block(content, M) == before + after
-    assert splice(content, entries, M) == before + render_block(entries, M) + after
+    assert splice(content, entries, M) == before + render_block(entries, M, detect_newline(content)) + after
