@@ -1,7 +1,8 @@
 """The hosts file itself: read it, and write our block into it safely (docs/architecture.md, decision 4).
 
-Writes are skipped when nothing changes, go through temp file + rename when possible and in place otherwise
-(a bind-mounted single file), are serialised by an advisory lock on the file and verified by reading back.
+Writes are skipped when nothing changes, go through temp file + rename when possible (owner, mode and extended
+attributes carried over) and in place otherwise (a bind-mounted single file), are serialised by an advisory
+lock on the file and verified by reading back; a write that fails (a full disk) leaves the file as it was.
 What the block looks like and where it goes in the content is controller/block.py's job; this module only
 moves bytes between that and the disk.
 
@@ -34,6 +35,8 @@ from controller.block import (
 )
 from controller.entries import Entry, HostsFileError
 from controller.safepath import describe, open_regular, resolve
+from controller.xattrs import CannotCopy
+from controller.xattrs import copy as copy_xattrs
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +276,7 @@ class HostsFile:
             if self.mode is WriteMode.INPLACE or (self.mode is WriteMode.AUTO and self._rename_failed):
                 return self._write_in_place(fd, current, new)
             try:
-                return self._write_by_rename(target, st, new)
+                return self._write_by_rename(target, fd, st, new)
             except _NeedInPlace as why:
                 if self.mode is WriteMode.RENAME and _read_only(fd):
                     raise HostsFileError(
@@ -291,7 +294,7 @@ class HostsFile:
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
 
-    def _write_by_rename(self, target: str, st: os.stat_result, new: bytes) -> WriteResult:
+    def _write_by_rename(self, target: str, fd: int, st: os.stat_result, new: bytes) -> WriteResult:
         directory, name = os.path.split(target)
         try:
             tmp_fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=TEMP_SUFFIX)
@@ -302,7 +305,7 @@ class HostsFile:
         try:
             try:
                 try:
-                    self._fill_temp(tmp_fd, st, new)
+                    self._fill_temp(tmp_fd, fd, st, new)
                 except OSError as err:
                     if err.errno in _NO_SPACE:  # the temp file did not fit: the hosts file is untouched
                         raise HostsFileError(f"{describe(self.path, err)}; {_KEPT}") from None
@@ -326,14 +329,19 @@ class HostsFile:
             os.close(tmp_fd)  # releases the lock on the new file
 
     @staticmethod
-    def _fill_temp(tmp_fd: int, st: os.stat_result, new: bytes) -> None:
+    def _fill_temp(tmp_fd: int, fd: int, st: os.stat_result, new: bytes) -> None:
+        """The new content with the old file's owner, extended attributes (ACLs, labels) and mode."""
         _pwrite_all(tmp_fd, new, 0)
-        os.fchmod(tmp_fd, stat.S_IMODE(st.st_mode))
         if (os.getuid(), os.getgid()) != (st.st_uid, st.st_gid):
             try:
                 os.fchown(tmp_fd, st.st_uid, st.st_gid)
             except PermissionError:
                 raise _NeedInPlace("cannot keep the file's owner") from None
+        try:
+            copy_xattrs(fd, tmp_fd)
+        except CannotCopy as why:
+            raise _NeedInPlace(str(why)) from None
+        os.fchmod(tmp_fd, stat.S_IMODE(st.st_mode))  # last: an ACL copied above also sets the group bits
         os.fsync(tmp_fd)
 
     @staticmethod
