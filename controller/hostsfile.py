@@ -301,6 +301,8 @@ class HostsFile:
         except OSError as err:
             if err.errno in _TEMP_FALLBACK:
                 raise _NeedInPlace(f"directory not writable: {err.strerror}") from None
+            if err.errno in _NO_SPACE:
+                raise HostsFileError(f"{describe(self.path, err)}; {_KEPT}") from None
             raise
         try:
             try:

@@ -12,6 +12,7 @@ import errno
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,14 +38,14 @@ def sh(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, check=False)
 
 
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A real tmpfs of FS_SIZE mounted under tmp_path; always unmounted."""
+@contextmanager
+def tmpfs(tmp_path: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs mounted under tmp_path with ``options``; always unmounted."""
     if os.geteuid() != 0:
         pytest.skip(f"mounting a small tmpfs needs root; running as uid {os.geteuid()}")
     mount = tmp_path / "fs"
     mount.mkdir()
-    proc = sh("mount", "-t", "tmpfs", "-o", f"size={FS_SIZE},mode=0755", "k8s-hosts-test", str(mount))
+    proc = sh("mount", "-t", "tmpfs", "-o", f"{options},mode=0755", "k8s-hosts-test", str(mount))
     if proc.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip() or proc.returncode}")
     try:
@@ -52,6 +53,12 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     finally:
         if sh("umount", str(mount)).returncode:
             sh("umount", "-l", str(mount))
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path, f"size={FS_SIZE}") as mount:
+        yield mount
 
 
 def fill(path: Path) -> None:
@@ -118,3 +125,19 @@ def test_removing_the_block_on_a_full_disk(small_fs: Path, mode: str) -> None:
         hosts.cleanup()
     assert path.read_bytes() == original
     one_line(err, path)
+
+
+@pytest.mark.parametrize("mode", ["rename", "auto", "inplace"])
+def test_no_free_inode_for_the_temp_file(tmp_path: Path, mode: str) -> None:
+    with tmpfs(tmp_path, f"size={FS_SIZE},nr_inodes=2") as mount:  # the root directory and the hosts file
+        path = mount / "hosts"
+        original = splice(BASE, FEW, M) + USER_AFTER
+        path.write_bytes(original)
+        hosts = HostsFile(path, mode=mode)
+        if mode == "inplace":  # needs no new file
+            assert hosts.sync(MANY).changed and path.read_bytes() == splice(original, MANY, M)
+            return
+        with pytest.raises(HostsFileError) as err:
+            hosts.sync(MANY)
+        assert path.read_bytes() == original
+        assert "the file was left as it was" in one_line(err, path)
