@@ -139,6 +139,14 @@ def test_form_feed_or_vertical_tab_around_the_marker_text_is_not_a_marker(
     assert splice(content, [E1], M) == content + b"\n" + render_block([E1], M)
 
 
+def test_a_real_block_after_thousands_of_lines_that_almost_are_markers_is_found() -> None:
+    near = (b"\v" + BEGIN + b"\n" + END + b"\f\n") * 2000  # past the point where the search turns to a scan
+    content = near + render_block([E1], M) + near
+    assert parse(content, M).managed == (E1,)
+    assert remove_block(content, M) == near + near
+    assert splice(content, [], M) == near + near
+
+
 def test_spaces_and_tabs_around_the_marker_text_still_make_a_marker() -> None:
     content = BASE + b" \t" + BEGIN + b"\t \r\n" + OURS + b"  " + END + b"\n"
     assert parse(content, M).has_block
