@@ -72,10 +72,12 @@ class HttpServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._connection, sock=self._sock, limit=MAX_HEAD)
-        )
-        self._started.set()
+        try:
+            server = self._loop.run_until_complete(
+                asyncio.start_server(self._connection, sock=self._sock, limit=MAX_HEAD)
+            )
+        finally:
+            self._started.set()  # start() returns either way; a failure here is logged by the thread
         try:
             self._loop.run_forever()
         finally:
