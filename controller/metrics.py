@@ -78,7 +78,7 @@ class Metrics:
         )
         self.lock_timeouts = Counter(
             f"{PREFIX}_lock_timeouts",
-            "Syncs and cleanups that gave up waiting for the hosts file's lock (held by another process).",
+            "Syncs that gave up waiting for the hosts file's lock (held by another process).",
             registry=r,
         )
         self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)

@@ -4,6 +4,7 @@ Run off the write path (PostWriteCommand): the writer asks for a run and goes on
 run at a time, and the writes made while one runs are followed by a single run after it (latest wins: the
 command flushes a cache, once is enough for any number of writes). A slow command therefore delays only
 itself, never the next write (docs/architecture.md, decision 2).
+
 Bounded by --post-write-timeout, whatever the command does: its output is read through a pipe of our own
 until the timeout, so a detached child that keeps the pipe open cannot hold the writer; on timeout, and when
 the controller shuts down meanwhile, the command's whole process group is killed. Only the last

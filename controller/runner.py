@@ -150,15 +150,14 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             stop_http()
         if config.cleanup_on_exit and not (config.once or config.dry_run):
             # Off the event loop, and bounded by the lock timeout (controller/filelock.py).
-            exit_code = await asyncio.to_thread(_cleanup, hosts, metrics) or exit_code
+            exit_code = await asyncio.to_thread(_cleanup, hosts) or exit_code
     return exit_code
 
 
-def _cleanup(hosts: HostsFile, metrics: Metrics) -> int:
+def _cleanup(hosts: HostsFile) -> int:
     try:
         result = hosts.cleanup()
-    except LockTimeout as err:
-        metrics.lock_timeouts.inc()
+    except LockTimeout as err:  # the metrics endpoint is already closed: the log says it
         log.error(
             "cleanup gave up: %s; the block is left in the file: run k8s-hosts-controller --cleanup "
             "once the lock is released",

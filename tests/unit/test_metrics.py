@@ -100,6 +100,8 @@ def test_metrics_endpoint_exposes_the_documented_metrics(running):
         "last_sync_timestamp_seconds",
         "ready",
         "hosts_file_stale",
+        "write_failing",
+        "lock_timeouts",
         "build_info",
     ]:
         assert PREFIX + name in fams, name
