@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from controller import __version__
 from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
 from controller.entries import HostsFileError
+from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.logs import setup_logging
 
@@ -83,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cleanup(config)
         if not config.dry_run:
             HostsFile(config.hosts_file, config.marker, config.write_mode).check_writable()
+    except LockTimeout as err:  # not bad input: the same command works once the lock is released (exit 1)
+        print(f"{PROG}: error: {err}; the block is left in the file: try again later", file=sys.stderr)
+        return 1
     except HostsFileError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

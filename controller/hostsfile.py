@@ -19,6 +19,7 @@ import logging
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from controller.block import (
     validate_marker,
 )
 from controller.entries import Entry, HostsFileError
+from controller.filelock import LOCK_TIMEOUT, lock_exclusive
 from controller.safepath import describe, open_regular, resolve
 from controller.xattrs import CannotCopy
 from controller.xattrs import copy as copy_xattrs
@@ -124,6 +126,7 @@ class HostsFile:
             choices = ", ".join(m.value for m in WriteMode)
             raise HostsFileError(f"{self.path}: unknown write mode {mode!r}; use one of {choices}") from None
         self._rename_failed = False  # auto mode remembers that rename does not work for this file
+        self.lock_timeout = LOCK_TIMEOUT  # past it, a sync or cleanup fails with LockTimeout (filelock.py)
 
     def __repr__(self) -> str:
         return f"HostsFile({self.path!r}, marker={self.marker!r}, mode={self.mode.value!r})"
@@ -170,15 +173,17 @@ class HostsFile:
         be two different files for the host process and the pod; the hosts file's inode is the one thing both
         share, and flock on it works across mount namespaces (and leaves no extra file in /etc). A rename-mode
         writer replaces that inode, so after getting the lock we check that the path still names the locked
-        inode, and start over if not.
+        inode, and start over if not. The wait is bounded (controller/filelock.py): any local user can
+        hold this lock, as the file is world-readable.
         """
+        deadline = time.monotonic() + self.lock_timeout  # for all the attempts together
         for _ in range(100):
             fd = self._open_for_lock(target, create)
             if fd is None:
                 yield None
                 return
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                lock_exclusive(fd, self.path, self.lock_timeout, deadline)
                 locked = os.fstat(fd)
                 try:
                     current = os.lstat(target)
@@ -313,8 +318,9 @@ class HostsFile:
                         raise HostsFileError(f"{describe(self.path, err)}; {_KEPT}") from None
                     raise
                 # Lock the new file before it is published: our lock is on the old inode, and a writer that
-                # opens the path after the rename must wait until our read-back is done.
-                fcntl.flock(tmp_fd, fcntl.LOCK_EX)
+                # opens the path after the rename must wait until our read-back is done. Nobody else knows
+                # this file yet (mode 0600): never blocking, whoever could try.
+                fcntl.flock(tmp_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 try:
                     os.rename(tmp_path, target)
                 except OSError as err:

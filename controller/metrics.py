@@ -1,17 +1,20 @@
-"""Prometheus metrics and the HTTP endpoint that serves them with /healthz and /readyz."""
+"""Prometheus metrics and the HTTP endpoint that serves them with /healthz and /readyz.
+
+/readyz is 200 only while the controller does its job: listing synced, watch streams working, the last
+write of the hosts file succeeded (docs/architecture.md, decision 12). The HTTP server itself, bounded in
+connections and time, is controller/httpserve.py.
+"""
 
 from __future__ import annotations
 
 import platform
-import threading
 import time
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 
 from controller import __version__
+from controller.httpserve import HttpServer
 from controller.model import REASONS
 
 PREFIX = "k8s_hosts_controller"
@@ -60,12 +63,22 @@ class Metrics:
         )
         self.ready = Gauge(
             f"{PREFIX}_ready",
-            "1 while /readyz answers ok: listing synced, watch streams working.",
+            "1 while /readyz answers ok: listing synced, watch streams working, last write succeeded.",
             registry=r,
         )
         self.stale_file = Counter(
             f"{PREFIX}_hosts_file_stale",
             "Writes that went to a file no longer linked in its directory (bind mount replaced on the host).",
+            registry=r,
+        )
+        self.write_failing = Gauge(
+            f"{PREFIX}_write_failing",
+            "1 while the last attempt to write the hosts file failed (/readyz says why), else 0.",
+            registry=r,
+        )
+        self.lock_timeouts = Counter(
+            f"{PREFIX}_lock_timeouts",
+            "Syncs that gave up waiting for the hosts file's lock (held by another process).",
             registry=r,
         )
         self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)
@@ -115,16 +128,6 @@ class Health:
         return time.monotonic() - self._beat < self.STALE_AFTER
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # scrapes every few seconds: keep logs clean
-        pass
-
-
 def parse_bind_address(value: str) -> tuple[str, int] | None:
     """ ":8080" -> ("0.0.0.0", 8080); "127.0.0.1:9000"; "[::1]:9000"; "0" -> None (disabled).
 
@@ -157,7 +160,7 @@ class Served:
 
 
 def serve(address: tuple[str, int], metrics: Metrics, health: Health) -> Served:
-    """Serve /metrics, /healthz and /readyz in a daemon thread; returns the server (call it to stop it)."""
+    """Serve /metrics, /healthz and /readyz from a daemon thread; returns the server (call it to stop it)."""
     metrics_app = make_wsgi_app(metrics.registry)
 
     def app(environ, start_response):
@@ -174,17 +177,5 @@ def serve(address: tuple[str, int], metrics: Metrics, health: Health) -> Served:
         start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
         return [b"ok\n" if ok else b"not ready\n"]
 
-    server_class = _ThreadingWSGIServer
-    if ":" in address[0]:
-        import socket
-
-        server_class = type("_V6Server", (_ThreadingWSGIServer,), {"address_family": socket.AF_INET6})
-    server = make_server(address[0], address[1], app, server_class=server_class, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-
-    return Served(stop, (address[0], server.server_address[1]))
+    server = HttpServer(address, app).start()
+    return Served(server.stop, server.address)

@@ -1,6 +1,7 @@
 """Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup.
 
-The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/architecture.md, decision 8).
+The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/architecture.md, decision 8),
+in a thread and bounded: a lock held by another process makes it give up, say so and exit 1.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from controller import __version__, handlers, kube, memory, sources
 from controller.config import Config
 from controller.entries import HostsFileError
 from controller.events import EventQueue
+from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
 from controller.plan import Filters
@@ -147,13 +149,21 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         if stop_http:
             stop_http()
         if config.cleanup_on_exit and not (config.once or config.dry_run):
-            exit_code = _cleanup(hosts) or exit_code
+            # Off the event loop, and bounded by the lock timeout (controller/filelock.py).
+            exit_code = await asyncio.to_thread(_cleanup, hosts) or exit_code
     return exit_code
 
 
 def _cleanup(hosts: HostsFile) -> int:
     try:
         result = hosts.cleanup()
+    except LockTimeout as err:  # the metrics endpoint is already closed: the log says it
+        log.error(
+            "cleanup gave up: %s; the block is left in the file: run k8s-hosts-controller --cleanup "
+            "once the lock is released",
+            err,
+        )
+        return 1
     except HostsFileError as err:
         log.error("cleanup failed: %s", err)
         return 1

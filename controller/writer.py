@@ -4,7 +4,9 @@ Handlers only update the state and wake the writer (docs/architecture.md, decisi
 nothing before the first complete listing of every watched scope, and the engine skips the write when the
 file already holds the rendered content. This module is the timing (debounce, retries, periodic re-reads)
 and the sync itself; what is said about a sync is controller/report.py, the post-write command
-controller/postwrite.py, the --dry-run output controller/dryrun.py. No kopf here.
+controller/postwrite.py (run in the background: a slow one never holds back the next write), the --dry-run
+output controller/dryrun.py. While the last attempt to write the file failed, /readyz says so and why
+(docs/architecture.md, decision 12). No kopf here.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from dataclasses import dataclass, field
 from controller.config import Config
 from controller.dryrun import print_dry_run
 from controller.entries import HostsFileError
+from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
 from controller.plan import Filters, Plan, plan
-from controller.postwrite import run_post_write_command
+from controller.postwrite import PostWriteCommand
 from controller.report import EventSink, Reporter
 from controller.resolve import Resolver
 from controller.state import ClusterState
@@ -32,6 +35,7 @@ log = logging.getLogger("k8s-hosts-controller")
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # --once and --dry-run give up on a file error after this many attempts (about 3 s): a CI job must not hang.
 ONE_SHOT_ATTEMPTS = 3
+WRITE_BLOCKER = "hosts file"  # the key of a failing write in Health.blockers
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,11 @@ class Writer:
         self.report = Reporter(metrics, hosts.path, post_event)
         self.done = asyncio.Event()  # set after the first sync in --once / --dry-run mode
         self.error: str | None = None  # why --once / --dry-run gave up (the exit code is 1 then)
+        self.post_write = (
+            PostWriteCommand(options.post_write_command, options.post_write_timeout)
+            if options.post_write_command
+            else None
+        )
         self._wake = asyncio.Event()
         self._failures = 0
         # Leading edge (docs/architecture.md, decision 2): while quiet, a change is written at once; a change
@@ -81,15 +90,21 @@ class Writer:
         self._wake.set()
 
     async def run(self) -> None:
-        while not self.done.is_set():
-            await self._wait_for_work()
-            if not self.state.listed:
-                continue  # the listing signal wakes us again
-            if self._burst:
-                self._burst = await self._coalesce()
-            await self.sync()
-            if self._changed_while_writing:  # changes came in while we wrote: a burst has started
-                self._burst = True
+        try:
+            while not self.done.is_set():
+                await self._wait_for_work()
+                if not self.state.listed:
+                    continue  # the listing signal wakes us again
+                if self._burst:
+                    self._burst = await self._coalesce()
+                await self.sync()
+                if self._changed_while_writing:  # changes came in while we wrote: a burst has started
+                    self._burst = True
+            if self.post_write is not None:  # --once: its write's command still runs to its end
+                await self.post_write.finish()
+        finally:
+            if self.post_write is not None:  # cancelled (shutdown): leave no command running
+                await self.post_write.stop()
 
     async def _wait_for_work(self) -> None:
         timeout = self._next_timer()
@@ -162,6 +177,12 @@ class Writer:
         except HostsFileError as err:
             self._failures += 1
             self.metrics.writes.labels("error").inc()
+            self.metrics.write_failing.set(1)
+            if isinstance(err, LockTimeout):
+                self.metrics.lock_timeouts.inc()
+            # Not ready while the file cannot be written: the cluster is watched, but the names do not
+            # reach the file (docs/architecture.md, decision 12).
+            self.health.blockers[WRITE_BLOCKER] = f"the last write of the hosts file failed: {err}"
             if (self.options.once or self.options.dry_run) and self._failures >= ONE_SHOT_ATTEMPTS:
                 self.error = str(err)
                 log.error("sync failed: %s (giving up after %d attempts)", err, self._failures)
@@ -173,6 +194,8 @@ class Writer:
             return None
 
         self._failures = 0
+        self.metrics.write_failing.set(0)
+        self.health.blockers.pop(WRITE_BLOCKER, None)
         now = time.monotonic()
         self.metrics.writes.labels("written" if result.changed else "unchanged").inc()
         self.metrics.sync_duration.observe(now - started)
@@ -182,8 +205,8 @@ class Writer:
         self.metrics.last_sync.set(time.time())
         self.report.changes(result_plan, result.changed, result.mode, parsed.managed)
         self.report.warn_about_mdns(result_plan)
-        if result.changed and self.options.post_write_command:
-            await run_post_write_command(self.options.post_write_command, self.options.post_write_timeout)
+        if result.changed and self.post_write is not None:
+            self.post_write.request()  # in the background: the next change need not wait for it
         self.report.rejections(result_plan.rejections, snapshots)  # Events are queued, not posted
         if result.stale:
             self.report.stale_file()

@@ -94,3 +94,48 @@ class Ingresses:
 
     def read(self, namespace: str, name: str) -> client.V1Ingress:
         return self.net.read_namespaced_ingress(name, namespace)
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)  # read-only is enough to flock: the file is world-readable
+if len(sys.argv) > 2:  # then become another user (the file was opened first: test directories are 0700)
+    os.setgroups([])
+    os.setgid(int(sys.argv[2]))
+    os.setuid(int(sys.argv[2]))
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()  # hold it until the test closes our stdin
+"""
+NOBODY = 65534
+
+
+class LockHolder:
+    """Another process (of the user nobody when the tests run as root) holding flock(LOCK_EX) on a file,
+    the way any local user can hold the world-readable hosts file. A context manager; release() lets go."""
+
+    def __init__(self, path: Path) -> None:
+        argv = [sys.executable, "-c", _HOLD_LOCK, str(path)]
+        if os.geteuid() == 0:
+            argv.append(str(NOBODY))
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.strip() != "locked":
+            self.proc.kill()
+            raise AssertionError(f"the lock holder did not take the lock: {line!r}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.communicate(timeout=30)
+
+    def __enter__(self) -> LockHolder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

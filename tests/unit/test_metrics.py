@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -98,6 +100,8 @@ def test_metrics_endpoint_exposes_the_documented_metrics(running):
         "last_sync_timestamp_seconds",
         "ready",
         "hosts_file_stale",
+        "write_failing",
+        "lock_timeouts",
         "build_info",
     ]:
         assert PREFIX + name in fams, name
@@ -201,5 +205,102 @@ def test_port_zero_binds_any_free_port_and_says_which():
         port = served.address[1]
         assert port != 0 and served.url == f"http://127.0.0.1:{port}"
         assert get(f"{served.url}/healthz")[0] == 200
+    finally:
+        served()
+
+
+HALF_REQUEST = (
+    b"GET /metrics HTTP/1.1\r\nHost: scraper\r\n"  # the blank line that ends the headers never comes
+)
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed the connection (EOF or reset), False while it is still open."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1024) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionError:
+        return True
+
+
+def _wait_closed(socks: list[socket.socket], bound: float) -> list[socket.socket]:
+    """The sockets still open after ``bound`` seconds (polled; the bound is the issue's idle timeout)."""
+    deadline = time.monotonic() + bound
+    open_ = list(socks)
+    while open_ and time.monotonic() < deadline:
+        open_ = [s for s in open_ if not _closed_by_server(s)]
+        time.sleep(0.05)
+    return open_
+
+
+@pytest.mark.timeout(120)
+def test_hundreds_of_unfinished_requests_take_no_thread_each_and_are_closed_after_the_timeout(monkeypatch):
+    # Before the fix: one thread per connection, each waiting forever for the end of the headers.
+    monkeypatch.setattr("controller.httpserve.REQUEST_TIMEOUT", 2.0)
+    threads_before = threading.active_count()
+    served = serve(("127.0.0.1", 0), Metrics(), Health())
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection(served.address, timeout=10)
+            sock.sendall(HALF_REQUEST)
+            idle.append(sock)
+        # A scraper still gets its answer (it queued behind the 300: they have all been accepted by now).
+        status, text = get(served.url + "/metrics")
+        assert status == 200 and PREFIX + "managed_entries" in text
+        assert threading.active_count() <= threads_before + 2, threading.active_count() - threads_before
+        # Every idle connection is closed by the server, at the latest after the request timeout.
+        assert _wait_closed(idle, bound=2.0 + 10.0) == []
+        assert get(served.url + "/readyz")[0] == 503  # and the server still works afterwards
+    finally:
+        for sock in idle:
+            sock.close()
+        served()
+
+
+@pytest.mark.timeout(120)
+def test_a_request_sent_one_byte_at_a_time_is_cut_off_at_the_timeout(monkeypatch):
+    # A per-read socket timeout would let a client that sends a byte now and then hold the connection forever.
+    monkeypatch.setattr("controller.httpserve.REQUEST_TIMEOUT", 1.0)
+    served = serve(("127.0.0.1", 0), Metrics(), Health())
+    try:
+        with socket.create_connection(served.address, timeout=10) as sock:
+            deadline = time.monotonic() + 30.0
+            closed = False
+            for byte in HALF_REQUEST * 100:
+                try:
+                    sock.sendall(bytes([byte]))
+                except ConnectionError:
+                    closed = True
+                    break
+                if _closed_by_server(sock):
+                    closed = True
+                    break
+                sock.setblocking(True)
+                assert time.monotonic() < deadline, "the slow request was never cut off"
+                time.sleep(0.1)
+            assert closed
+    finally:
+        served()
+
+
+def test_bad_request_lines_get_400_and_odd_methods_what_prometheus_client_says():
+    served = serve(("127.0.0.1", 0), Metrics(), Health())
+    try:
+        for raw, expected in [
+            (b"NONSENSE\r\n\r\n", b"HTTP/1.1 400 "),
+            (b"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", b"HTTP/1.1 400 "),
+            (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n", b"HTTP/1.1 400 "),
+            (b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 405 "),
+            (b"GET /healthz HTTP/1.0\n\n", b"HTTP/1.1 200 "),
+        ]:
+            with socket.create_connection(served.address, timeout=10) as sock:
+                sock.sendall(raw)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            assert answer.startswith(expected), (raw[:40], answer[:200])
     finally:
         served()

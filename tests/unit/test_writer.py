@@ -22,6 +22,7 @@ from controller.plan import Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
 from controller.writer import Writer, WriterOptions
+from tests.helpers import LockHolder
 
 USER = b"127.0.0.1 localhost\n# user's own line\n10.1.1.1 mine.local\n"
 OLD_MTIME_NS = 1_000_000_000_000_000_000
@@ -612,3 +613,123 @@ def test_dot_local_names_warn_once_on_macos(path, monkeypatch, caplog, platform,
     warnings = [r for r in caplog.records if "mDNS" in r.getMessage()]
     assert len(warnings) == (1 if warned else 0)
     assert managed(path) == [("10.0.0.1", "api.local", "ns/web"), ("10.0.0.1", "app.local", "ns/web")]
+
+
+# ------------------------------------------------------------------------ post-write command off the path
+
+
+@pytest.mark.timeout(120)
+def test_a_slow_post_write_command_does_not_hold_back_the_next_writes(path, tmp_path):
+    # Each run notes that it started, flags an overlap with another run, and waits until the test lets it go.
+    runs, go = tmp_path / "runs", tmp_path / "go"
+    runs.mkdir()
+    go.mkdir()
+    running, overlaps = tmp_path / "running", tmp_path / "overlaps"
+    command = (
+        f"mkdir {running} 2>/dev/null || echo overlap >> {overlaps}; "
+        f"n=$(ls {runs} | grep -c started); touch {runs}/started-$n; "
+        f"while [ ! -e {go}/$n ]; do sleep 0.02; done; "
+        f"rmdir {running}; touch {runs}/done-$n"
+    )
+    rig = make_rig(path, post_write_command=command, post_write_timeout=60)
+
+    def lines() -> list[str]:
+        return [a for a, _, _ in managed(path)]
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        await until(lambda: (runs / "started-0").exists())
+        # The first command is running (and stays so until go/0): the next changes reach the file anyway.
+        rig.state.apply("MODIFIED", snap("web", ip="10.0.0.2"))
+        await until(lambda: lines() == ["10.0.0.2"])
+        rig.state.apply("MODIFIED", snap("web", ip="10.0.0.3"))
+        await until(lambda: lines() == ["10.0.0.3"])
+        assert not (runs / "done-0").exists() and not (runs / "started-1").exists()
+        assert rig.count("written") == 3
+        # Latest wins: the two writes made meanwhile are followed by one more run, after the first.
+        (go / "0").touch()
+        await until(lambda: (runs / "started-1").exists())
+        (go / "1").touch()
+        await until(lambda: (runs / "done-1").exists())
+        await asyncio.sleep(0.5)
+        assert not (runs / "started-2").exists()
+        assert rig.writer.post_write is not None and rig.writer.post_write.runs == 2
+
+    try:
+        drive(rig, scenario)
+    finally:
+        for n in range(3):
+            (go / str(n)).touch()
+    assert not overlaps.exists(), overlaps.read_text()
+
+
+def test_once_waits_for_the_post_write_command_of_its_write(path, tmp_path):
+    marker = tmp_path / "ran"
+    rig = make_rig(path, once=True, post_write_command=f"sleep 0.3; touch {marker}", post_write_timeout=30)
+
+    async def main():
+        task = asyncio.create_task(rig.writer.run())
+        list_scope(rig.state, "ns", snap("web"))
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(main())
+    assert marker.exists()
+
+
+# ---------------------------------------------------------------------------- readiness while writes fail
+
+
+def test_not_ready_while_the_last_write_failed_with_the_reason_then_ready_again(path):
+    rig = make_rig(path)
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        await until(lambda: rig.health.serving)
+        assert rig.value("write_failing") == 0
+        path.unlink()
+        path.mkdir()  # the hosts path turned into a directory: every write fails
+        rig.state.apply("MODIFIED", snap("web", ip="10.0.0.2"))
+        await until(lambda: rig.count("error") >= 1)
+        assert not rig.health.serving
+        reason = rig.health.why_not_ready()
+        assert "the last write of the hosts file failed" in reason and "directory" in reason, reason
+        assert rig.value("write_failing") == 1
+        path.rmdir()
+        path.write_bytes(USER)  # fixed: the next retry (1 s) writes, and it is ready again
+        await until(lambda: rig.health.serving, timeout=10)
+        assert rig.value("write_failing") == 0
+        assert managed(path) == [("10.0.0.2", "app.local", "ns/web")]
+
+    drive(rig, scenario)
+
+
+@pytest.mark.timeout(120)
+def test_a_foreign_lock_is_waited_for_off_the_event_loop_reported_and_retried(path):
+    rig = make_rig(path)
+    rig.hosts.lock_timeout = 0.5
+    beats: list[float] = []
+
+    async def heartbeat():
+        while True:
+            beats.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def scenario():
+        list_scope(rig.state, "ns", snap("web"))
+        await until(lambda: rig.health.serving)
+        beating = asyncio.create_task(heartbeat())
+        with LockHolder(path) as holder:
+            rig.state.apply("MODIFIED", snap("web", ip="10.0.0.2"))
+            before = len(beats)
+            await until(lambda: rig.count("error") >= 1, timeout=30)
+            assert len(beats) - before >= 3  # the loop kept running while the writer waited (in a thread)
+            assert rig.value("lock_timeouts_total") >= 1
+            assert not rig.health.serving
+            assert f"held by pid {holder.pid}" in rig.health.why_not_ready()
+            assert managed(path) == [("10.0.0.1", "app.local", "ns/web")]  # nothing written without it
+            holder.release()
+            await until(lambda: rig.health.serving, timeout=30)  # the retry writes
+        beating.cancel()
+        assert managed(path) == [("10.0.0.2", "app.local", "ns/web")]
+
+    drive(rig, scenario)
