@@ -140,7 +140,7 @@ class Reporter:
             self._mdns_warned = True
             log.warning(
                 "macOS resolves .local names through mDNS first, which can add seconds per lookup "
-                "(%s...): prefer another suffix, e.g. .test or .localhost",
+                "(%s...): prefer another suffix, e.g. .test",
                 local[0],
             )
 
