@@ -13,6 +13,7 @@ import kopf
 from kubernetes import client
 
 from controller import kube, listing, sources
+from controller.apihealth import ApiHealth
 from controller.sources import Resource
 from controller.state import ClusterState
 from controller.streams import StreamHealth
@@ -91,6 +92,22 @@ def observe_requests(streams: StreamHealth, resources: Iterable[Resource]) -> Ca
             streams.failed(plural, namespace, verb, getattr(error, "status", None), message)
 
     return listing.observe_requests(observer)
+
+
+def observe_api(api_health: ApiHealth) -> Callable[[], None]:
+    """Feed the API health with how every request kopf makes ends, discovery included."""
+
+    def observer(
+        request: int, event: str, method: str, url: str, collection: bool, error: BaseException | None
+    ) -> None:
+        if event == "start":
+            api_health.started(request, method, url, collection)
+        elif event == "attempt failed" and error is not None:
+            api_health.attempt_failed(request, error)
+        elif event == "end":
+            api_health.ended(request, error)
+
+    return listing.observe_api(observer)
 
 
 class RetryForever:

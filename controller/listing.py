@@ -6,10 +6,12 @@ does know: it yields a LISTED bookmark after every (re)listing, even an empty on
 observe the listing events and the bookmark, and pass every event on unchanged: kopf's behaviour is the
 same, we only listen. The hook is installed once per process and is a no-op for other resources.
 
-It also wraps kopf's API request function to learn how each list and watch request of a watched resource
-ends (answered, or failed and retried), so that readiness can say no while a watch cannot be established,
-e.g. a token that may list but not watch (controller/streams.py). kopf retries such a request forever and
-only logs it; the wrapper passes a logger that notes the failure (the exception being handled) and logs on.
+It also wraps kopf's API request function to learn how each request ends (answered, or failed and retried):
+the list and watch requests of a watched resource per stream, so that readiness can say no while a watch
+cannot be established, e.g. a token that may list but not watch (controller/streams.py); and every request,
+discovery included, with its error, so that a refused, unanswered, untrusted or denied request is named as
+such (controller/apihealth.py). kopf retries such a request forever and only logs it; the wrapper passes a
+logger that notes the failure (the exception being handled) and logs on.
 
 This uses kopf internals (the watching and api modules); tests/integration covers them, the kopf version
 range in pyproject.toml is the one these tests ran with, and controller/runner.py reports a listing that
@@ -18,6 +20,7 @@ never comes (docs/architecture.md, decision 10).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 import urllib.parse
@@ -32,8 +35,14 @@ ListingObserver = Callable[[str, str | None, str, str | None], None]
 # request observer(plural, scope, verb, error): verb "list" or "watch"; error None when answered
 RequestObserver = Callable[[str, str | None, str, BaseException | None], None]
 
+# api observer(request id, event, method, url, collection, error): event "start" (error None), "attempt
+# failed" (kopf retries) or "end" (error None when answered); collection: a list or watch request
+ApiObserver = Callable[[int, str, str, str, bool, BaseException | None], None]
+
 _observers: list[ListingObserver] = []
 _request_observers: list[RequestObserver] = []
+_api_observers: list[ApiObserver] = []
+_request_ids = itertools.count(1)
 _original_infinite_watch = watching.infinite_watch
 _original_request = api.request
 
@@ -114,26 +123,50 @@ def collection_request(method: str, url: str) -> tuple[str, str | None, str] | N
 class _FailureNotingLogger(logging.LoggerAdapter):
     """kopf logs each failed attempt from inside its except block: note the exception, then log as usual."""
 
-    def __init__(self, logger: Any, target: tuple[str, str | None, str]) -> None:
+    def __init__(self, logger: Any, note: Callable[[BaseException], None]) -> None:
         super().__init__(logger, {})
-        self.target = target
+        self.note = note
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         error = sys.exc_info()[1]
         if level >= logging.ERROR and error is not None:
-            _notify_request(*self.target, error)
+            self.note(error)
         self.logger.log(level, msg, *args, **kwargs)
 
 
 async def _observed_request(method: str, url: str, *args: Any, logger: Any, **kwargs: Any) -> Any:
-    target = collection_request(method, url) if _request_observers else None
-    if target is None:
+    if not (_request_observers or _api_observers):
         return await _original_request(method, url, *args, logger=logger, **kwargs)
-    response = await _original_request(
-        method, url, *args, logger=_FailureNotingLogger(logger, target), **kwargs
-    )
-    _notify_request(*target, None)
+    target = collection_request(method, url)
+    request = next(_request_ids)
+
+    def note(error: BaseException) -> None:
+        if target is not None:
+            _notify_request(*target, error)
+        _notify_api(request, "attempt failed", method, url, target is not None, error)
+
+    _notify_api(request, "start", method, url, target is not None, None)
+    try:
+        response = await _original_request(
+            method, url, *args, logger=_FailureNotingLogger(logger, note), **kwargs
+        )
+    except BaseException as error:  # noted and re-raised: kopf decides what it means
+        _notify_api(request, "end", method, url, target is not None, error)
+        raise
+    if target is not None:
+        _notify_request(*target, None)
+    _notify_api(request, "end", method, url, target is not None, None)
     return response
+
+
+def _notify_api(
+    request: int, event: str, method: str, url: str, collection: bool, error: BaseException | None
+) -> None:
+    for observer in _api_observers:
+        try:
+            observer(request, event, method, url, collection, error)
+        except Exception as fault:  # a fault of ours must not fail kopf's request
+            logging.getLogger("k8s-hosts-controller").error("noting how %s %s ended: %r", method, url, fault)
 
 
 def _notify_request(plural: str, scope: str | None, verb: str, error: BaseException | None) -> None:
@@ -147,3 +180,11 @@ def observe_requests(observer: RequestObserver) -> Callable[[], None]:
         api.request = _observed_request
     _request_observers.append(observer)
     return lambda: _request_observers.remove(observer)
+
+
+def observe_api(observer: ApiObserver) -> Callable[[], None]:
+    """Register an observer of every API request kopf makes; returns an unregister function."""
+    if api.request is not _observed_request:
+        api.request = _observed_request
+    _api_observers.append(observer)
+    return lambda: _api_observers.remove(observer)

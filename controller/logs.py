@@ -47,8 +47,22 @@ class TextFormatter(logging.Formatter):
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class OneLineForLibraries(logging.Filter):
+    """Without --verbose, kopf's and asyncio's records lose their tracebacks and line breaks: a failing
+    request or login is named on one line of ours (controller/apihealth.py); --verbose shows them whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        library = record.name.startswith("kopf") or record.name == "asyncio"
+        if library and (record.exc_info or "\n" in str(record.msg)):
+            record.msg, record.args = record.getMessage().replace("\n", " "), None
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    if not verbose:
+        handler.addFilter(OneLineForLibraries())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

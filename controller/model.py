@@ -20,6 +20,8 @@ DOMAIN_FILTER = "domain-filter"
 SHADOWED = "shadowed"
 CONFLICT = "conflict"
 TOO_MANY_HOSTS = "too-many-hosts"
+TOO_MANY_ADDRESSES = "too-many-addresses"
+RESERVED_NAME = "reserved-name"
 REASONS = (
     WILDCARD,
     INVALID_HOSTNAME,
@@ -30,6 +32,8 @@ REASONS = (
     SHADOWED,
     CONFLICT,
     TOO_MANY_HOSTS,
+    TOO_MANY_ADDRESSES,
+    RESERVED_NAME,
 )
 
 

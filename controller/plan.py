@@ -2,10 +2,15 @@
 
 Rules (docs/architecture.md, decisions 5 and 6):
 - only objects with a load-balancer address produce entries; the rest are pending, not refused;
-- refused: wildcard or invalid hostnames, invalid addresses, unresolvable LB hostnames, names outside the
-  domain filter, names already defined outside the managed block (never shadow localhost or the user's lines);
+- refused: wildcard or invalid hostnames, invalid addresses, unresolvable LB hostnames, the loopback names
+  every system defines (localhost, its aliases, *.localhost: reserved-name, whether this file names them or
+  not), names outside the domain filter, names already defined outside the managed block (never shadow the
+  user's lines);
 - an object names at most MAX_HOSTS_PER_OBJECT hosts: the names after that are refused (too-many-hosts), so
   one object with a huge hostnames annotation cannot make every sync slow;
+- an object has at most MAX_ADDRESSES_PER_OBJECT addresses and writes at most MAX_LINES_PER_OBJECT lines
+  (names x addresses): more addresses refuse all its names, more lines the names after the cap
+  (too-many-addresses); both are checked before any line is built (docs/architecture.md, decision 11);
 - one hostname claimed with different addresses: the oldest object wins (then namespace/name), the others
   are refused as conflicts; the same addresses from several objects give one line each address.
 """
@@ -17,13 +22,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from controller.entries import Entry, InvalidEntryError, validate_address, validate_hostname
+from controller.logs import printable
 from controller.model import (
     CONFLICT,
     DOMAIN_FILTER,
     INVALID_ADDRESS,
     INVALID_ANNOTATION,
     INVALID_HOSTNAME,
+    RESERVED_NAME,
     SHADOWED,
+    TOO_MANY_ADDRESSES,
     TOO_MANY_HOSTS,
     UNRESOLVABLE,
     WILDCARD,
@@ -33,6 +41,37 @@ from controller.model import (
 
 GATEWAY_KIND = "Gateway"
 MAX_HOSTS_PER_OBJECT = 256  # far above real Ingresses (a Gateway API route allows 16 hostnames)
+# One line per (address, name): 5,000 target addresses x 256 names made a million lines and held every other
+# object back for 51 s. A load balancer has a few addresses (a Gateway's status allows 16).
+MAX_ADDRESSES_PER_OBJECT = 16
+MAX_LINES_PER_OBJECT = 1024
+
+# Names every system resolves to itself: a line of ours would shadow them even when this file does not define
+# them (RFC 6761 reserves localhost and every *.localhost name; the rest are the usual hosts-file aliases of
+# Linux distributions and macOS).
+RESERVED_NAMES = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "localhost4",
+        "localhost4.localdomain4",
+        "localhost6",
+        "localhost6.localdomain6",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-mcastprefix",
+        "ip6-allnodes",
+        "ip6-allrouters",
+        "ip6-allhosts",
+        "broadcasthost",
+    }
+)
+
+
+def is_reserved(host: str) -> bool:
+    """A loopback name that must never be shadowed (``host`` lowercased, as the planner has it)."""
+    return host in RESERVED_NAMES or host.endswith(".localhost")
 
 
 @dataclass(frozen=True)
@@ -62,19 +101,50 @@ class Filters:
         return not self.domains or any(host == d or host.endswith("." + d) for d in self.domains)
 
 
+def _too_many_addresses(snap: Snapshot, count: int | str) -> str:
+    return (
+        f"{TOO_MANY_ADDRESSES}:{snap.owner} has {count} addresses; at most {MAX_ADDRESSES_PER_OBJECT} per "
+        "object are written (a line per address and name): choose them with the target annotation"
+    )
+
+
+def _status_entries(snap: Snapshot) -> int:
+    return len(set(snap.ips)) + len(set(snap.lb_hostnames))
+
+
+def lookups(snapshots: Iterable[Snapshot]) -> set[str]:
+    """The load-balancer hostnames the plan may need resolved: none of an ignored object, of one whose target
+    annotation replaces its status, or of one with more status entries than an object may have addresses
+    (it is refused without resolving them)."""
+    return {
+        name
+        for s in snapshots
+        if s.lb_hostnames
+        and not s.ignored
+        and not s.target
+        and _status_entries(s) <= MAX_ADDRESSES_PER_OBJECT
+        for name in s.lb_hostnames
+    }
+
+
 def _addresses(snap: Snapshot, resolved: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...], str | None]:
     """The object's addresses (normalised, sorted), or a refusal reason with its message."""
+    if _status_entries(snap) > MAX_ADDRESSES_PER_OBJECT:  # refused before any is parsed or resolved
+        return (), _too_many_addresses(snap, f"{_status_entries(snap):,}")
     found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
     for raw in snap.ips:
         try:  # the engine's rule, so that every address we accept can be written
             found.add(ipaddress.ip_address(validate_address(raw)))
         except InvalidEntryError:
-            return (), f"{INVALID_ADDRESS}:load-balancer IP {raw!r} is not a plain IPv4 or IPv6 address"
+            shown = printable(raw, 60)
+            return (), f"{INVALID_ADDRESS}:load-balancer IP {shown!r} is not a plain IPv4 or IPv6 address"
     for name in snap.lb_hostnames:
         addrs = resolved.get(name, ())
         if not addrs:
-            return (), f"{UNRESOLVABLE}:load-balancer hostname {name!r} did not resolve"
+            return (), f"{UNRESOLVABLE}:load-balancer hostname {printable(name, 80)!r} did not resolve"
         found.update(ipaddress.ip_address(a) for a in addrs)
+        if len(found) > MAX_ADDRESSES_PER_OBJECT:  # a name may resolve to many
+            return (), _too_many_addresses(snap, f"more than {MAX_ADDRESSES_PER_OBJECT} resolved")
     ordered = sorted(found, key=lambda a: (a.version, a))
     return tuple(str(a) for a in ordered), None
 
@@ -101,6 +171,8 @@ def _host_refusal(host: str, filters: Filters, defined_outside: frozenset[str]) 
         validate_hostname(host)
     except InvalidEntryError as err:
         return INVALID_HOSTNAME, str(err)
+    if is_reserved(host):
+        return RESERVED_NAME, f"host {host!r} is a loopback name every system defines; never shadowing it"
     if not filters.allows_domain(host):
         return DOMAIN_FILTER, f"host {host!r} is outside --domain-filter {','.join(filters.domains)}"
     if host in defined_outside:
@@ -160,8 +232,19 @@ def plan(
             reason, message = problem.split(":", 1)
             rejections.extend(Rejection(snap.owner, h, reason, message, snap.uid) for h in hosts)
             continue
+        names_allowed = MAX_LINES_PER_OBJECT // len(addresses)
+        lines_message = (
+            f"{snap.owner} would write {len(addresses)} addresses x its names, more than "
+            f"{MAX_LINES_PER_OBJECT} lines: only the first {names_allowed} names (sorted) are written "
+            "(split the names over several objects, or give them fewer addresses)"
+        )
         for host in hosts:
             refusal = _host_refusal(host, filters, defined_outside)
+            if refusal is None:
+                if names_allowed == 0:
+                    refusal = TOO_MANY_ADDRESSES, lines_message
+                else:
+                    names_allowed -= 1
             if refusal:
                 rejections.append(Rejection(snap.owner, host, *refusal, uid=snap.uid))
                 continue

@@ -30,6 +30,14 @@ EventSink = Callable[[Notice], None]
 Lines = dict[str, tuple[tuple[str, ...], str]]  # host -> (addresses, owner)
 
 
+ADDRESSES_SHOWN = 16  # per change line: a block found on disk may hold any number (keeps log lines short)
+
+
+def _joined(addrs: tuple[str, ...]) -> str:
+    shown = ", ".join(addrs[:ADDRESSES_SHOWN])
+    return f"{shown} and {len(addrs) - ADDRESSES_SHOWN:,} more" if len(addrs) > ADDRESSES_SHOWN else shown
+
+
 def _lines(entries: Iterable[Entry]) -> Lines:
     lines: Lines = {}
     for entry in entries:
@@ -57,27 +65,25 @@ class Reporter:
         lines = _lines(new_plan.entries)
         for host in sorted(lines.keys() - before.keys()):
             addrs, owner = lines[host]
-            log.info("added %s -> %s (%s)", host, ", ".join(addrs), owner)
+            log.info("added %s -> %s (%s)", host, _joined(addrs), owner)
         for host in sorted(before.keys() - lines.keys()):
             addrs, owner = before[host]
             if first:
-                log.info(
-                    "removed stale %s (was %s, %s; left by an earlier run)", host, ", ".join(addrs), owner
-                )
+                log.info("removed stale %s (was %s, %s; left by an earlier run)", host, _joined(addrs), owner)
             else:
-                log.info("removed %s (was %s, %s)", host, ", ".join(addrs), owner)
+                log.info("removed %s (was %s, %s)", host, _joined(addrs), owner)
         for host in sorted(lines.keys() & before.keys()):
             if lines[host] != before[host]:
                 (old, old_owner), (new, owner) = before[host], lines[host]
                 if owner == old_owner:
-                    log.info("updated %s -> %s (was %s; %s)", host, ", ".join(new), ", ".join(old), owner)
+                    log.info("updated %s -> %s (was %s; %s)", host, _joined(new), _joined(old), owner)
                 else:
                     log.info(
                         "updated %s -> %s (%s; was %s, %s)",
                         host,
-                        ", ".join(new),
+                        _joined(new),
                         owner,
-                        ", ".join(old),
+                        _joined(old),
                         old_owner,
                     )
         if written:
@@ -134,7 +140,7 @@ class Reporter:
             self._mdns_warned = True
             log.warning(
                 "macOS resolves .local names through mDNS first, which can add seconds per lookup "
-                "(%s...): prefer another suffix, e.g. .test or .localhost",
+                "(%s...): prefer another suffix, e.g. .test",
                 local[0],
             )
 

@@ -2,6 +2,8 @@
 
 The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/architecture.md, decision 8),
 in a thread and bounded: a lock held by another process makes it give up, say so and exit 1.
+--once and --dry-run give up (exit 1) when the API server keeps failing their requests for ONE_SHOT_BOUND
+seconds, naming the cause (controller/apihealth.py), or when the listing hook never fires (decision 10).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import kopf
 from kubernetes import client
 
 from controller import __version__, handlers, kube, memory, sources
+from controller.apihealth import ApiHealth
 from controller.config import Config
 from controller.entries import HostsFileError
 from controller.events import EventQueue
@@ -31,6 +34,10 @@ from controller.writer import Writer, WriterOptions
 log = logging.getLogger("k8s-hosts-controller")
 HEARTBEAT_SECONDS = 5.0
 LISTING_BOUND = 60.0  # seconds after kopf is ready without any listing of a scope: the hook is broken
+# --once/--dry-run: seconds after the start without a listing while API requests fail or go unanswered (a
+# refused port, a server that never answers, TLS, 401/403): a CI job gets exit 1 and the cause, not a hang.
+ONE_SHOT_BOUND = 30.0
+WATCHDOG_INTERVAL = 1.0
 EVENTS_FLUSH_SECONDS = 5.0  # --once: the most it waits for its Events to be posted
 
 
@@ -89,6 +96,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     metrics.ready.set_function(lambda: float(health.serving))
     unobserve = handlers.observe_listings(state, resources)
     unobserve_requests = handlers.observe_requests(streams, resources)
+    api_health = ApiHealth(health, configuration.host)
+    unobserve_api = handlers.observe_api(api_health)
     registry = handlers.build_registry(state, resources, lambda: kube.load(config.kubeconfig, config.context))
     stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(
@@ -106,7 +115,10 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
     heartbeat = asyncio.create_task(_heartbeat(health), name="heartbeat")
     poster = asyncio.create_task(events.run(), name="event poster")
-    watchdog = asyncio.create_task(_check_listing(ready_flag, state, streams, health), name="listing check")
+    one_shot = config.once or config.dry_run
+    watchdog = asyncio.create_task(
+        _check_listing(ready_flag, state, streams, api_health, health, one_shot), name="listing check"
+    )
     release = asyncio.create_task(_release_after_listing(health), name="memory release")
     signalled = asyncio.Event()
     signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
@@ -114,14 +126,15 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     exit_code = 0
     try:
         done, _ = await asyncio.wait(
-            {operator, writer_task, asyncio.create_task(signalled.wait(), name="signal")},
+            {operator, writer_task, watchdog, asyncio.create_task(signalled.wait(), name="signal")},
             return_when=asyncio.FIRST_COMPLETED,
         )
         if operator in done:
             # kopf owns SIGTERM/SIGINT once it runs: a clean return is its reaction to a signal.
             exc = operator.exception()
             if exc is not None:
-                log.error("the watcher failed: %r", exc)
+                cause = api_health.cause() or f"{exc!r}"
+                log.error("the watcher failed, giving up: %s", cause)
                 exit_code = 1
             elif not signalled.is_set():
                 log.info("signal received, shutting down")
@@ -130,7 +143,15 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             exit_code = 1
         elif writer.error is not None:  # --once / --dry-run gave up on a file error (logged)
             exit_code = 1
+        elif watchdog in done:  # --once / --dry-run without a listing: why
+            if watchdog.exception() is not None:
+                log.error("the listing check failed: %r", watchdog.exception())
+            else:
+                waited, cause = watchdog.result()
+                log.error("giving up after %.0fs without a listing: %s", waited, cause)
+            exit_code = 1
     finally:
+        unobserve_api()  # kopf's shutdown closes its session: no failure of the API server to report
         writer_task.cancel()
         stop_flag.set()
         heartbeat.cancel()
@@ -200,27 +221,53 @@ async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_fla
 
 
 async def _check_listing(
-    ready: asyncio.Event, state: ClusterState, streams: StreamHealth, health: Health
-) -> None:
-    """The listing signal rests on a kopf internal (docs/architecture.md, decision 10). If a kopf release
-    changes it, no listing is ever observed and nothing is written: say so instead of waiting in silence.
-    A scope whose list request fails is explained by that failure (controller/streams.py), not by the hook.
+    ready: asyncio.Event,
+    state: ClusterState,
+    streams: StreamHealth,
+    api: ApiHealth,
+    health: Health,
+    one_shot: bool,
+) -> tuple[float, str]:
+    """Until the first listing: say what holds it back. A failing or unanswered API request is named as it
+    is (controller/apihealth.py; kopf only logs and retries); with --once/--dry-run, after ONE_SHOT_BOUND
+    seconds of that, return (seconds, cause): the run gives up. Only while requests work does a listing
+    that never comes blame the listing hook, a kopf internal (docs/architecture.md, decision 10): no
+    listing of a scope LISTING_BOUND seconds after kopf started means a kopf release changed it. Returns
+    only in one-shot mode; otherwise keeps refreshing the API health (a request that never answers
+    reports nothing by itself).
     """
-    await ready.wait()
-    while not state.listed:
-        await asyncio.sleep(LISTING_BOUND)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    kopf_ready_at: float | None = None
+    hook_blamed = False
+    while True:
+        await asyncio.sleep(WATCHDOG_INTERVAL)
+        api.refresh()
+        if state.listed:
+            continue
+        now = loop.time()
+        cause = api.cause()
+        if cause is not None or streams.failing:
+            if one_shot and cause is not None and now - started >= ONE_SHOT_BOUND:
+                return now - started, cause
+            continue
+        if ready.is_set() and kopf_ready_at is None:
+            kopf_ready_at = now
         unheard = state.unheard_scopes()
-        if unheard and not streams.failing:
-            scopes = ", ".join(f"{kind} in {ns or 'all namespaces'}" for kind, ns in unheard)
-            cause = (
-                f"no listing of {scopes} observed {LISTING_BOUND:.0f}s after kopf "
-                f"{importlib.metadata.version('kopf')} started: the listing hook (controller/listing.py, on "
-                "kopf's watch stream) does not fire with this kopf version, so nothing is written; install "
-                "the kopf version pyproject.toml allows"
-            )
-            log.error("%s; staying not ready", cause)
-            health.blockers["listing hook"] = cause
-            return
+        if hook_blamed or not unheard or kopf_ready_at is None or now - kopf_ready_at < LISTING_BOUND:
+            continue
+        scopes = ", ".join(f"{kind} in {ns or 'all namespaces'}" for kind, ns in unheard)
+        cause = (
+            f"no listing of {scopes} observed {LISTING_BOUND:.0f}s after kopf "
+            f"{importlib.metadata.version('kopf')} started although the API server answers: the listing "
+            "hook (controller/listing.py, on kopf's watch stream) does not fire with this kopf version, so "
+            "nothing is written; install the kopf version pyproject.toml allows"
+        )
+        health.blockers["listing hook"] = cause
+        hook_blamed = True
+        if one_shot:
+            return now - started, cause
+        log.error("%s; staying not ready", cause)
 
 
 async def _release_after_listing(health: Health) -> None:

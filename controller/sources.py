@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from controller.logs import printable
 from controller.model import Snapshot
 
 ANNOTATION_PREFIX = "k8s-hosts-controller.io/"
@@ -68,13 +69,14 @@ def _annotations(meta: Mapping) -> tuple[bool, tuple[str, ...] | None, tuple[str
     problems: list[str] = []
     ignore = str(annotations.get(IGNORE, "")).strip().lower()
     if ignore not in ("", "true", "false"):
-        problems.append(f"{IGNORE}={ignore!r} is not true or false")
+        problems.append(f"{IGNORE}={printable(repr(ignore), 60)} is not true or false")
     target: tuple[str, ...] | None = None
     if TARGET in annotations:
         target = _split(str(annotations[TARGET]))
         bad = [t for t in target if not _is_ip(t)]
         if bad or not target:
-            problems.append(f"{TARGET}={annotations[TARGET]!r} is not a comma list of IP addresses")
+            shown = printable(repr(str(annotations[TARGET])), 120)  # the value may be 256 kB
+            problems.append(f"{TARGET}={shown} is not a comma list of IP addresses")
             target = None
     extra = _split(str(annotations.get(HOSTNAMES, "")))
     return ignore == "true", target, extra, tuple(problems)

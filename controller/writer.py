@@ -24,7 +24,7 @@ from controller.entries import HostsFileError
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
-from controller.plan import Filters, Plan, plan
+from controller.plan import Filters, Plan, lookups, plan
 from controller.postwrite import PostWriteCommand
 from controller.report import EventSink, Reporter
 from controller.resolve import Resolver
@@ -157,7 +157,7 @@ class Writer:
         counts = Counter(s.kind for s in snapshots)
         for kind in {*self.options.kinds, *counts}:
             self.metrics.watched_objects.labels(kind).set(counts.get(kind, 0))
-        resolved = await self.resolver.resolve_all(n for s in snapshots for n in s.lb_hostnames)
+        resolved = await self.resolver.resolve_all(lookups(snapshots))
         try:
             parsed = await asyncio.to_thread(self.hosts.parse)
             result_plan = plan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -16,12 +17,21 @@ from controller.model import (
     INVALID_ADDRESS,
     INVALID_ANNOTATION,
     INVALID_HOSTNAME,
+    RESERVED_NAME,
     SHADOWED,
+    TOO_MANY_ADDRESSES,
     UNRESOLVABLE,
     WILDCARD,
     Snapshot,
 )
-from controller.plan import Filters, plan
+from controller.plan import (
+    MAX_ADDRESSES_PER_OBJECT,
+    MAX_HOSTS_PER_OBJECT,
+    MAX_LINES_PER_OBJECT,
+    Filters,
+    lookups,
+    plan,
+)
 
 T0 = "2024-01-15T10:30:00Z"
 T1 = "2024-01-15T10:31:00Z"
@@ -227,11 +237,57 @@ def test_no_domain_filter_allows_everything():
 
 def test_names_defined_outside_the_block_are_not_shadowed():
     p = plan(
-        [snap(hosts=("localhost", "mine.local", "app.local"))],
-        defined_outside=frozenset({"localhost", "mine.local"}),
+        [snap(hosts=("router.lan", "mine.local", "app.local"))],
+        defined_outside=frozenset({"router.lan", "mine.local"}),
     )
     assert lines(p) == [("10.0.0.1", "app.local", "default/web")]
-    assert refused(p) == {("default/web", "localhost"): SHADOWED, ("default/web", "mine.local"): SHADOWED}
+    assert refused(p) == {("default/web", "router.lan"): SHADOWED, ("default/web", "mine.local"): SHADOWED}
+
+
+LOOPBACK_ALIASES = [
+    "localhost",
+    "localhost.localdomain",
+    "localhost4",
+    "localhost6",
+    "localhost4.localdomain4",
+    "localhost6.localdomain6",
+    "ip6-localhost",
+    "ip6-loopback",
+    "app.localhost",
+    "a.b.localhost",
+    "LocalHost",
+    "IP6-Loopback",
+]
+
+
+@pytest.mark.parametrize("outside", [frozenset(), frozenset({"localhost"})])
+def test_loopback_names_are_refused_whether_or_not_the_file_defines_them(outside):
+    """A hosts file without a localhost line must not get one from an Ingress (the README's promise)."""
+    p = plan([snap(hosts=(*LOOPBACK_ALIASES, "app.local"))], defined_outside=outside)
+    assert lines(p) == [("10.0.0.1", "app.local", "default/web")]
+    assert refused(p) == {("default/web", h.lower()): RESERVED_NAME for h in LOOPBACK_ALIASES}
+    assert all("loopback" in r.message for r in p.rejections)
+
+
+def test_names_that_merely_contain_localhost_are_not_reserved():
+    hosts = ("localhost.local", "mylocalhost.test", "localhost-app.test", "localhostx")
+    p = plan([snap(hosts=hosts)])
+    assert sorted(h for _, h, _ in lines(p)) == sorted(hosts)
+    assert p.rejections == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?", fullmatch=True), max_size=3),
+    st.sampled_from(["localhost", "LOCALHOST", "LocalHost"]),
+    st.frozensets(st.sampled_from(["localhost", "app.localhost", "other.local"])),
+)
+def test_no_name_under_localhost_is_ever_written(labels, base, outside):
+    """RFC 6761: localhost and every name under it mean loopback, with or without a line in the file."""
+    host = ".".join([*labels, base])
+    p = plan([snap(hosts=(host, "app.local"))], defined_outside=outside)
+    assert [h for _, h, _ in lines(p)] == ["app.local"]
+    assert refused(p) == {("default/web", host.lower()): RESERVED_NAME}
 
 
 def test_shadowed_host_does_not_claim_so_no_conflict_is_reported():
@@ -757,3 +813,96 @@ def test_an_object_names_at_most_the_cap_and_the_rest_is_refused():
     assert sorted(r.host for r in over) == sorted(many[MAX_HOSTS_PER_OBJECT:])
     assert {r.owner for r in over} == {"default/big"}
     assert f"names {len(many)} hosts" in over[0].message
+
+
+# ----------------------------------------------------------------------------- addresses and lines per object
+
+
+def _addrs(n: int, prefix: str = "10.9") -> tuple[str, ...]:
+    return tuple(f"{prefix}.{i // 256}.{i % 256}" for i in range(n))
+
+
+@pytest.mark.parametrize("where", ["status", "target"])
+def test_an_object_with_more_addresses_than_the_cap_is_refused_whole(where):
+    """256 names x 5,000 addresses made a million lines (57 MB) and held every other object back."""
+    hosts = tuple(f"h{i}.huge.local" for i in range(MAX_HOSTS_PER_OBJECT))
+    many = _addrs(5000)
+    huge = snap("huge", hosts=hosts, ips=many if where == "status" else ("10.0.0.1",))
+    if where == "target":
+        huge = replace(huge, target=many)
+    p = plan([huge, snap("small", ns="other", hosts=("small.local",))])
+    assert lines(p) == [("10.0.0.1", "small.local", "other/small")]
+    assert refused(p) == {("default/huge", h): TOO_MANY_ADDRESSES for h in hosts}
+    message = p.rejections[0].message
+    assert "5,000 addresses" in message and f"at most {MAX_ADDRESSES_PER_OBJECT}" in message
+    assert len(message) < 300
+
+
+def test_the_address_cap_counts_distinct_addresses_and_allows_exactly_the_cap():
+    exactly = _addrs(MAX_ADDRESSES_PER_OBJECT)
+    p = plan([snap(hosts=("a.local",), ips=exactly + exactly)])  # repeated entries count once
+    assert len(p.entries) == MAX_ADDRESSES_PER_OBJECT and p.rejections == ()
+    p = plan([snap(hosts=("a.local",), ips=_addrs(MAX_ADDRESSES_PER_OBJECT + 1))])
+    assert p.entries == () and refused(p) == {("default/web", "a.local"): TOO_MANY_ADDRESSES}
+
+
+def test_lb_hostnames_that_resolve_to_too_many_addresses_are_refused():
+    resolved = {"lb-a.example": _addrs(10, "10.1"), "lb-b.example": _addrs(10, "10.2")}
+    p = plan([snap(ips=(), lb_hostnames=("lb-a.example", "lb-b.example"))], resolved=resolved)
+    assert p.entries == () and refused(p) == {("default/web", "app.local"): TOO_MANY_ADDRESSES}
+
+
+def test_names_times_addresses_is_capped_the_first_names_in_order_are_written():
+    hosts = tuple(f"h{i:03d}.local" for i in range(100))
+    ips = _addrs(MAX_ADDRESSES_PER_OBJECT)
+    p = plan([snap(hosts=tuple(reversed(hosts)), ips=ips), snap("small", ns="other", hosts=("s.local",))])
+    allowed = MAX_LINES_PER_OBJECT // MAX_ADDRESSES_PER_OBJECT
+    assert {e.hostname for e in p.entries if e.owner == "default/web"} == set(hosts[:allowed])
+    assert sum(e.owner == "default/web" for e in p.entries) == MAX_LINES_PER_OBJECT
+    assert refused(p) == {("default/web", h): TOO_MANY_ADDRESSES for h in hosts[allowed:]}
+    assert ("10.0.0.1", "s.local", "other/small") in lines(p)
+
+
+def test_refused_names_do_not_count_towards_the_line_cap():
+    bad = tuple(f"bad_{i}.local" for i in range(100))
+    good = tuple(f"g{i:03d}.local" for i in range(MAX_LINES_PER_OBJECT // MAX_ADDRESSES_PER_OBJECT))
+    p = plan([snap(hosts=bad + good, ips=_addrs(MAX_ADDRESSES_PER_OBJECT))])
+    assert {e.hostname for e in p.entries} == set(good)
+    assert set(refused(p).values()) == {INVALID_HOSTNAME}
+
+
+def test_lookups_skip_objects_that_cannot_use_their_lb_hostnames():
+    names = tuple(f"lb{i}.example" for i in range(MAX_ADDRESSES_PER_OBJECT + 1))
+    snaps = [
+        snap("ok", hosts=("ok.local",), ips=(), lb_hostnames=("ok.example", "ok.example")),
+        snap("many", hosts=("many.local",), ips=(), lb_hostnames=names),  # refused unresolved
+        replace(
+            snap("target", hosts=("t.local",), ips=(), lb_hostnames=("t.example",)), target=("10.0.0.9",)
+        ),
+        replace(snap("ignored", ips=(), lb_hostnames=("i.example",)), ignored=True),
+    ]
+    assert lookups(snaps) == {"ok.example"}
+    p = plan(snaps, resolved={"ok.example": ("10.0.0.5",)})
+    assert lines(p) == [("10.0.0.5", "ok.local", "default/ok"), ("10.0.0.9", "t.local", "default/target")]
+    assert refused(p) == {("default/many", "many.local"): TOO_MANY_ADDRESSES}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=MAX_HOSTS_PER_OBJECT + 20),
+    st.integers(min_value=1, max_value=40),
+    st.integers(min_value=0, max_value=3),
+)
+def test_an_objects_lines_are_bounded_and_every_name_is_written_or_refused(n_hosts, n_addrs, n_invalid):
+    hosts = tuple(f"h{i}.local" for i in range(n_hosts)) + tuple(f"bad_{i}.local" for i in range(n_invalid))
+    p = plan([snap(hosts=hosts, ips=_addrs(n_addrs))])
+    assert len(p.entries) <= MAX_LINES_PER_OBJECT
+    assert len({e.address for e in p.entries}) <= MAX_ADDRESSES_PER_OBJECT
+    written = {e.hostname for e in p.entries}
+    assert written.isdisjoint(r.host for r in p.rejections)
+    assert written | {r.host for r in p.rejections} == set(hosts)
+    if n_addrs <= MAX_ADDRESSES_PER_OBJECT:  # as many names as the line cap allows are written
+        valid = min(n_hosts, MAX_HOSTS_PER_OBJECT)
+        assert len(written) == min(valid, MAX_LINES_PER_OBJECT // n_addrs)
+    else:
+        assert written == set()

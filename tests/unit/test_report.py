@@ -94,10 +94,9 @@ def test_posting_events_never_holds_a_sync_back(path):
             await until(lambda: rig.health.ready and len(posted) == 1)
             rig.state.apply("ADDED", snap("other", ns="ns", hosts=("other.local",)))
             rig.state.apply("MODIFIED", snap("bad", hosts=("*.b.local", "a.local")))
-            await until(lambda: ("10.0.0.1", "other.local", "ns/other") in managed(path))
-            # one in flight, the changed refusal waiting (queued right after the write: the file can be
-            # seen before the writer has resumed to report it)
-            await until(lambda: len(queue) == 2)
+            # the file holds the change before the sync reports it: wait for both, not for the file alone
+            await until(lambda: ("10.0.0.1", "other.local", "ns/other") in managed(path) and len(queue) == 2)
+            assert len(posted) == 1  # one in flight (hung), the changed refusal waiting behind it
         finally:
             hung.set()
             poster.cancel()

@@ -40,11 +40,11 @@ class FixedResolver(Resolver):
     """The real cache, with a fixed answer instead of the system resolver."""
 
     def __init__(self, answers: dict[str, tuple[str, ...]]) -> None:
-        super().__init__()
+        super().__init__(lookup=self._answer)
         self.answers = answers
         self.lookups: list[str] = []
 
-    async def _lookup(self, name: str) -> tuple[str, ...]:
+    def _answer(self, name: str) -> tuple[str, ...]:
         self.lookups.append(name)
         return self.answers.get(name, ())
 
