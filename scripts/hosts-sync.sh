@@ -35,7 +35,7 @@ Environment (defaults in brackets):
   HOSTS_SYNC_HOSTS_FILE      hosts file on this machine [/etc/hosts]
   HOSTS_SYNC_MARKER          block name: #### BEGIN <marker> #### [TYK-K8S-HOSTS]
   HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: seconds, or h/m/s parts, e.g. 120, 120s, 2m,
-                             1m30s [120s]; wait --timeout takes the same
+                             1m30s, at most a day [120s]; wait --timeout takes the same
   HOSTS_SYNC_KUBECONFIG      kubeconfig [$KUBECONFIG, else ~/.kube/config]; passed explicitly, so sudo keeps it
   HOSTS_SYNC_CONTEXT         kubeconfig context [current]
  host mode:
@@ -109,8 +109,13 @@ duration_seconds() {
   if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$ ]]; then
     usage_error "$1 must be a duration such as 120, 120s, 2m or 1m30s (got '$2')"
   fi
+  # At most a day, like `k8s-hosts-controller wait`; more than 6 digits would overflow the arithmetic.
+  if ((${#BASH_REMATCH[2]} > 6 || ${#BASH_REMATCH[4]} > 6 || ${#BASH_REMATCH[6]} > 6)); then
+    usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
+  fi
   total=$(( 10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0} ))
   ((total > 0)) || usage_error "$1 must be more than 0 seconds (got '$2')"
+  ((total <= 86400)) || usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
   echo "$total"
 }
 
