@@ -200,7 +200,7 @@ def _wait(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        time.sleep(min(POLL_SECONDS, _left(deadline)))
+        time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
 
 
 def _left(deadline: float) -> float:
