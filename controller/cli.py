@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from controller import __version__
+from controller import __version__, dryrun
 from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
 from controller.entries import HostsFileError
 from controller.filelock import LockTimeout
@@ -99,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from controller.runner import run_controller  # kopf is not needed for --cleanup either
 
-    return run_controller(config, configuration)
+    code = run_controller(config, configuration)
+    if config.dry_run and dryrun.output_closed():  # `--dry-run | head`: quiet, like any tool in a pipe
+        return dryrun.EXIT_OUTPUT_CLOSED
+    return code
 
 
 def run() -> None:

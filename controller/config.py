@@ -6,25 +6,28 @@ Every flag falls back to the environment variable ``K8S_HOSTS_CONTROLLER_<FLAG>`
 hands the parsed values to :func:`resolve`, which applies the environment fallback (one table-driven loop),
 validates, and returns a :class:`Config`. The start-up banner (:meth:`Config.describe`) lists every field.
 
-Adding a flag: add a field to Config with :func:`setting` (and a check in :func:`_validate` if it needs one).
-Usage errors raise :class:`UsageError`: one line naming the problem and the fix; the command line exits 2.
-
-One table, above 350 lines on purpose: Config holds every setting of the program in one place, and
-splitting it would split what decision 9 keeps together.
+Adding a flag: add a field to Config with :func:`setting` (and a check in controller/checks.py, or in
+:func:`_validate` when it needs other values, if it needs one). Usage errors raise :class:`UsageError`: one
+line naming the problem and the fix; the command line exits 2. Every value is checked, the environment's
+even when a flag overrides it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from controller.block import DEFAULT_MARKER, validate_marker
-from controller.entries import HostsFileError
+from controller.block import DEFAULT_MARKER
+from controller.checks import (
+    UsageError,
+    check_namespaces,
+    check_resolves,
+    check_value,
+    split_list,
+)
 from controller.hostsfile import WriteMode
 from controller.sources import SOURCES
 
@@ -39,16 +42,9 @@ GROUPS = (WATCH, HOSTS_FILE, MODES, OPERATIONS)
 # value (true/false in the environment); list: repeatable, comma lists allowed.
 Kind = Literal["text", "path", "seconds", "choice", "switch", "list"]
 
-# A namespace name is a DNS label (RFC 1123), as the API server requires.
-NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-
 # What the environment may say for a boolean flag.
 FALSE_WORDS = ("", "0", "false", "no", "off")
 TRUE_WORDS = ("1", "true", "yes", "on")
-
-
-class UsageError(Exception):
-    """str(e) is the whole message: what is wrong and how to fix it."""
 
 
 def env_name(flag: str) -> str:
@@ -272,37 +268,34 @@ def settings() -> list[tuple[dataclasses.Field, Setting]]:
     return [(f, f.metadata["setting"]) for f in dataclasses.fields(Config)]
 
 
-def split_list(values: Sequence[str] | None) -> tuple[str, ...]:
-    """Repeatable flags that also take comma lists: --x a,b --x c -> (a, b, c)."""
-    out: list[str] = []
-    for value in values or ():
-        out.extend(part.strip() for part in value.split(",") if part.strip())
-    return tuple(dict.fromkeys(out))
-
-
 def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
     """The Config from the command line's values (field name -> value, None when not given) and the
     environment; raises UsageError.
 
-    Every environment value is checked, even one the command line overrides: a bad value is reported, not
-    silently carried along to the next run without that flag.
+    Every value is checked on its own, the environment's even when the command line overrides it: a bad
+    value is reported, not silently carried along to the next run without that flag. An environment
+    variable set to the empty string counts as not set (a template's empty value), except for
+    the hosts file, which must never silently become the default.
     """
     values: dict[str, Any] = {}
     from_env: dict[str, Any] = {}
+    labels: dict[str, str] = {}  # where the value in use came from, for the messages
     for field, spec in settings():
         env_value = spec.from_env(environ, field.default)
         from_env[field.name] = env_value
-        value = given.get(field.name)
-        if value is None:
-            value = env_value
+        flag_value = given.get(field.name)
+        if flag_value is not None and spec.kind != "switch":
+            check_value(field.name, spec.kind, flag_value, spec.flag, field.default)
+        if env_value is not None and spec.kind != "switch":
+            check_value(field.name, spec.kind, env_value, env_label(spec), field.default)
+        value, labels[field.name] = (
+            (flag_value, spec.flag) if flag_value is not None else (env_value, env_label(spec))
+        )
         if spec.kind == "switch":
             value = bool(value) != spec.negated if value is not None else field.default
         elif spec.kind == "list":
             value = split_list(value) or field.default
         elif spec.kind == "path" and value is not None:
-            if not str(value).strip():
-                source = spec.flag if given.get(field.name) is not None else spec.env
-                raise UsageError(f"{source} is empty (give the path of a hosts file, e.g. {field.default})")
             value = Path(value)
         values[field.name] = field.default if value is None else value
 
@@ -315,12 +308,21 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         values["all_namespaces"] = bool(given.get("all_namespaces"))
     values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
     values["post_write_command"] = values["post_write_command"] or None
-    _validate(values, raw_namespaces)
+    if not values["cleanup"]:  # --cleanup watches nothing: it must work whatever the namespaces say
+        for raw, label in ((given.get("namespaces"), "--namespaces"), (from_env["namespaces"], None)):
+            check_namespaces(raw, label or env_label(_spec("namespaces")))
+    _validate(values, raw_namespaces, labels)
     values["sync_max_delay"] = max(values["sync_max_delay"], values["sync_delay"])
     return Config(**values)
 
 
-def _validate(values: dict[str, Any], raw_namespaces: str | None) -> None:
+def env_label(spec: Setting) -> str:
+    """How messages name an environment variable: with the flag it stands for."""
+    return f"{spec.env} ({spec.flag})"
+
+
+def _validate(values: dict[str, Any], raw_namespaces: str | None, labels: Mapping[str, str]) -> None:
+    """The checks that need more than one value (each value on its own: controller/checks.py)."""
     namespaces, all_namespaces = values["namespaces"], values["all_namespaces"]
     if not values["cleanup"]:
         if all_namespaces and namespaces:
@@ -333,43 +335,11 @@ def _validate(values: dict[str, Any], raw_namespaces: str | None) -> None:
             raise UsageError(
                 "one of --namespaces or --all-namespaces is required (e.g. --namespaces tyk,tyk-dp-1)"
             )
-    bad = [n for n in namespaces if not NAMESPACE.fullmatch(n)]
-    if bad and not values["cleanup"]:
-        raise UsageError(
-            f"--namespaces: {bad[0]!r} is not a valid namespace name (lower-case letters, digits and '-', "
-            "at most 63, starting and ending with a letter or digit)"
-        )
-    dots = [d for d in values["domain_filters"] if not d.strip().strip(".")]
-    if dots:
-        raise UsageError(
-            f"--domain-filter {dots[0]!r} names no domain (give a suffix such as local or example.test)"
-        )
-    try:
-        validate_marker(values["marker"])
-    except HostsFileError as err:
-        raise UsageError(f"--marker: {err}") from None
-    for name in ("sync_delay", "sync_max_delay", "resync_interval", "resolve_timeout", "post_write_timeout"):
-        if not math.isfinite(values[name]):
-            raise UsageError(f"{_flag(name)} must be a finite number of seconds, got {values[name]}")
-    for name in ("sync_delay", "sync_max_delay", "resync_interval"):
-        if values[name] < 0:
-            raise UsageError(f"{_flag(name)} must be >= 0 seconds, got {values[name]}")
-    for name in ("resolve_timeout", "post_write_timeout"):
-        if values[name] <= 0:
-            raise UsageError(f"{_flag(name)} must be > 0 seconds, got {values[name]}")
-    unknown = [s for s in values["sources"] if s not in SOURCES]
-    if unknown:
-        raise UsageError(f"--source {','.join(unknown)} is not known (choose from {', '.join(SOURCES)})")
     if sum((values["cleanup"], values["once"], values["dry_run"])) > 1:
         raise UsageError("--cleanup, --once and --dry-run are mutually exclusive (pick one)")
-    # Here, not at the top: `wait` imports this module and needs no prometheus_client.
-    from controller.metrics import parse_bind_address
-
-    try:
-        parse_bind_address(values["metrics_bind_address"])
-    except ValueError as err:
-        raise UsageError(f"--metrics-bind-address: {err}") from None
+    if not (values["cleanup"] or values["dry_run"]):  # these two serve no metrics
+        check_resolves(values["metrics_bind_address"], labels["metrics_bind_address"])
 
 
-def _flag(name: str) -> str:
-    return Config.__dataclass_fields__[name].metadata["setting"].flag
+def _spec(name: str) -> Setting:
+    return Config.__dataclass_fields__[name].metadata["setting"]

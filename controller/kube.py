@@ -37,6 +37,15 @@ def default_kubeconfig() -> str | None:
     return str(home) if home.exists() else None
 
 
+def _not_a_file(path: Path) -> str:
+    """Why a kubeconfig path is not a file: /dev/null or a directory exists, but is not a kubeconfig."""
+    if path.is_dir():
+        return "is a directory, not a kubeconfig file"
+    if path.exists():
+        return "is not a regular file"
+    return "does not exist"
+
+
 def load(kubeconfig: str | None, context: str | None) -> client.Configuration:
     """Client configuration from a kubeconfig (flag, KUBECONFIG, ~/.kube/config) or the in-cluster token."""
     configuration = client.Configuration()
@@ -54,7 +63,9 @@ def load(kubeconfig: str | None, context: str | None) -> client.Configuration:
         )
     for part in path.split(os.pathsep):
         if part and not Path(part).is_file():
-            raise KubeconfigError(f"kubeconfig {part} does not exist (pass --kubeconfig or set KUBECONFIG)")
+            raise KubeconfigError(
+                f"kubeconfig {part} {_not_a_file(Path(part))} (pass --kubeconfig or set KUBECONFIG)"
+            )
     try:
         contexts, _ = config.list_kube_config_contexts(config_file=path)
         names = [c["name"] for c in contexts]

@@ -7,13 +7,16 @@ connections and time, is controller/httpserve.py.
 
 from __future__ import annotations
 
+import ipaddress
 import platform
+import re
 import time
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 
 from controller import __version__
+from controller.entries import InvalidEntryError, validate_hostname
 from controller.httpserve import HttpServer
 from controller.model import REASONS
 
@@ -129,18 +132,46 @@ class Health:
 
 
 def parse_bind_address(value: str) -> tuple[str, int] | None:
-    """ ":8080" -> ("0.0.0.0", 8080); "127.0.0.1:9000"; "[::1]:9000"; "0" -> None (disabled).
+    """ ":8080" -> ("0.0.0.0", 8080); "127.0.0.1:9000"; "localhost:9000"; "[::1]:9000"; "0" -> None (off).
 
-    Port 0 means any free port (the log says which, see serve()).
+    Port 0 means any free port (the log says which, see serve()). Only the syntax is checked here (a name
+    that does not resolve is refused by controller/config.py): an IPv6 address must be in brackets, because
+    "::8080" could be the port 8080 of "::" or the address "::8080" itself.
     """
     value = value.strip()
     if value in ("0", ""):
         return None
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep:
         raise ValueError(f"bad bind address {value!r}; use HOST:PORT, :PORT or 0 to disable")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+    if not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
+        raise ValueError(
+            f"bad bind address {value!r}: the port must be a number 0-65535 (ASCII digits); "
+            "use HOST:PORT, :PORT or 0 to disable"
+        )
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return str(ipaddress.IPv6Address(host[1:-1])), int(port)
+        except ValueError:
+            raise ValueError(f"bad bind address {value!r}: {host} is not an IPv6 address") from None
+    if ":" in host:
+        raise ValueError(
+            f"bad bind address {value!r}: put an IPv6 address in brackets, e.g. [::]:{port} for every "
+            f"interface or [::1]:{port} for loopback"
+        )
+    if not host:
+        return "0.0.0.0", int(port)
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            return str(ipaddress.IPv4Address(host)), int(port)
+        except ValueError:
+            raise ValueError(f"bad bind address {value!r}: {host} is not an IPv4 address") from None
+    try:
+        return validate_hostname(host), int(port)
+    except InvalidEntryError:
+        raise ValueError(
+            f"bad bind address {value!r}: {host!r} is not an IP address or a host name"
+        ) from None
 
 
 class Served:

@@ -1,27 +1,40 @@
 """`k8s-hosts-controller wait`: block until names are in (or out of) the managed block, for scripts and CI.
 
 Replaces `sleep 5` after starting the controller: exit 0 when satisfied, 1 on timeout with the missing
-names, 2 on usage errors.
+names, 2 on usage errors (checked before anything is waited for). The whole command ends by its deadline:
+every check runs with the time that is left, and a check that does not finish by then (a server that
+answers one byte a second) is abandoned, not waited for. It reads the controller's settings and checks them
+the same way (docs/architecture.md, decision 9).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from controller.block import block_names, validate_marker
-from controller.config import Config, env_name
+from controller.config import Config, UsageError, env_name
 from controller.entries import HostsFileError
 from controller.hostsfile import HostsFile
+from controller.logs import printable
 
 PROG = "k8s-hosts-controller wait"
 POLL_SECONDS = 0.1
+MAX_TIMEOUT = 86400.0  # one day: longer is a typo (hundreds of nines would mean forever), not a plan
+PROBE_SECONDS = 2.0  # the longest one --ready-url request may take, so that a hung one is retried
+MIN_CHECK = 0.1  # a check still gets this long when the deadline is (nearly) reached, e.g. --timeout 0
+
+T = TypeVar("T")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,74 +44,165 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_duration(text: str) -> float:
-    """ "120", "120s", "2m", "1m30s", "500ms" -> seconds."""
+    """ "120", "120s", "2m", "1m30s", "500ms" -> seconds; at most MAX_TIMEOUT."""
     match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)(s|ms)?)?\s*", text)
     if not match or not any(match.groups()[:2]):
         raise argparse.ArgumentTypeError(f"bad duration {text!r} (use e.g. 120, 120s, 2m, 500ms)")
     minutes, amount, unit = match.groups()
     seconds = float(minutes or 0) * 60 + float(amount or 0) / (1000 if unit == "ms" else 1)
+    if not seconds <= MAX_TIMEOUT:  # also inf
+        shown = text.strip() if len(text.strip()) <= 30 else text.strip()[:30] + "..."
+        raise argparse.ArgumentTypeError(
+            f"duration {shown!r} is longer than a day (at most {MAX_TIMEOUT:.0f}s, e.g. 1440m)"
+        )
     return seconds
 
 
+def check_url(url: str) -> str:
+    """The --ready-url: http(s)://HOST[:PORT]/PATH, checked before anything is waited for."""
+    hint = "give e.g. http://127.0.0.1:8080/readyz"
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        raise UsageError(f"--ready-url {url!r} has spaces or control characters ({hint})")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number 0-65535
+    except ValueError as err:
+        raise UsageError(f"--ready-url {url!r} is not a valid URL: {err} ({hint})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--ready-url {url!r} is not an http:// or https:// URL with a host ({hint})")
+    return url
+
+
 def build_parser() -> argparse.ArgumentParser:
-    env = os.environ.get
     p = _Parser(prog=PROG, description="Wait until hostnames are in the managed block of the hosts file.")
     p.add_argument(
         "--host", action="append", default=[], help="hostname to wait for (repeatable, comma list)"
     )
     # The controller's defaults and environment names, so that both look at the same block.
-    p.add_argument("--hosts-file", default=env(env_name("--hosts-file"), str(Config.hosts_file)))
-    p.add_argument("--marker", default=env(env_name("--marker"), Config.marker))
+    p.add_argument("--hosts-file", help=f"default: ${env_name('--hosts-file')}, else {Config.hosts_file}")
+    p.add_argument("--marker", help=f"default: ${env_name('--marker')}, else {Config.marker}")
     p.add_argument("--ready-url", help="also wait for HTTP 200 here, e.g. http://127.0.0.1:8080/readyz")
-    p.add_argument("--timeout", type=parse_duration, default=parse_duration("120s"), help="e.g. 120s, 2m")
+    p.add_argument(
+        "--timeout",
+        type=parse_duration,
+        default=parse_duration("120s"),
+        help=f"e.g. 120s, 2m (at most {MAX_TIMEOUT:.0f}s); the whole command ends by then",
+    )
     p.add_argument("--absent", action="store_true", help="wait until the hosts are NOT in the block")
     return p
 
 
-def _ready(url: str) -> bool:
+def _setting(flag: str, given: str | None, default: str, check: Callable[[str], object]) -> str:
+    """The flag's value, else its environment variable's, else the default; both given ones are checked,
+    like the controller's settings (controller/config.py)."""
+    env = env_name(flag)
+    from_env = os.environ.get(env)
+    for value, label in ((given, flag), (from_env, f"{env} ({flag})")):
+        if value is None:
+            continue
+        try:
+            check(value)
+        except (HostsFileError, ValueError) as err:
+            raise UsageError(f"{label}: {err}") from None
+    if given is not None:
+        return given
+    return from_env if from_env is not None else default
+
+
+def _non_empty_path(value: str) -> None:
+    if not value.strip():
+        raise ValueError(f"the path is empty (give the hosts file, e.g. {Config.hosts_file})")
+
+
+def _bounded(check: Callable[[], T], seconds: float) -> tuple[bool, T | None]:
+    """(True, result) if check() returns within `seconds`, else (False, None): the check is abandoned in its
+    daemon thread (the process ends at the deadline; a socket timeout alone is per byte, not per request)."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = check()
+        except BaseException as err:  # handed to the caller
+            box["error"] = err
+
+    thread = threading.Thread(target=target, name="wait check", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        return False, None
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return True, box.get("result")  # type: ignore[return-value]
+
+
+def _probe(url: str, seconds: float) -> str | None:
+    """None when the URL answers 200, else why not (one request, each socket wait bounded by `seconds`)."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+        with urllib.request.urlopen(url, timeout=seconds) as resp:
+            return None if resp.status == 200 else f"answered {resp.status}"
+    except urllib.error.HTTPError as err:
+        err.close()
+        return f"answered {err.code}"
+    except urllib.error.URLError as err:
+        return str(err.reason)
+    except (OSError, http.client.HTTPException, ValueError) as err:
+        return str(err) or type(err).__name__
 
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    hosts = [h.strip().lower() for value in args.host for h in value.split(",") if h.strip()]
-    if not hosts and not args.ready_url:
-        print(
-            f"{PROG}: error: nothing to wait for (give --host NAME and/or --ready-url URL)", file=sys.stderr
-        )
-        return 2
     try:
-        hosts_file = HostsFile(args.hosts_file, validate_marker(args.marker))
-    except HostsFileError as err:
+        return _wait(args)
+    except (UsageError, HostsFileError) as err:  # a hosts file that cannot be read is no timeout
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+
+
+def _wait(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
+    hosts = [h.strip().lower() for value in args.host for h in value.split(",") if h.strip()]
+    path = _setting("--hosts-file", args.hosts_file, str(Config.hosts_file), _non_empty_path)
+    marker = _setting("--marker", args.marker, Config.marker, validate_marker)
+    url = check_url(args.ready_url) if args.ready_url is not None else None
+    if not hosts and not url:
+        raise UsageError("nothing to wait for (give --host NAME and/or --ready-url URL)")
+    try:
+        hosts_file = HostsFile(path, marker)
+    except HostsFileError as err:
+        raise UsageError(str(err)) from None
     while True:
         problems = []
-        if args.ready_url and not _ready(args.ready_url):
-            problems.append(f"{args.ready_url} not ready")
+        if url:
+            finished, why = _bounded(
+                lambda: _probe(url, min(PROBE_SECONDS, _left(deadline))), _left(deadline)
+            )
+            if not finished:
+                problems.append(f"{url} not ready (no complete answer by the deadline)")
+            elif why is not None:
+                problems.append(f"{url} not ready ({printable(why, 200)})")  # the server's words
         if hosts:
-            try:
-                managed = block_names(hosts_file.read(), hosts_file.marker)
-            except HostsFileError as err:
-                print(f"{PROG}: error: {err}", file=sys.stderr)
-                return 2
-            if args.absent:
+            finished, managed = _bounded(
+                lambda: block_names(hosts_file.read(), hosts_file.marker), _left(deadline)
+            )
+            if not finished:
+                problems.append(f"{path} not read by the deadline")
+            elif args.absent:
                 problems += [f"{h} still present" for h in hosts if h in managed]
             else:
                 problems += [f"{h} missing" for h in hosts if h not in managed]
         if not problems:
-            what = ", ".join(hosts) or args.ready_url
+            what = ", ".join(hosts) or url
             print(f"{PROG}: {'gone' if args.absent else 'ready'}: {what}")
             return 0
         if time.monotonic() >= deadline:
             print(
-                f"{PROG}: timed out after {args.timeout:g}s in {args.hosts_file}: {'; '.join(problems)}",
+                f"{PROG}: timed out after {args.timeout:g}s in {path}: {'; '.join(problems)}",
                 file=sys.stderr,
             )
             return 1
-        time.sleep(POLL_SECONDS)
+        time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+
+
+def _left(deadline: float) -> float:
+    """The time a check may take: what is left until the deadline, but at least MIN_CHECK."""
+    return max(deadline - time.monotonic(), MIN_CHECK)

@@ -14,8 +14,9 @@ Helm chart (cluster mode, HOSTS_SYNC_MODE=cluster).
 Verbs:
   start              host: start the controller in the background (PID + log file), wait for its first sync
                      cluster: helm upgrade --install ./chart and wait for the DaemonSet and its first sync
-  stop               host: SIGTERM the controller (it removes its block), check the block is gone; a PID
-                     file naming another program (PID reused) is reported, never signalled
+  stop               host: SIGTERM the controller (it removes its block), check the block is gone; only the
+                     process start ran is signalled (same command and start time as recorded in the PID
+                     file): another program (PID reused, a `tail -f` of the log) is reported, never signalled
                      cluster: helm uninstall, wait until the block is gone
   cleanup            stop if running, then remove the block (k8s-hosts-controller --cleanup) whatever happened
   wait [--absent] [--timeout DURATION] [HOST...]
@@ -34,7 +35,7 @@ Environment (defaults in brackets):
   HOSTS_SYNC_HOSTS_FILE      hosts file on this machine [/etc/hosts]
   HOSTS_SYNC_MARKER          block name: #### BEGIN <marker> #### [TYK-K8S-HOSTS]
   HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: seconds, or h/m/s parts, e.g. 120, 120s, 2m,
-                             1m30s [120s]; wait --timeout takes the same
+                             1m30s, at most a day [120s]; wait --timeout takes the same
   HOSTS_SYNC_KUBECONFIG      kubeconfig [$KUBECONFIG, else ~/.kube/config]; passed explicitly, so sudo keeps it
   HOSTS_SYNC_CONTEXT         kubeconfig context [current]
  host mode:
@@ -108,8 +109,13 @@ duration_seconds() {
   if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$ ]]; then
     usage_error "$1 must be a duration such as 120, 120s, 2m or 1m30s (got '$2')"
   fi
+  # At most a day, like `k8s-hosts-controller wait`; more than 6 digits would overflow the arithmetic.
+  if ((${#BASH_REMATCH[2]} > 6 || ${#BASH_REMATCH[4]} > 6 || ${#BASH_REMATCH[6]} > 6)); then
+    usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
+  fi
   total=$(( 10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0} ))
   ((total > 0)) || usage_error "$1 must be more than 0 seconds (got '$2')"
+  ((total <= 86400)) || usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
   echo "$total"
 }
 
@@ -195,26 +201,65 @@ alive() {
   [[ -n "$state" && "$state" != Z* ]]
 }
 
-# The command line of PID, empty when it is gone.
+# The command line of PID (its arguments joined by spaces, never cut), empty when it is gone.
 command_of() {
-  ps -o args= -p "$1" 2>/dev/null || true
+  ps -ww -o args= -p "$1" 2>/dev/null || true
 }
 
-# Whether PID is the controller (or the sudo that runs it): PIDs are reused, and the PID file may be old or
-# written by someone else; never signal (through sudo!) whatever process now holds that number.
+# When PID started, in one fixed form (the same whatever the locale or time zone), empty when it is gone.
+# A PID can be reused, its start time cannot: together they name one process.
+start_time_of() {
+  LC_ALL=C TZ=UTC0 ps -o lstart= -p "$1" 2>/dev/null | sed 's/^ *//; s/ *$//' || true
+}
+
+# How the controller was started: the command's start, exactly as `start` runs it (sudo and env before it,
+# and python before it for an installed script, are allowed; more flags after it).
+command_signature() {
+  printf '%s --hosts-file %s --marker %s' "$1" "$hosts_file" "$marker"
+}
+
+# The PID file: the PID on the first line, then key=value lines (started=, command=) that let us recognise
+# the process later; a PID file of an older version has only the PID.
+write_pid_file() {
+  printf '%s\nstarted=%s\ncommand=%s\n' "$1" "$(start_time_of "$1")" "$(command_signature "$bin")" >"$pid_file"
+}
+
+pid_file_field() {
+  sed -n "s/^$1=//p" "$pid_file" 2>/dev/null | head -n 1
+}
+
+# Why PID is not the controller this script started, empty when it is. PIDs are reused, and the PID file may
+# be old or written by someone else: never signal (through sudo!) whatever process now holds that number. The
+# process must run the exact command start ran (not a command line that merely mentions the program, like a
+# `tail -f` of its log) and, when the PID file records it, have started at the recorded time.
+not_controller_reason() {
+  local pid=$1 started signature args
+  started=$(pid_file_field started)
+  signature=$(pid_file_field command)
+  if [[ -z "$signature" ]]; then
+    # An older PID file: only the command can tell, as start would run it now.
+    signature=$(command_signature "$(command -v -- "$bin" 2>/dev/null || echo "$bin")")
+  fi
+  args=$(command_of "$pid")
+  if [[ " $args " != *" $signature "* ]]; then
+    echo "it runs: $(printf '%s' "$args" | cut -c1-120)"
+  elif [[ -n "$started" && "$(start_time_of "$pid")" != "$started" ]]; then
+    echo "it started at $(start_time_of "$pid"), not at $started as recorded: the PID was reused"
+  fi
+}
+
 is_controller() {
-  local args
-  args=$(command_of "$1")
-  [[ "$args" == *"${bin##*/}"* || "$args" == *k8s-hosts-controller* ]]
+  [[ -z "$(not_controller_reason "$1")" ]]
 }
 
 # PID from the PID file when it is our running controller; says why not otherwise.
 running_controller() {
-  local pid
+  local pid why
   pid=$(read_pid) || return 1
   alive "$pid" || return 1
-  if ! is_controller "$pid"; then
-    log "PID $pid from $pid_file is not the controller (it runs: $(command_of "$pid" | cut -c1-120)); not signalling it, treating the PID file as stale"
+  why=$(not_controller_reason "$pid")
+  if [[ -n "$why" ]]; then
+    log "PID $pid from $pid_file is not the controller ($why); not signalling it, treating the PID file as stale"
     return 1
   fi
   echo "$pid"
@@ -223,7 +268,7 @@ running_controller() {
 read_pid() {
   [[ -f "$pid_file" ]] || return 1
   local pid
-  pid=$(tr -cd '0-9' <"$pid_file")
+  pid=$(head -n 1 "$pid_file" | tr -cd '0-9')
   [[ -n "$pid" ]] || return 1
   echo "$pid"
 }
@@ -298,7 +343,7 @@ host_start() {
   # Through sudo, the recorded PID is sudo's: sudo relays SIGTERM/SIGINT to the controller.
   ${sudo_cmd[@]+"${sudo_cmd[@]}"} env "${envs[@]}" "$bin" "${args[@]}" </dev/null >>"$log_file" 2>&1 &
   pid=$!
-  echo "$pid" >"$pid_file"
+  write_pid_file "$pid"
   log "PID $pid (recorded in $pid_file), log $log_file"
 
   # Wait for the first complete sync (the controller's /readyz), or for the process to die, whichever

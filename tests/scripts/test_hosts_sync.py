@@ -81,7 +81,12 @@ def sync(tmp_path: Path, kubeconfig: Path, hosts_file: Path, namespace: str) -> 
     # Never leave a controller behind, whatever the test did.
     if pid_file.exists():
         with contextlib.suppress(ValueError, ProcessLookupError):
-            os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+
+
+def pid_of(sync: Sync) -> int:
+    """The PID on the PID file's first line (the lines after it describe the process)."""
+    return int(sync.pid_file.read_text().splitlines()[0])
 
 
 def make_ingress(api, namespace: str, name: str, hosts: list[str], ip: str) -> None:
@@ -115,12 +120,12 @@ def test_start_wait_status_stop(sync: Sync, api, namespace: str, hosts_file: Pat
     started = sync("start")
     assert started.returncode == 0, sync.explain(started)
     assert "first sync complete" in started.stderr
-    pid = int(sync.pid_file.read_text())
+    pid = pid_of(sync)
     assert os.path.exists(f"/proc/{pid}")
     # Starting again is a no-op that says so.
     again = sync("start")
     assert again.returncode == 0 and "already running" in again.stderr
-    assert int(sync.pid_file.read_text()) == pid
+    assert pid_of(sync) == pid
 
     status = sync("status")
     assert status.returncode == 0, sync.explain(status)
@@ -277,3 +282,104 @@ def test_stop_never_signals_a_pid_that_is_not_the_controller(sync: Sync, hosts_f
     finally:
         other.kill()
         other.wait()
+
+
+def write_legacy_pid_file(sync: Sync, pid: int) -> None:
+    """A PID file as earlier versions wrote it: the PID alone."""
+    sync.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    sync.pid_file.write_text(f"{pid}\n")
+
+
+def assert_not_signalled(sync: Sync, other: subprocess.Popen, hosts_file: Path, write_pid_file) -> None:
+    """stop, status and cleanup leave `other` alone and say why; stop and cleanup succeed."""
+    write_pid_file()
+    result = sync("stop")
+    assert other.poll() is None, "the unrelated process was signalled by stop"
+    assert result.returncode == 0, sync.explain(result)
+    assert "is not the controller" in result.stderr and "not signalling it" in result.stderr
+    assert not sync.pid_file.exists()
+    write_pid_file()
+    status = sync("status")
+    assert status.returncode == 1 and "not the controller" in status.stdout, sync.explain(status)
+    result = sync("cleanup")
+    assert other.poll() is None, "the unrelated process was signalled by cleanup"
+    assert result.returncode == 0, sync.explain(result)
+    assert hosts_file.read_bytes() == ORIGINAL
+
+
+@pytest.mark.parametrize("target", ["the default log file's name", "the controller's path"])
+def test_stop_never_signals_a_process_whose_command_line_merely_contains_the_name(
+    sync: Sync, hosts_file: Path, tmp_path: Path, target: str
+):
+    """A `tail -f` of a file named after the program holds the name in its command line; before, a substring
+    match of the name made stop SIGTERM it."""
+    if target == "the controller's path":
+        path = Path(str(CONTROLLER))
+    else:
+        path = tmp_path / "k8s-hosts-controller.log"
+        path.write_text("a log\n")
+    other = subprocess.Popen(["tail", "-f", str(path)], stdout=subprocess.DEVNULL)
+    try:
+        assert_not_signalled(sync, other, hosts_file, lambda: write_legacy_pid_file(sync, other.pid))
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_stop_never_signals_a_process_that_started_after_the_recorded_one(sync: Sync, hosts_file: Path):
+    """The PID file records the start time: a process holding the PID now (the PID reused), even one running
+    the very command start runs, started later and is not signalled."""
+    signature = f"{CONTROLLER} --hosts-file {hosts_file} --marker TYK-K8S-HOSTS"
+    # argv[0] of `bash -c` is free text: this process's command line contains the exact command.
+    other = subprocess.Popen(["bash", "-c", "sleep 300", *signature.split(" ")])
+    try:
+
+        def write() -> None:
+            sync.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            sync.pid_file.write_text(f"{other.pid}\nstarted=Thu Jan  1 00:00:00 1970\ncommand={signature}\n")
+
+        assert_not_signalled(sync, other, hosts_file, write)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_the_pid_file_names_the_real_controller_exactly(sync: Sync, hosts_file: Path):
+    """start records the PID with its start time and command; stop signals that process, and refuses to
+    when the start time no longer matches."""
+    started = sync("start")
+    assert started.returncode == 0, sync.explain(started)
+    first, *fields = sync.pid_file.read_text().splitlines()
+    pid = int(first)
+    recorded = dict(field.split("=", 1) for field in fields)
+    assert recorded["command"] == f"{CONTROLLER} --hosts-file {hosts_file} --marker TYK-K8S-HOSTS"
+    assert recorded["started"]
+    assert sync("status").returncode == 0
+
+    # The same PID with another start time is another process as far as stop can tell: not signalled.
+    original = sync.pid_file.read_text()
+    sync.pid_file.write_text(original.replace(recorded["started"], "Thu Jan  1 00:00:00 1970"))
+    refused = sync("stop")
+    assert "not the controller" in refused.stderr and "PID was reused" in refused.stderr, sync.explain(
+        refused
+    )
+    assert os.path.exists(f"/proc/{pid}") and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+    sync.pid_file.write_text(original)
+    stopped = sync("stop")
+    assert stopped.returncode == 0, sync.explain(stopped)
+    assert hosts_file.read_bytes() == ORIGINAL
+    assert not os.path.exists(f"/proc/{pid}") or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_a_pid_file_of_an_earlier_version_still_stops_the_controller(sync: Sync, hosts_file: Path):
+    """Upgrading the script while the controller runs: the PID alone, the command still matches exactly."""
+    started = sync("start")
+    assert started.returncode == 0, sync.explain(started)
+    pid = pid_of(sync)
+    write_legacy_pid_file(sync, pid)
+    stopped = sync("stop")
+    assert stopped.returncode == 0, sync.explain(stopped)
+    assert "not the controller" not in stopped.stderr
+    assert hosts_file.read_bytes() == ORIGINAL
+    assert not os.path.exists(f"/proc/{pid}") or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"

@@ -252,6 +252,7 @@ DURATIONS = [
     ("1h", 3600),
     ("1h0m5s", 3605),
     ("09", 9),
+    ("24h", 86400),
 ]
 
 
@@ -280,7 +281,9 @@ def test_wait_timeout_option_takes_the_same_syntax(
         assert f" --timeout {seconds}s " in calls_of(fake_controller_env)[-1] + " "
 
 
-@pytest.mark.parametrize("text", ["0", "0s", "2x", "1.5m", "m", "30s2m", "-5", "1 m", "2ms"])
+@pytest.mark.parametrize(
+    "text", ["0", "0s", "2x", "1.5m", "m", "30s2m", "-5", "1 m", "2ms", "25h", "86401", "1441m", "9" * 30]
+)
 def test_bad_durations_are_refused_naming_the_setting(fake_controller_env: dict[str, str], text: str):
     result = run(HOSTS_SYNC, "status", env={**fake_controller_env, "HOSTS_SYNC_TIMEOUT": text})
     assert result.returncode == 2, result.stderr

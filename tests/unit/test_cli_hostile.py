@@ -11,7 +11,13 @@ import pytest
 
 from controller.cli import parse_args
 from controller.config import ENV_PREFIX, env_name
-from tests.unit.test_cli import USER_LINES, assert_usage_error, clean_env, restore_logging  # noqa: F401
+from tests.unit.test_cli import (  # noqa: F401
+    KUBECONFIG,
+    USER_LINES,
+    assert_usage_error,
+    clean_env,
+    restore_logging,
+)
 
 NON_FINITE = ["nan", "inf", "-inf", "NaN", "Infinity"]
 SECONDS_FLAGS = [
@@ -119,4 +125,189 @@ def test_a_malformed_kubeconfig_is_one_line_via_the_real_cli(tmp_path, hosts, na
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("k8s-hosts-controller: error: kubeconfig"), proc.stderr
     assert str(kubeconfig) in lines[0]
+    assert hosts.read_bytes() == USER_LINES
+
+
+# ------------------------------------------------------------------ one line, exit 2, before anything starts
+# Each row is a bad command line (and environment) given to the real CLI with a usable kubeconfig, so that a
+# value that slips through validation reaches the start-up banner (and then fails late, or runs). Every row
+# must end with exit 2, one line naming the problem, no banner, no output and the hosts file untouched.
+
+BANNER = "starting k8s-hosts-controller"
+HANG_GUARD = 30  # seconds: a row that passes validation would run the controller; only a hang guard
+
+CONTROLLER_ROWS = {
+    # --metrics-bind-address: ports are ASCII digits 0-65535, IPv6 in brackets, hosts must resolve
+    "port in superscript digits": (["--metrics-bind-address", "127.0.0.1:²"], {}, ["127.0.0.1:²", "port"]),
+    "port in Arabic-Indic digits": (["--metrics-bind-address", ":٨٠"], {}, ["port", "ASCII"]),
+    "IPv6 without brackets": (["--metrics-bind-address", "::8080"], {}, ["'::8080'", "[::]:8080"]),
+    "IPv6 loopback without brackets": (["--metrics-bind-address", "::1:9000"], {}, ["brackets"]),
+    "bracketed non-IPv6": (["--metrics-bind-address", "[nope]:8080"], {}, ["IPv6"]),
+    "IPv4 out of range": (["--metrics-bind-address", "999.1.1.1:0"], {}, ["999.1.1.1", "IPv4"]),
+    "host with spaces": (["--metrics-bind-address", "no such host:0"], {}, ["'no such host'"]),
+    "host that does not resolve": (
+        ["--metrics-bind-address", "nothing-here.invalid:0"],
+        {},
+        ["nothing-here.invalid", "does not resolve"],
+    ),
+    # --domain-filter: a suffix no written name can end in refuses every name
+    "wildcard domain filter": (["--domain-filter", "*.test"], {}, ["'*.test'", "wildcard", "test"]),
+    "wildcard alone": (["--domain-filter", "*"], {}, ["'*'", "wildcard"]),
+    "underscore domain filter": (["--domain-filter", "my_lab.test"], {}, ["'my_lab.test'", "not a domain"]),
+    "non-ASCII domain filter": (["--domain-filter", "bücher.test"], {}, ["'bücher.test'", "non-ASCII"]),
+    "domain filter with a space": (["--domain-filter", "a b.test"], {}, ["'a b.test'"]),
+    "empty domain filter": (["--domain-filter", ""], {}, ["--domain-filter", "empty"]),
+    # lists given empty mean nothing, not the default
+    "empty source": (["--source", ""], {}, ["--source", "empty", "ingress"]),
+    "source of commas": (["--source", ",,"], {}, ["--source", "empty"]),
+    "empty ingress class": (["--ingress-class", ""], {}, ["--ingress-class", "empty"]),
+    # kubeconfig paths that exist but are not files
+    "kubeconfig /dev/null": (["--kubeconfig", "/dev/null"], {}, ["/dev/null", "not a regular file"]),
+    "kubeconfig directory": (["--kubeconfig", "{tmp}"], {}, ["{tmp}", "is a directory"]),
+    # the environment is checked even where a flag overrides it
+    "env source bogus, flag given": (
+        ["--source", "ingress"],
+        {"--source": "bogus"},
+        [env_name("--source"), "bogus"],
+    ),
+    "env namespaces ../etc, flag given": (
+        [],
+        {"--namespaces": "../etc"},
+        [env_name("--namespaces"), "'../etc'", "not a valid namespace name"],
+    ),
+    "env namespaces bad, all-namespaces given": (
+        ["--all-namespaces"],
+        {"--namespaces": "UPPER"},
+        [env_name("--namespaces"), "'UPPER'"],
+    ),
+    "env domain filter wildcard, flag given": (
+        ["--domain-filter", "test"],
+        {"--domain-filter": "*.test"},
+        [env_name("--domain-filter"), "wildcard"],
+    ),
+    "env marker bad, flag given": (["--marker", "MINE"], {"--marker": "A#B"}, [env_name("--marker"), "'#'"]),
+    "env bind address bad, flag given": (
+        ["--metrics-bind-address", "0"],
+        {"--metrics-bind-address": "::8080"},
+        [env_name("--metrics-bind-address"), "brackets"],
+    ),
+    "env sync delay negative, flag given": (
+        ["--sync-delay", "0.5"],
+        {"--sync-delay": "-1"},
+        [env_name("--sync-delay"), ">= 0"],
+    ),
+    "env resolve timeout zero, flag given": (
+        ["--resolve-timeout", "2"],
+        {"--resolve-timeout": "0"},
+        [env_name("--resolve-timeout"), "> 0"],
+    ),
+    "env post-write timeout nan, flag given": (
+        ["--post-write-timeout", "5"],
+        {"--post-write-timeout": "nan"},
+        [env_name("--post-write-timeout"), "finite"],
+    ),
+    "env hosts file empty, flag given": (
+        [],
+        {"--hosts-file": ""},
+        [env_name("--hosts-file"), "empty"],
+    ),
+    "env ingress class of commas, flag given": (
+        ["--ingress-class", "nginx"],
+        {"--ingress-class": ","},
+        [env_name("--ingress-class"), "empty"],
+    ),
+}
+
+
+def cli_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and k != "KUBECONFIG"}
+    env["HOME"] = str(tmp_path)  # no ~/.kube/config from the machine
+    env.update({env_name(flag): value for flag, value in extra.items()})
+    return env
+
+
+def run_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "controller", *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=HANG_GUARD,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as err:
+        raise AssertionError(f"still running after {HANG_GUARD}s: the bad value was accepted") from err
+
+
+def assert_refused_before_start(proc: subprocess.CompletedProcess, prefix: str, fragments: list[str]) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert BANNER not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(prefix), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("row", list(CONTROLLER_ROWS))
+def test_bad_values_are_refused_before_anything_starts(tmp_path, hosts, row):
+    argv, env_values, fragments = CONTROLLER_ROWS[row]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    fragments = [f.replace("{tmp}", str(tmp_path)) for f in fragments]
+    if "--all-namespaces" not in argv:
+        argv = ["--namespaces", "a", *argv]
+    if "--kubeconfig" not in argv:
+        argv += ["--kubeconfig", str(kubeconfig)]
+    if "--metrics-bind-address" not in argv:
+        argv += ["--metrics-bind-address", "127.0.0.1:0"]
+    proc = run_cli([*argv, "--hosts-file", str(hosts)], cli_env(tmp_path, env_values))
+    assert_refused_before_start(proc, "k8s-hosts-controller: error: ", fragments)
+    assert hosts.read_bytes() == USER_LINES
+
+
+WAIT_PREFIX = "k8s-hosts-controller wait: error: "
+WAIT_ROWS = {
+    "not a URL": (["--ready-url", "notaurl"], {}, ["'notaurl'", "http://"]),
+    "unclosed IPv6 bracket": (["--ready-url", "http://[::1"], {}, ["'http://[::1'", "IPv6"]),
+    "port not a number": (["--ready-url", "http://127.0.0.1:abc/"], {}, ["'http://127.0.0.1:abc/'", "abc"]),
+    "port in superscript digits": (["--ready-url", "http://127.0.0.1:²/"], {}, ["²"]),
+    "port out of range": (["--ready-url", "http://127.0.0.1:99999/"], {}, ["99999", "range"]),
+    "no host": (["--ready-url", "http:///readyz"], {}, ["'http:///readyz'", "host"]),
+    "not http": (["--ready-url", "ftp://127.0.0.1/readyz"], {}, ["ftp://", "http://"]),
+    "space in the URL": (["--ready-url", "http://a b/readyz"], {}, ["spaces"]),
+    "newline in the URL": (["--ready-url", "http://127.0.0.1/\nreadyz"], {}, ["control characters"]),
+    "empty hosts file": (["--host", "a.local", "--hosts-file", ""], {}, ["--hosts-file", "empty"]),
+    "empty hosts file in the environment": (
+        ["--host", "a.local"],
+        {"--hosts-file": ""},
+        [env_name("--hosts-file"), "empty"],
+    ),
+    "bad marker in the environment, flag given": (
+        ["--host", "a.local", "--marker", "MINE"],
+        {"--marker": "A#B"},
+        [env_name("--marker"), "'#'"],
+    ),
+    "timeout of 300 nines": (["--host", "a.local", "--timeout", "9" * 300], {}, ["--timeout", "86400s"]),
+    "timeout over a day": (
+        ["--host", "a.local", "--timeout", "1441m"],
+        {},
+        ["--timeout", "longer than a day"],
+    ),
+    "timeout of a day in ms plus one": (["--host", "a.local", "--timeout", "86400001ms"], {}, ["--timeout"]),
+}
+
+
+@pytest.mark.parametrize("row", list(WAIT_ROWS))
+def test_bad_wait_values_are_refused_before_waiting(tmp_path, hosts, row):
+    argv, env_values, fragments = WAIT_ROWS[row]
+    if "--hosts-file" not in argv and "--hosts-file" not in env_values:
+        argv = [*argv, "--hosts-file", str(hosts)]
+    if "--timeout" not in argv:
+        argv = [*argv, "--timeout", "20s"]  # a value that slips through would wait this long, then exit 1
+    proc = run_cli(["wait", *argv], cli_env(tmp_path, env_values))
+    assert_refused_before_start(proc, WAIT_PREFIX, fragments)
     assert hosts.read_bytes() == USER_LINES

@@ -34,6 +34,9 @@ PREFIX = "k8s_hosts_controller_"
         ("0", None),
         ("", None),
         ("  ", None),
+        ("[fd00::1]:80", ("fd00::1", 80)),
+        ("LocalHost:80", ("localhost", 80)),
+        ("0.0.0.0:65535", ("0.0.0.0", 65535)),
     ],
 )
 def test_parse_bind_address(value, expected):
@@ -41,7 +44,13 @@ def test_parse_bind_address(value, expected):
 
 
 @pytest.mark.parametrize(
-    "value", ["8080", ":65536", ":-1", "host:", "host:http", "127.0.0.1", ":80a", "[::1]"]
+    "value",
+    [
+        *["8080", ":65536", ":-1", "host:", "host:http", "127.0.0.1", ":80a", "[::1]"],
+        # found by trying to break it: each passed and failed after the start-up banner
+        *["127.0.0.1:²", ":٨٠", "::8080", "::1:9000", "[nope]:1", "999.1.1.1:0", "1.2.3:0", "no such host:0"],
+        *["host_name:1", "*:8080", ":+80", ": 80", ":000080"],
+    ],
 )
 def test_parse_bind_address_errors(value):
     with pytest.raises(ValueError, match="bind address"):

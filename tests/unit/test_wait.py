@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import http.server
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -313,3 +316,155 @@ def test_sees_names_in_a_block_written_by_another_tool(capsys, tmp_path):
         "1s",
     )
     assert code == 0, err  # comment words are not names
+
+
+# -------------------------------------------------------------------------------------- the whole deadline
+
+
+class Dribbler:
+    """A loopback HTTP server that answers every request one byte at a time, one byte every 0.2 s, a status
+    line and then headers that never end: each byte comes well within any per-read socket timeout."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.requests = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/readyz"
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.requests += 1
+            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+
+    def _dribble(self, conn: socket.socket) -> None:
+        payload = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 100_000
+        with conn:
+            for byte in payload:
+                if self.stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def dribbler() -> Iterator[Dribbler]:
+    server = Dribbler()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+HANG_GUARD = 60  # seconds: turns a wait that ignores its deadline (the bug) into a failure
+
+
+def test_a_server_that_dribbles_bytes_cannot_hold_wait_past_its_timeout(dribbler, hosts):
+    """The real CLI: `wait --timeout 2s` ends by its deadline (one generous bound, set by the issue), exit 1,
+    naming the URL; before, each byte reset the per-read socket timeout and the wait ran as long as the
+    server kept sending."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "controller", "wait", "--ready-url", dribbler.url, "--timeout", "2s",
+             "--hosts-file", str(hosts)],
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD,
+            env={k: v for k, v in os.environ.items() if not k.startswith("K8S_HOSTS_CONTROLLER_")},
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"wait --timeout 2s still running after {HANG_GUARD}s") from None
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr
+    assert elapsed < 10, f"took {elapsed:.1f}s for --timeout 2s"
+    [line] = proc.stderr.splitlines()
+    assert "timed out after 2s" in line and f"{dribbler.url} not ready" in line and "deadline" in line
+    assert dribbler.requests >= 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_deadline_also_bounds_the_hosts_check_together_with_a_slow_url(capsys, dribbler, hosts):
+    argv = ["--ready-url", dribbler.url, "--host", "a.local,late.local", "--timeout", "1s"]
+    result: list[int] = []
+    started = time.monotonic()
+    waiter = threading.Thread(target=lambda: result.append(main([*argv, "--hosts-file", str(hosts)])))
+    waiter.start()
+    waiter.join(HANG_GUARD)
+    if waiter.is_alive():
+        dribbler.stop.set()  # lets the old wait end, so that the failure is reported
+        waiter.join()
+        raise AssertionError(f"wait --timeout 1s still running after {HANG_GUARD}s")
+    assert result == [1]
+    assert time.monotonic() - started < 10
+    _, err = capsys.readouterr()
+    assert "late.local missing" in err and "a.local missing" not in err and dribbler.url in err
+
+
+def test_a_zero_timeout_still_checks_once(capsys, hosts):
+    code, out, err = run(capsys, "--hosts-file", str(hosts), "--host", "a.local", "--timeout", "0")
+    assert code == 0, err
+    assert "ready: a.local" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "86401",
+        "1441m",
+        "86400001ms",
+        pytest.param("9" * 400, id="400 nines"),
+        pytest.param("9" * 400 + ".9s", id="400 nines and a fraction"),
+    ],
+)
+def test_a_timeout_longer_than_a_day_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="longer than a day"):
+        parse_duration(text)
+
+
+def test_a_day_is_the_longest_timeout():
+    assert parse_duration("1440m") == parse_duration("86400s") == 86400.0
+
+
+def test_a_hosts_file_that_cannot_be_read_is_a_usage_error_not_a_timeout(capsys, tmp_path):
+    code, _, err = run(capsys, "--hosts-file", str(tmp_path), "--host", "a.local", "--timeout", "5s")
+    assert code == 2
+    assert len(err.splitlines()) == 1 and str(tmp_path) in err and "directory" in err
+
+
+class _Garbage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.wfile.write(b"NOT-HTTP garbage\r\n\r\n")
+
+    def log_message(self, format, *args):
+        pass
+
+
+def test_a_server_that_answers_garbage_is_not_ready_not_a_traceback(capsys, hosts):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/readyz"
+        code, _, err = run(capsys, "--ready-url", url, "--timeout", "0.5", "--hosts-file", str(hosts))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert code == 1
+    assert f"{url} not ready" in err and len(err.splitlines()) == 1

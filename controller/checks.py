@@ -1,0 +1,130 @@
+"""One setting's value checked on its own, as the command line or the environment gives it
+(docs/architecture.md, decision 9).
+
+controller/config.py calls :func:`check_value` for every value given, the environment's too when a flag
+overrides it, and then checks what needs several values together. Each check raises :class:`UsageError`: one
+line naming where the value came from (``label``: the flag, or the variable with its flag), what is wrong and
+how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from controller.block import validate_marker
+from controller.entries import HostsFileError, validate_hostname
+from controller.sources import SOURCES
+
+# A namespace name is a DNS label (RFC 1123), as the API server requires.
+NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+# What to give instead of an empty list value.
+_EMPTY_LIST_HINT = {
+    "sources": f"choose from {', '.join(SOURCES)}",
+    "ingress_classes": "give a class name, or leave the flag out for every class",
+    "domain_filters": "give a suffix such as local or example.test, or leave the flag out for every name",
+}
+_NON_NEGATIVE = ("sync_delay", "sync_max_delay", "resync_interval")  # 0 means "off" or "at once"
+
+
+class UsageError(Exception):
+    """str(e) is the whole message: what is wrong and how to fix it."""
+
+
+def split_list(values: Sequence[str] | None) -> tuple[str, ...]:
+    """Repeatable flags that also take comma lists: --x a,b --x c -> (a, b, c)."""
+    out: list[str] = []
+    for value in values or ():
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(dict.fromkeys(out))
+
+
+def check_value(name: str, kind: str, raw: Any, label: str, default: Any = None) -> None:
+    """The value of setting `name` (a Config field of this `kind`), as given; raises UsageError."""
+    if kind == "list":
+        items = split_list(raw)
+        if not items:
+            raise UsageError(f"{label} is empty ({_EMPTY_LIST_HINT[name]})")
+        if name == "sources":
+            unknown = [s for s in items if s not in SOURCES]
+            if unknown:
+                known = ", ".join(SOURCES)
+                raise UsageError(f"{label} {','.join(unknown)} is not known (choose from {known})")
+        elif name == "domain_filters":
+            for suffix in items:
+                check_suffix(suffix, label)
+    elif kind == "path":
+        if not str(raw).strip():
+            raise UsageError(f"{label} is empty (give the path of a hosts file, e.g. {default})")
+    elif kind == "seconds":
+        if not math.isfinite(raw):
+            raise UsageError(f"{label} must be a finite number of seconds, got {raw}")
+        if name in _NON_NEGATIVE and raw < 0:
+            raise UsageError(f"{label} must be >= 0 seconds, got {raw}")
+        if name not in _NON_NEGATIVE and raw <= 0:
+            raise UsageError(f"{label} must be > 0 seconds, got {raw}")
+    elif name == "marker":
+        try:
+            validate_marker(raw)
+        except HostsFileError as err:
+            raise UsageError(f"{label}: {err}") from None
+    elif name == "metrics_bind_address":
+        # Here, not at the top: `wait` imports this module and needs no prometheus_client.
+        from controller.metrics import parse_bind_address
+
+        try:
+            parse_bind_address(raw)
+        except ValueError as err:
+            raise UsageError(f"{label}: {err}") from None
+
+
+def check_suffix(suffix: str, label: str) -> None:
+    """A --domain-filter value must be a domain a written name can end in: else it refuses every name."""
+    bare = suffix.strip().strip(".")
+    if not bare:
+        raise UsageError(f"{label} {suffix!r} names no domain (give a suffix such as local or example.test)")
+    if "*" in bare:
+        example = bare.replace("*", "").strip(".") or "example.test"
+        raise UsageError(
+            f"{label} {suffix!r}: a suffix takes no wildcard, it already matches every name under it "
+            f"(give {example})"
+        )
+    try:
+        validate_hostname(bare)
+    except HostsFileError as err:
+        problem = str(err).partition(": ")[2] or str(err)
+        raise UsageError(
+            f"{label} {suffix!r} is not a domain suffix ({problem}); give one such as local or example.test"
+        ) from None
+
+
+def check_namespaces(raw: str | None, label: str) -> None:
+    bad = [n for n in split_list([raw] if raw is not None else None) if not NAMESPACE.fullmatch(n)]
+    if bad:
+        raise UsageError(
+            f"{label}: {bad[0]!r} is not a valid namespace name (lower-case letters, digits and '-', "
+            "at most 63, starting and ending with a letter or digit)"
+        )
+
+
+def check_resolves(bind_address: str, label: str) -> None:
+    """A metrics host that does not resolve is refused at start, not after the start-up banner."""
+    from controller.metrics import parse_bind_address
+
+    address = parse_bind_address(bind_address)
+    if address is None:
+        return
+    host, port = address
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as controller/metrics.py serves it
+    try:
+        socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as err:
+        version = "IPv6" if family == socket.AF_INET6 else "IPv4"
+        raise UsageError(
+            f"{label}: host {host!r} does not resolve to an {version} address ({err}); give an address "
+            "such as 127.0.0.1 or a name this machine resolves"
+        ) from None
