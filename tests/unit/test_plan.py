@@ -590,6 +590,7 @@ def test_route_whose_gateway_has_no_address_or_is_missing_is_pending():
 
 def test_route_parent_namespace_defaults_to_the_routes_namespace():
     body = route(ns="apps")
+    del body["spec"]["parentRefs"][0]["namespace"]
     del body["status"]["parents"][0]["parentRef"]["namespace"]
     r = sources.route_snapshot(sources.HTTPROUTE, body)
     assert r.parents == (("apps", "gw"),)
@@ -722,38 +723,38 @@ def _gateway(name: str, ips: tuple[str, ...] = (), **kw) -> Snapshot:
     )
 
 
-def _route(name: str, host: str, parent: str) -> Snapshot:
-    return Snapshot(
-        "apps",
-        name,
-        f"uid-{name}",
-        T1,
-        hosts=(host,),
-        kind="HTTPRoute",
-        api_version="gateway.networking.k8s.io/v1",
-        parents=(("gw-ns", parent),),
-    )
+@pytest.mark.parametrize(
+    "spec_refs",
+    [
+        [{"name": "gw", "namespace": "infra", "sectionName": "http"}],
+        [{"name": "other", "namespace": "infra"}, {"name": "gw", "namespace": "infra", "port": 8001}],
+        [{"name": "gw", "namespace": "infra", "group": "gateway.networking.k8s.io", "kind": "Gateway"}],
+    ],
+)
+def test_route_still_naming_its_gateway_in_spec_is_attached(spec_refs):
+    body = route()
+    body["spec"]["parentRefs"] = spec_refs
+    r = sources.route_snapshot(sources.HTTPROUTE, body)
+    assert r.parents == (("infra", "gw"),)
+    assert lines(plan([sources.gateway_snapshot(gateway()), r])) == [("172.18.0.200", "r.local", "apps/r")]
 
 
-def test_an_ignored_gateway_lends_no_addresses():
-    p = plan([_gateway("gw", ("10.0.0.1",), ignored=True), _route("r", "r.local", "gw")])
-    assert p.entries == () and p.pending == ("apps/r",)
-
-
-def test_a_gateway_target_annotation_stands_for_its_status_addresses():
-    p = plan([_gateway("gw", ("10.0.0.1",), target=("127.0.0.1",)), _route("r", "r.local", "gw")])
-    assert [(e.hostname, e.address) for e in p.entries] == [("r.local", "127.0.0.1")]
-
-
-def test_an_object_names_at_most_the_cap_and_the_rest_is_refused():
-    from controller.model import TOO_MANY_HOSTS
-    from controller.plan import MAX_HOSTS_PER_OBJECT
-
-    many = tuple(f"h{i}.local" for i in range(MAX_HOSTS_PER_OBJECT + 10))
-    p = plan([snap("big", hosts=many), snap("small", ns="other", hosts=("small.local",))])
-    written = {e.hostname for e in p.entries}
-    assert written == set(many[:MAX_HOSTS_PER_OBJECT]) | {"small.local"}  # the first ones, in their order
-    over = [r for r in p.rejections if r.reason == TOO_MANY_HOSTS]
-    assert sorted(r.host for r in over) == sorted(many[MAX_HOSTS_PER_OBJECT:])
-    assert {r.owner for r in over} == {"default/big"}
-    assert f"names {len(many)} hosts" in over[0].message
+@pytest.mark.parametrize(
+    "spec_refs",
+    [
+        [{"name": "elsewhere", "namespace": "infra"}],  # moved to a Gateway no controller serves
+        [{"name": "gw"}],  # now the route's own namespace's gw, not infra's
+        [{"name": "gw", "namespace": "infra", "group": "", "kind": "Service"}],  # not a Gateway
+        [],
+    ],
+)
+def test_stale_parent_status_without_its_spec_parent_ref_is_no_attachment(spec_refs):
+    """Traefik v3.6 leaves its Accepted status behind when parentRefs move away from its Gateways: that
+    entry names a Gateway the spec no longer does, so the route is detached and its names leave the file."""
+    body = route()
+    body["spec"]["parentRefs"] = spec_refs
+    r = sources.route_snapshot(sources.HTTPROUTE, body)
+    assert r.parents == ()
+    p = plan([sources.gateway_snapshot(gateway()), r])
+    assert p.entries == ()
+    assert p.pending == ("apps/r",)
