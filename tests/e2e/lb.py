@@ -106,9 +106,8 @@ def install_gateway_crds(cluster: Tools, crds: str) -> None:
         step(f"Gateway API CRDs {bundle} (standard channel): present")
         return
     step(f"Gateway API CRDs {bundle} (standard channel) from the module ({crds})")
-    cluster.kubectl_("apply", "--server-side", "-f", crds)
+    print(cluster.kubectl_("apply", "--server-side", "-f", crds).stdout)
     cluster.kubectl_("wait", "--for=condition=Established", "--timeout=60s", "-f", crds, quiet=True)
-    print(cluster.kubectl_("get", "crd", "-l", "gateway.networking.k8s.io/bundle-version", quiet=True).stdout)
 
 
 def bundle_version(crds: str) -> str:
