@@ -11,6 +11,7 @@ need and nothing else (docs/usage.md, "Migrating from ingress-nginx")."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -288,18 +289,46 @@ def check_in_cluster(
     ingress_line = [line for line in both if INGRESS_HOST in line]
     check_detach(cluster, host_file, ingress_line, both)
 
-    gateway_ip = lb.move_lb(cluster, gateway_ip, pool, service=lb.GATEWAY_SVC)
-    check_gateway_status(cluster, gateway_ip)
+    pod = controller_pod(cluster)
+    gateway_ip = move_gateway(cluster, gateway_ip, pool)
     wait_block(host_file, expected_lines(gateway_ip, ingress_ip), "after the Gateway's address moved")
     curl_routes(cluster, host_file)
+    after = controller_pod(cluster)
+    restarts = [c["restartCount"] for c in after["status"]["containerStatuses"]]
+    assert after["metadata"]["uid"] == pod["metadata"]["uid"] and restarts == [0], "the controller restarted"
 
     step("kubectl logs: the controller's lines for the route's names")
     out = cluster.kubectl_("-n", RELEASE_NS, "logs", f"daemonset/{FULLNAME}", quiet=True).stdout
     lines = [line for line in out.splitlines() if any(h in line for h in (*ROUTE_HOSTS, INGRESS_HOST))]
     print("\n".join(lines))
     for host in ROUTE_HOSTS:
-        for expected in (f"added {host}", f"removed {host}", f"updated {host} -> {gateway_ip}"):
-            assert any(expected in line for line in lines), f"no {expected!r} line"
+        assert any(f"added {host}" in line for line in lines), f"no 'added {host}' line"
+        assert any(f"removed {host}" in line for line in lines), f"no 'removed {host}' line"
+        assert moved_to(lines, host, gateway_ip), f"no line for {host} at the moved address {gateway_ip}"
+
+
+def moved_to(lines: list[str], host: str, ip: str) -> bool:
+    """A line that writes HOST at IP: 'updated', or 'added' after a moment without any address."""
+    return any(f"updated {host} -> {ip}" in line or f"added {host} -> {ip}" in line for line in lines)
+
+
+def move_gateway(cluster: Tools, old_ip: str, pool: lb.Pool) -> str:
+    """The Gateway's LoadBalancer Service re-created with another MetalLB address; prints the Gateway's
+    status.addresses as Traefik wrote them meanwhile (a watch), and checks where they end."""
+    argv = [
+        cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", GATEWAY_NS, "get", "gateway", GATEWAY,
+        "--watch", "--output-watch-events", "-o", "jsonpath={.type} {.object.status.addresses}{'\\n'}",
+    ]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as watch:
+        try:
+            ip = lb.move_lb(cluster, old_ip, pool, service=lb.GATEWAY_SVC)
+            check_gateway_status(cluster, ip)
+        finally:
+            watch.terminate()
+        seen = watch.communicate(timeout=30)[0]
+    print(f"{GATEWAY_NS}/{GATEWAY} status.addresses while the Service was re-created (kubectl get --watch):")
+    print(seen)
+    return ip
 
 
 def test_gateway_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_path: Path) -> None:
@@ -317,16 +346,19 @@ def test_gateway_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_p
         curl_routes(cluster, host_file)
         check_detach(cluster, host_file, [], route_lines(gateway_ip))
 
-        gateway_ip = lb.move_lb(cluster, gateway_ip, pool, service=lb.GATEWAY_SVC)
-        check_gateway_status(cluster, gateway_ip)
+        pid = Path(hosts_sync.env["HOSTS_SYNC_PID_FILE"]).read_text().strip()
+        gateway_ip = move_gateway(cluster, gateway_ip, pool)
         wait_block(
             host_file, route_lines(gateway_ip), "after the Gateway moved, the controller still running"
         )
         curl_routes(cluster, host_file)
+        assert Path(hosts_sync.env["HOSTS_SYNC_PID_FILE"]).read_text().strip() == pid, (
+            "the controller restarted"
+        )
     finally:
         hosts_sync("stop")
     print(hosts_sync.log())
     for host in ROUTE_HOSTS:
-        assert f"updated {host} -> {gateway_ip}" in hosts_sync.log(), f"no 'updated {host}' line in the log"
+        assert moved_to(hosts_sync.log().splitlines(), host, gateway_ip), f"{host} at {gateway_ip} not logged"
     assert host_file.read_bytes() == HOST_FILE_CONTENT
     print("byte-identical to the file before start")
