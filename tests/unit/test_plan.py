@@ -723,6 +723,43 @@ def _gateway(name: str, ips: tuple[str, ...] = (), **kw) -> Snapshot:
     )
 
 
+def _route(name: str, host: str, parent: str) -> Snapshot:
+    return Snapshot(
+        "apps",
+        name,
+        f"uid-{name}",
+        T1,
+        hosts=(host,),
+        kind="HTTPRoute",
+        api_version="gateway.networking.k8s.io/v1",
+        parents=(("gw-ns", parent),),
+    )
+
+
+def test_an_ignored_gateway_lends_no_addresses():
+    p = plan([_gateway("gw", ("10.0.0.1",), ignored=True), _route("r", "r.local", "gw")])
+    assert p.entries == () and p.pending == ("apps/r",)
+
+
+def test_a_gateway_target_annotation_stands_for_its_status_addresses():
+    p = plan([_gateway("gw", ("10.0.0.1",), target=("127.0.0.1",)), _route("r", "r.local", "gw")])
+    assert [(e.hostname, e.address) for e in p.entries] == [("r.local", "127.0.0.1")]
+
+
+def test_an_object_names_at_most_the_cap_and_the_rest_is_refused():
+    from controller.model import TOO_MANY_HOSTS
+    from controller.plan import MAX_HOSTS_PER_OBJECT
+
+    many = tuple(f"h{i}.local" for i in range(MAX_HOSTS_PER_OBJECT + 10))
+    p = plan([snap("big", hosts=many), snap("small", ns="other", hosts=("small.local",))])
+    written = {e.hostname for e in p.entries}
+    assert written == set(many[:MAX_HOSTS_PER_OBJECT]) | {"small.local"}  # the first ones, in their order
+    over = [r for r in p.rejections if r.reason == TOO_MANY_HOSTS]
+    assert sorted(r.host for r in over) == sorted(many[MAX_HOSTS_PER_OBJECT:])
+    assert {r.owner for r in over} == {"default/big"}
+    assert f"names {len(many)} hosts" in over[0].message
+
+
 @pytest.mark.parametrize(
     "spec_refs",
     [
