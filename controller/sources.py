@@ -154,23 +154,33 @@ def gateway_snapshot(body: Mapping) -> Snapshot:
     return replace(snap, hosts=(), ips=tuple(ips), lb_hostnames=tuple(names))
 
 
+def _gateway_ref(ref: Mapping, namespace: str) -> tuple[str, str] | None:
+    """(namespace, name) of a parentRef that names a Gateway; None for any other kind of parent."""
+    if (ref.get("group") or GATEWAY_GROUP) != GATEWAY_GROUP or (ref.get("kind") or "Gateway") != "Gateway":
+        return None
+    return (ref.get("namespace") or namespace, ref.get("name", ""))
+
+
 def route_snapshot(resource: Resource, body: Mapping) -> Snapshot:
-    """Names from spec.hostnames; parents are the Gateways that accepted the route (route status)."""
+    """Names from spec.hostnames; parents are the Gateways that accepted the route (route status) and that
+    spec.parentRefs still names. A Gateway controller may leave a parent's status behind when the route's
+    parentRefs move away from its Gateways (Traefik v3.6 updates only routes that still name one of them), so
+    a status entry without its spec.parentRef is stale, not an attachment."""
     meta = body.get("metadata") or {}
     namespace = meta.get("namespace", "")
-    snap = _base(resource, body, (body.get("spec") or {}).get("hostnames") or ())
+    spec = body.get("spec") or {}
+    snap = _base(resource, body, spec.get("hostnames") or ())
+    named = {_gateway_ref(ref or {}, namespace) for ref in spec.get("parentRefs") or []}
     parents = []
     for parent in (body.get("status") or {}).get("parents") or []:
-        ref = parent.get("parentRef") or {}
-        if (ref.get("group") or GATEWAY_GROUP) != GATEWAY_GROUP or (
-            ref.get("kind") or "Gateway"
-        ) != "Gateway":
+        gateway = _gateway_ref(parent.get("parentRef") or {}, namespace)
+        if gateway is None or gateway not in named:
             continue
         accepted = any(
             c.get("type") == "Accepted" and c.get("status") == "True" for c in parent.get("conditions") or []
         )
         if accepted:
-            parents.append((ref.get("namespace") or namespace, ref.get("name", "")))
+            parents.append(gateway)
     return replace(snap, parents=tuple(dict.fromkeys(parents)))
 
 

@@ -163,3 +163,33 @@ def test_all_namespaces_token_is_least_privilege(tmp_path, control_plane, applie
     ]:
         assert cp.request(method, path, body, token=token)[0] == 403, f"{method} {path}"
     assert allowed_rules(cp, token, any_ns) == LEAST_RULES
+
+
+def test_gateway_sources_token_reads_routes_and_gateways_only(
+    tmp_path, control_plane, applier, new_namespace, gateway_crds
+):
+    """sources=[gateway-httproute] (the end state of docs/usage.md, "Migrating from ingress-nginx"): the
+    Gateways and HTTPRoutes of the watched namespaces, not the Ingresses any more, nor other routes."""
+    cp = control_plane
+    release_ns, watched = new_namespace("rel"), new_namespace("watched")
+    install_rbac(tmp_path, applier, release_ns, {"namespaces": [watched], "sources": ["gateway-httproute"]})
+    token = cp.mint_token(release_ns, SA)
+    gw = f"/apis/gateway.networking.k8s.io/v1/namespaces/{watched}"
+    for path in (f"{gw}/gateways", f"{gw}/httproutes", f"{gw}/httproutes?watch=true&timeoutSeconds=1"):
+        assert cp.request("GET", path, token=token)[0] == 200, path
+    for path in (
+        f"{ING}/namespaces/{watched}/ingresses",
+        f"{gw}/grpcroutes",
+        f"/api/v1/namespaces/{watched}/secrets",
+        f"/api/v1/namespaces/{watched}/services",
+        "/apis/gateway.networking.k8s.io/v1/httproutes",
+    ):
+        assert cp.request("GET", path, token=token)[0] == 403, path
+    assert allowed_rules(cp, token, watched) == [
+        {
+            "apiGroups": ["gateway.networking.k8s.io"],
+            "resources": ["gateways", "httproutes"],
+            "verbs": ["get", "list", "watch"],
+        },
+        LEAST_RULES[1],  # events: create, patch
+    ]

@@ -38,6 +38,27 @@ def step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
+def show_file(path: Path, title: str) -> None:
+    print(f"--- {path} ({title}):\n{path.read_text()}--- end", flush=True)
+
+
+def curl_by_name(host_file: Path, host: str) -> str:
+    """curl http://HOST/ resolving through the managed file: a private mount namespace binds it over
+    /etc/hosts, so glibc reads exactly what the controller wrote (this machine's /etc/hosts is untouched)."""
+    script = (
+        f'mount --bind "$1" /etc/hosts && getent hosts {host} && '
+        f"curl -fsS --noproxy '*' --max-time 10 http://{host}/"
+    )
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "curl", str(host_file)]
+    if os.geteuid() != 0:  # a mount namespace of one's own needs root (GitHub's runners: passwordless sudo)
+        argv = ["sudo", "-n", *argv]
+    print(f"$ curl http://{host}/  (resolved through {host_file})", flush=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    print(proc.stdout + proc.stderr, flush=True)
+    assert proc.returncode == 0, f"curl http://{host}/ failed ({proc.returncode})"
+    return proc.stdout
+
+
 def env_or_fail(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
@@ -221,3 +242,12 @@ def cluster(
 def node_ip(cluster: Tools) -> str:
     node = cluster.kubectl_json("get", "nodes")["items"][0]
     return next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+
+
+@pytest.fixture(scope="session")
+def lb_pool(cluster: Tools):
+    """MetalLB, the Gateway API CRDs and Traefik (Ingress and Gateway providers), installed once for
+    test_lb.py and test_gateway.py (tests/e2e/lb.py); they go with the cluster. Yields MetalLB's pool."""
+    from tests.e2e import lb  # lb.py imports this module
+
+    return lb.install(cluster)

@@ -1,13 +1,17 @@
-"""A real load balancer and Ingress controller for the e2e: MetalLB (L2 mode) gives Traefik's LoadBalancer
-Service an address from a pool inside the kind Docker network, and Traefik publishes that address into the
-status of every Ingress of its class, as cloud-provider-kind and ingress-nginx do in the user's cluster.
+"""A real load balancer, Ingress controller and Gateway for the e2e: MetalLB (L2 mode) gives Traefik's two
+LoadBalancer Services addresses from a pool inside the kind Docker network; Traefik publishes the first into
+the status of every Ingress of its class, as cloud-provider-kind and ingress-nginx do in the user's cluster,
+and the second into the status.addresses of the Gateways of its GatewayClass (kubernetesGateway provider).
 
-The manifests are tests/e2e/manifests/*.yaml; MetalLB's CRDs come from its Go module (E2E_METALLB_CRDS)."""
+Installed once per session (the lb_pool fixture of conftest.py) and shared by test_lb.py and test_gateway.py.
+The manifests are tests/e2e/manifests/*.yaml; MetalLB's CRDs come from its Go module (E2E_METALLB_CRDS), the
+Gateway API standard channel from sigs.k8s.io/gateway-api at Traefik's version (E2E_GATEWAY_CRDS)."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -15,11 +19,12 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.conftest import Tools, step
+from tests.e2e.conftest import Tools, curl_by_name, env_or_fail, step
 from tests.helpers import eventually
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 TRAEFIK_NS, TRAEFIK_SVC = "traefik", "traefik"
+GATEWAY_SVC = "traefik-gateway"  # the address of the Gateways (--providers.kubernetesgateway.statusaddress)
 POOL = "e2e-pool"
 
 
@@ -31,10 +36,6 @@ class Pool:
     def __contains__(self, ip: str) -> bool:
         address = ipaddress.ip_address(ip)
         return ipaddress.ip_address(self.first) <= address <= ipaddress.ip_address(self.last)
-
-    def pick_other(self, ip: str) -> str:
-        """The pool's last address, or its first when IP is the last: a move that MetalLB can honour."""
-        return self.first if ip == self.last else self.last
 
 
 def render(name: str, **values: str) -> list[dict]:
@@ -94,30 +95,76 @@ def install_metallb(cluster: Tools, crds: str, controller_image: str, speaker_im
     )
 
 
+def install_gateway_crds(cluster: Tools, crds: str) -> None:
+    """The Gateway API standard-channel CRDs; a no-op when the cluster has them at this bundle version."""
+    bundle = bundle_version(crds)
+    present = cluster.kubectl_(
+        "get", "crd", "gateways.gateway.networking.k8s.io", "--ignore-not-found",
+        "-o", "jsonpath={.metadata.annotations.gateway\\.networking\\.k8s\\.io/bundle-version}", quiet=True,
+    ).stdout.strip()  # fmt: skip
+    if present == bundle:
+        step(f"Gateway API CRDs {bundle} (standard channel): present")
+        return
+    step(f"Gateway API CRDs {bundle} (standard channel) from the module ({crds})")
+    print(cluster.kubectl_("apply", "--server-side", "-f", crds).stdout)
+    cluster.kubectl_("wait", "--for=condition=Established", "--timeout=60s", "-f", crds, quiet=True)
+
+
+def bundle_version(crds: str) -> str:
+    doc = yaml.safe_load((Path(crds) / "gateway.networking.k8s.io_gateways.yaml").read_text())
+    return doc["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"]
+
+
 def install_traefik(cluster: Tools, image: str) -> None:
-    step("Traefik: kubernetesIngress provider, IngressClass traefik, a LoadBalancer Service it publishes")
+    step(
+        "Traefik: kubernetesIngress provider (IngressClass traefik) and kubernetesGateway provider "
+        "(entryPoint gateway), each with a LoadBalancer Service it publishes"
+    )
     apply(cluster, render("traefik.yaml", TRAEFIK_IMAGE=image))
     cluster.kubectl_(
         "-n", TRAEFIK_NS, "rollout", "status", "deployment/traefik", "--timeout=180s", timeout=200
     )
 
 
-def lb_address(cluster: Tools, not_ip: str | None = None) -> str:
-    """The address MetalLB gave Traefik's Service (once it differs from NOT_IP), from MetalLB's pool."""
+def install(cluster: Tools) -> Pool:
+    """MetalLB, the Gateway API CRDs and Traefik with both providers, both of its addresses from the pool."""
+    images = {
+        name: env_or_fail(f"E2E_{name.upper()}_IMAGE")
+        for name in ("metallb_controller", "metallb_speaker", "traefik")
+    }
+    name = os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
+    for image in images.values():
+        cluster.run(cluster.kind, "load", "docker-image", image, "--name", name, timeout=600)
+    pool = kind_pool()
+    install_metallb(
+        cluster,
+        env_or_fail("E2E_METALLB_CRDS"),
+        images["metallb_controller"],
+        images["metallb_speaker"],
+        pool,
+    )
+    install_gateway_crds(cluster, env_or_fail("E2E_GATEWAY_CRDS"))
+    install_traefik(cluster, images["traefik"])
+    for service in (TRAEFIK_SVC, GATEWAY_SVC):
+        ip = lb_address(cluster, service=service)
+        assert ip in pool, f"{ip} is not in MetalLB's pool {pool}"
+    return pool
+
+
+def lb_address(cluster: Tools, not_ip: str | None = None, service: str = TRAEFIK_SVC) -> str:
+    """The address MetalLB gave Traefik's SERVICE (once it differs from NOT_IP), from MetalLB's pool."""
 
     def address() -> str | None:
-        svc = cluster.kubectl_json("-n", TRAEFIK_NS, "get", "service", TRAEFIK_SVC)
+        svc = cluster.kubectl_json("-n", TRAEFIK_NS, "get", "service", service)
         ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress") or []
         ip = ingress[0].get("ip") if ingress else None
         if ip and ip != not_ip:
             pool = svc["metadata"].get("annotations", {}).get("metallb.io/ip-allocated-from-pool")
-            assert pool == POOL, (
-                f"{TRAEFIK_NS}/{TRAEFIK_SVC} got {ip} from {pool!r}, not from MetalLB's {POOL}"
-            )
+            assert pool == POOL, f"{TRAEFIK_NS}/{service} got {ip} from {pool!r}, not from MetalLB's {POOL}"
             return ip
         return None
 
-    ip = eventually(address, 120, interval=1, what=f"a LoadBalancer address on {TRAEFIK_NS}/{TRAEFIK_SVC}")
+    ip = eventually(address, 120, interval=1, what=f"a LoadBalancer address on {TRAEFIK_NS}/{service}")
 
     def allocated() -> list[str]:
         lines = logs(cluster, "metallb-system", "deployment/controller", '"ipAllocated"')
@@ -126,31 +173,45 @@ def lb_address(cluster: Tools, not_ip: str | None = None) -> str:
     print(
         "MetalLB controller:\n" + "\n".join(eventually(allocated, 30, 1, what=f"MetalLB's ipAllocated {ip}"))
     )
-    print(
-        f"{TRAEFIK_NS}/{TRAEFIK_SVC}: LoadBalancer address {ip} (metallb.io/ip-allocated-from-pool: {POOL})"
-    )
+    print(f"{TRAEFIK_NS}/{service}: LoadBalancer address {ip} (metallb.io/ip-allocated-from-pool: {POOL})")
     return ip
 
 
-def move_lb(cluster: Tools, old_ip: str, new_ip: str) -> str:
-    """An address change from the load balancer's side: Traefik's Service re-created, asking for NEW_IP."""
-    step(f"the load balancer moves: {TRAEFIK_SVC} re-created with metallb.io/loadBalancerIPs={new_ip}")
-    (service,) = [d for d in render("traefik.yaml", TRAEFIK_IMAGE="unused") if d["kind"] == "Service"]
-    service["metadata"]["annotations"] = {"metallb.io/loadBalancerIPs": new_ip}
-    cluster.kubectl_("-n", TRAEFIK_NS, "delete", "service", TRAEFIK_SVC, "--wait=true")
-    apply(cluster, [service])
-    ip = lb_address(cluster, not_ip=old_ip)
+def free_address(cluster: Tools, pool: Pool) -> str:
+    """The highest pool address no LoadBalancer Service holds: a move that MetalLB can honour."""
+    services = cluster.kubectl_json("get", "services", "--all-namespaces")["items"]
+    used = {
+        item.get("ip")
+        for svc in services
+        for item in svc.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    }
+    first, last = ipaddress.ip_address(pool.first), ipaddress.ip_address(pool.last)
+    return next(str(last - n) for n in range(int(last) - int(first) + 1) if str(last - n) not in used)
+
+
+def move_lb(cluster: Tools, old_ip: str, pool: Pool, service: str = TRAEFIK_SVC) -> str:
+    """An address change from the load balancer's side: Traefik's SERVICE re-created, asking MetalLB for
+    another free address of the pool. Returns the new address."""
+    new_ip = free_address(cluster, pool)
+    step(f"the load balancer moves: {service} re-created with metallb.io/loadBalancerIPs={new_ip}")
+    docs = render("traefik.yaml", TRAEFIK_IMAGE="unused")
+    (svc,) = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == service]
+    svc["metadata"]["annotations"] = {"metallb.io/loadBalancerIPs": new_ip}
+    cluster.kubectl_("-n", TRAEFIK_NS, "delete", "service", service, "--wait=true")
+    apply(cluster, [svc])
+    ip = lb_address(cluster, not_ip=old_ip, service=service)
     assert ip == new_ip, f"MetalLB gave {ip}, not the requested {new_ip}"
+    assert ip in pool
     return ip
 
 
-def status_writers(cluster: Tools, namespace: str, name: str) -> list[str]:
-    """The field managers that wrote the Ingress's status (managedFields of the status subresource)."""
-    ing = cluster.kubectl_json("-n", namespace, "get", "ingress", name, "--show-managed-fields")
+def status_writers(cluster: Tools, namespace: str, name: str, resource: str = "ingress") -> list[str]:
+    """The field managers that wrote the object's status (managedFields of the status subresource)."""
+    obj = cluster.kubectl_json("-n", namespace, "get", resource, name, "--show-managed-fields")
     return sorted(
         {
             f"{m['manager']} ({m['operation']})"
-            for m in ing["metadata"].get("managedFields", [])
+            for m in obj["metadata"].get("managedFields", [])
             if m.get("subresource") == "status"
         }
     )
@@ -167,18 +228,93 @@ def logs(cluster: Tools, namespace: str, workload: str, grep: str) -> list[str]:
     return [line for line in out.splitlines() if grep in line]
 
 
-def uninstall(cluster: Tools, crds: str, images: dict[str, str]) -> None:
-    """Everything install_metallb and install_traefik made, so later modules see the cluster as before."""
-    step("remove Traefik and MetalLB")
-    traefik = render("traefik.yaml", TRAEFIK_IMAGE=images["traefik"])
-    metallb = render(
-        "metallb.yaml",
-        METALLB_CONTROLLER_IMAGE=images["metallb_controller"],
-        METALLB_SPEAKER_IMAGE=images["metallb_speaker"],
+def backend_body(namespace: str, name: str) -> str:
+    return f"hello from {namespace}/{name}"
+
+
+def backend_docs(namespace: str, name: str, python_image: str) -> list[dict]:
+    """A Deployment answering backend_body() on HTTP port 8080 (label app=NAME) and its Service on port 80."""
+    labels = {"app": name}
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "securityContext": {"runAsUser": 65534, "runAsGroup": 65534, "runAsNonRoot": True},
+                        "containers": [
+                            {
+                                "name": "http",
+                                "image": python_image,
+                                "imagePullPolicy": "IfNotPresent",
+                                "command": ["sh", "-c"],
+                                "args": [
+                                    f"mkdir -p /tmp/srv && cd /tmp/srv && "
+                                    f"echo '{backend_body(namespace, name)}' > index.html && "
+                                    "exec python3 -m http.server 8080"
+                                ],
+                                "ports": [{"name": "http", "containerPort": 8080}],
+                                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+        },
+    ]
+
+
+def ingress_doc(namespace: str, name: str, host: str, backend: str) -> dict:
+    """An Ingress of class traefik: HOST, every path, to BACKEND's Service port http."""
+    path = {
+        "path": "/",
+        "pathType": "Prefix",
+        "backend": {"service": {"name": backend, "port": {"name": "http"}}},
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"ingressClassName": "traefik", "rules": [{"host": host, "http": {"paths": [path]}}]},
+    }
+
+
+def try_curl(host_file: Path, host: str) -> str | None:
+    try:
+        return curl_by_name(host_file, host)
+    except AssertionError:
+        return None
+
+
+def curl_through_traefik(
+    cluster: Tools, host_file: Path, host: str, namespace: str, backend: str, router: str = ""
+) -> None:
+    """curl http://HOST/ from the host, resolved through the managed file, answers with NAMESPACE/BACKEND's
+    body, and Traefik's access log shows that request (a line more than before) proxied to that backend's
+    pod, by a router whose name ends with ROUTER (@kubernetes: an Ingress; @kubernetesgateway: a route)."""
+    access = '"GET / HTTP/1.1" 200'
+    seen = len(logs(cluster, TRAEFIK_NS, "deployment/traefik", access))
+    out = eventually(lambda: try_curl(host_file, host), 60, 2, what=f"curl http://{host}/")
+    assert backend_body(namespace, backend) in out, f"http://{host}/ did not answer with {backend}: {out!r}"
+    pods = cluster.kubectl_json("-n", namespace, "get", "pods", "-l", f"app={backend}")["items"]
+    pod_ips = [p["status"]["podIP"] for p in pods]
+    lines = logs(cluster, TRAEFIK_NS, "deployment/traefik", access)[seen:]
+    through = [
+        line
+        for line in lines
+        if any(f"http://{ip}:8080" in line for ip in pod_ips) and f'{router}" "http://' in line
+    ]
+    print(f"Traefik's access log for {namespace}/{backend} ({', '.join(pod_ips)}):\n" + "\n".join(through))
+    assert through, (
+        f"Traefik's access log has no request for {host} proxied to {namespace}/{backend} by {router}"
     )
-    for docs in (traefik, metallb):
-        cluster.kubectl_(
-            "delete", "--ignore-not-found", "--wait=true", "--timeout=180s", "-f", "-",
-            input=yaml.safe_dump_all(docs), timeout=240, check=False,
-        )  # fmt: skip
-    cluster.kubectl_("delete", "--ignore-not-found", "-f", crds, timeout=120, check=False)

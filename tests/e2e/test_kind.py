@@ -4,7 +4,6 @@ file through kind's extraMounts, and host mode with scripts/hosts-sync.sh, all c
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,16 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.samples import TYK_INGRESSES
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, chart_image_args, step
+from tests.e2e.conftest import (
+    HOST_FILE_CONTENT,
+    REPO_ROOT,
+    HostsSync,
+    Tools,
+    chart_image_args,
+    curl_by_name,
+    show_file,
+    step,
+)
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -28,10 +36,6 @@ BACKEND_BODY = "hello from the e2e backend"
 MOVED_IP = "198.51.100.7"  # TEST-NET-2: an address the load balancer "moves" to; no traffic is sent there
 
 
-def show_file(path: Path, title: str) -> None:
-    print(f"--- {path} ({title}):\n{path.read_text()}--- end", flush=True)
-
-
 def cli(*args: str, timeout: float = 200) -> subprocess.CompletedProcess:
     """The controller's own CLI, as installed in the running environment."""
     return subprocess.run(
@@ -43,23 +47,6 @@ def wait_hosts(host_file: Path, hosts: list[str], absent: bool = False, timeout:
     args = ["wait", "--hosts-file", str(host_file), "--host", ",".join(hosts), "--timeout", timeout]
     proc = cli(*args, *(["--absent"] if absent else []))
     assert proc.returncode == 0, f"k8s-hosts-controller {' '.join(args)}: {proc.stdout}{proc.stderr}"
-
-
-def curl_by_name(host_file: Path, host: str) -> str:
-    """curl http://HOST/ resolving through the managed file: a private mount namespace binds it over
-    /etc/hosts, so glibc reads exactly what the controller wrote (this machine's /etc/hosts is untouched)."""
-    script = (
-        f'mount --bind "$1" /etc/hosts && getent hosts {host} && '
-        f"curl -fsS --noproxy '*' --max-time 10 http://{host}/"
-    )
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "curl", str(host_file)]
-    if os.geteuid() != 0:  # a mount namespace of one's own needs root (GitHub's runners: passwordless sudo)
-        argv = ["sudo", "-n", *argv]
-    print(f"$ curl http://{host}/  (resolved through {host_file})", flush=True)
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    print(proc.stdout + proc.stderr, flush=True)
-    assert proc.returncode == 0, f"curl http://{host}/ failed ({proc.returncode})"
-    return proc.stdout
 
 
 def apply(cluster: Tools, docs: list[dict]) -> None:

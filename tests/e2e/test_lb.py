@@ -6,7 +6,6 @@ load balancer's side and the file follows, nothing restarted."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pytest
 import yaml
 
 from tests.e2e import lb
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, env_or_fail, step
-from tests.e2e.test_kind import RELEASE, RELEASE_NS, curl_by_name, show_file
+from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, show_file, step
+from tests.e2e.test_kind import RELEASE, RELEASE_NS
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -31,41 +30,19 @@ NAMESPACES = ",".join(sorted({ns for ns, _, _ in APPS}))  # the chart wants them
 BACKEND = "lb-backend"
 
 
-def body(namespace: str) -> str:
-    return f"hello from {namespace}/{BACKEND}"
-
-
 @pytest.fixture(scope="module")
-def lb_images() -> dict[str, str]:
-    return {
-        "metallb_controller": env_or_fail("E2E_METALLB_CONTROLLER_IMAGE"),
-        "metallb_speaker": env_or_fail("E2E_METALLB_SPEAKER_IMAGE"),
-        "traefik": env_or_fail("E2E_TRAEFIK_IMAGE"),
-    }
-
-
-@pytest.fixture(scope="module")
-def pool(cluster: Tools, lb_images: dict[str, str], images: dict[str, str]) -> Iterator[lb.Pool]:
-    """MetalLB + Traefik, a backend per namespace and the Ingresses of class traefik; all removed afterwards
-    (the namespaces' other objects belong to test_kind.py and stay untouched). Yields MetalLB's pool."""
-    crds = env_or_fail("E2E_METALLB_CRDS")
-    name = os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
-    for image in lb_images.values():
-        cluster.run(cluster.kind, "load", "docker-image", image, "--name", name, timeout=600)
-    pool = lb.kind_pool()
+def pool(cluster: Tools, lb_pool: lb.Pool, images: dict[str, str]) -> Iterator[lb.Pool]:
+    """A backend per namespace and the Ingresses of class traefik, on the session's MetalLB + Traefik; removed
+    afterwards (the namespaces' other objects belong to test_kind.py and stay untouched). Yields the pool."""
     apps = app_docs(images["python"])
     try:
-        lb.install_metallb(cluster, crds, lb_images["metallb_controller"], lb_images["metallb_speaker"], pool)
-        lb.install_traefik(cluster, lb_images["traefik"])
-        ip = lb.lb_address(cluster)
-        assert ip in pool, f"{ip} is not in MetalLB's pool {pool}"
         step("backends and the Ingresses of class traefik in tyk, tyk-dp-1")
         lb.apply(cluster, apps)
         for ns, _, _ in APPS:
             cluster.kubectl_(
                 "-n", ns, "rollout", "status", f"deployment/{BACKEND}", "--timeout=180s", timeout=200
             )
-        yield pool
+        yield lb_pool
     finally:
         step("remove the backends and the Ingresses of class traefik")
         workloads = [d for d in apps if d["kind"] != "Namespace"]
@@ -73,7 +50,6 @@ def pool(cluster: Tools, lb_images: dict[str, str], images: dict[str, str]) -> I
             "delete", "--ignore-not-found", "--wait=true", "-f", "-",
             input=yaml.safe_dump_all(workloads), check=False,
         )  # fmt: skip
-        lb.uninstall(cluster, crds, lb_images)
 
 
 def app_docs(python_image: str) -> list[dict]:
@@ -81,74 +57,9 @@ def app_docs(python_image: str) -> list[dict]:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
         for ns in sorted({a[0] for a in APPS})
     ]
-    labels = {"app": BACKEND}
     for ns, name, host in APPS:
-        docs.append(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": BACKEND, "namespace": ns},
-                "spec": {
-                    "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "securityContext": {
-                                "runAsUser": 65534,
-                                "runAsGroup": 65534,
-                                "runAsNonRoot": True,
-                            },
-                            "containers": [
-                                {
-                                    "name": "http",
-                                    "image": python_image,
-                                    "imagePullPolicy": "IfNotPresent",
-                                    "command": ["sh", "-c"],
-                                    "args": [
-                                        f"mkdir -p /tmp/srv && echo '{body(ns)}' > /tmp/srv/index.html && "
-                                        "exec python3 -m http.server 8080 --directory /tmp/srv"
-                                    ],
-                                    "ports": [{"name": "http", "containerPort": 8080}],
-                                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
-                                }
-                            ],
-                        },
-                    },
-                },
-            }
-        )
-        docs.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": BACKEND, "namespace": ns},
-                "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-            }
-        )
-        docs.append(
-            {
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "Ingress",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {
-                    "ingressClassName": "traefik",
-                    "rules": [
-                        {
-                            "host": host,
-                            "http": {
-                                "paths": [
-                                    {
-                                        "path": "/",
-                                        "pathType": "Prefix",
-                                        "backend": {"service": {"name": BACKEND, "port": {"name": "http"}}},
-                                    }
-                                ]
-                            },
-                        }
-                    ],
-                },
-            }
-        )
+        docs += lb.backend_docs(ns, BACKEND, python_image)
+        docs.append(lb.ingress_doc(ns, name, host, BACKEND))
     return docs
 
 
@@ -184,27 +95,10 @@ def check_traefik_wrote_status(cluster: Tools, ip: str, since: int = 0) -> None:
 
 
 def check_curl_through_traefik(cluster: Tools, host_file: Path) -> None:
-    """curl by name from the host answers with each namespace's own backend, and Traefik's access log shows
-    that request (a line more than before) proxied to that backend's pod."""
+    """curl by name from the host answers with each namespace's own backend, through Traefik's Ingress
+    router."""
     for ns, _, host in APPS:
-        seen = len(lb.logs(cluster, lb.TRAEFIK_NS, "deployment/traefik", '"GET / HTTP/1.1" 200'))
-        out = eventually(lambda host=host: try_curl(host_file, host), 60, 2, what=f"curl http://{host}/")
-        assert body(ns) in out, f"http://{host}/ did not answer with {ns}'s backend: {out!r}"
-        pod_ips = [
-            p["status"]["podIP"]
-            for p in cluster.kubectl_json("-n", ns, "get", "pods", "-l", f"app={BACKEND}")["items"]
-        ]
-        access = lb.logs(cluster, lb.TRAEFIK_NS, "deployment/traefik", '"GET / HTTP/1.1" 200')[seen:]
-        through = [line for line in access if any(f"http://{pod_ip}:8080" in line for pod_ip in pod_ips)]
-        print(f"Traefik's access log for {ns}/{BACKEND} ({', '.join(pod_ips)}):\n" + "\n".join(through))
-        assert through, f"Traefik's access log has no request proxied to {ns}/{BACKEND}"
-
-
-def try_curl(host_file: Path, host: str) -> str | None:
-    try:
-        return curl_by_name(host_file, host)
-    except AssertionError:
-        return None
+        lb.curl_through_traefik(cluster, host_file, host, ns, BACKEND, router="@kubernetes")
 
 
 def test_lb_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, images: dict[str, str]) -> None:
@@ -242,8 +136,7 @@ def check_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, ip: str) ->
     check_curl_through_traefik(cluster, host_file)
 
     since = len(traefik_status_updates(cluster))
-    ip = lb.move_lb(cluster, ip, pool.pick_other(ip))
-    assert ip in pool
+    ip = lb.move_lb(cluster, ip, pool)
     check_traefik_wrote_status(cluster, ip, since)
     eventually(
         lambda: sorted(block(host_file)) == expected_lines(ip), 120, 0.5, what="the moved address in the file"
@@ -283,8 +176,7 @@ def test_lb_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_path: 
         check_curl_through_traefik(cluster, host_file)
 
         since = len(traefik_status_updates(cluster))
-        ip = lb.move_lb(cluster, ip, pool.pick_other(ip))
-        assert ip in pool
+        ip = lb.move_lb(cluster, ip, pool)
         check_traefik_wrote_status(cluster, ip, since)
         eventually(lambda: sorted(block(host_file)) == expected_lines(ip), 120, 0.5, what="the moved address")
         show_file(host_file, "after the load balancer moved, the controller still running")

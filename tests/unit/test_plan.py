@@ -646,6 +646,7 @@ def test_route_whose_gateway_has_no_address_or_is_missing_is_pending():
 
 def test_route_parent_namespace_defaults_to_the_routes_namespace():
     body = route(ns="apps")
+    del body["spec"]["parentRefs"][0]["namespace"]
     del body["status"]["parents"][0]["parentRef"]["namespace"]
     r = sources.route_snapshot(sources.HTTPROUTE, body)
     assert r.parents == (("apps", "gw"),)
@@ -906,3 +907,40 @@ def test_an_objects_lines_are_bounded_and_every_name_is_written_or_refused(n_hos
         assert len(written) == min(valid, MAX_LINES_PER_OBJECT // n_addrs)
     else:
         assert written == set()
+
+
+@pytest.mark.parametrize(
+    "spec_refs",
+    [
+        [{"name": "gw", "namespace": "infra", "sectionName": "http"}],
+        [{"name": "other", "namespace": "infra"}, {"name": "gw", "namespace": "infra", "port": 8001}],
+        [{"name": "gw", "namespace": "infra", "group": "gateway.networking.k8s.io", "kind": "Gateway"}],
+    ],
+)
+def test_route_still_naming_its_gateway_in_spec_is_attached(spec_refs):
+    body = route()
+    body["spec"]["parentRefs"] = spec_refs
+    r = sources.route_snapshot(sources.HTTPROUTE, body)
+    assert r.parents == (("infra", "gw"),)
+    assert lines(plan([sources.gateway_snapshot(gateway()), r])) == [("172.18.0.200", "r.local", "apps/r")]
+
+
+@pytest.mark.parametrize(
+    "spec_refs",
+    [
+        [{"name": "elsewhere", "namespace": "infra"}],  # moved to a Gateway no controller serves
+        [{"name": "gw"}],  # now the route's own namespace's gw, not infra's
+        [{"name": "gw", "namespace": "infra", "group": "", "kind": "Service"}],  # not a Gateway
+        [],
+    ],
+)
+def test_stale_parent_status_without_its_spec_parent_ref_is_no_attachment(spec_refs):
+    """Traefik v3.6 leaves its Accepted status behind when parentRefs move away from its Gateways: that
+    entry names a Gateway the spec no longer does, so the route is detached and its names leave the file."""
+    body = route()
+    body["spec"]["parentRefs"] = spec_refs
+    r = sources.route_snapshot(sources.HTTPROUTE, body)
+    assert r.parents == ()
+    p = plan([sources.gateway_snapshot(gateway()), r])
+    assert p.entries == ()
+    assert p.pending == ("apps/r",)
