@@ -208,13 +208,60 @@ def cluster(
         tools.kubectl_("wait", "--for=condition=Ready", "node", "--all", "--timeout=240s", timeout=300)
         print(f"cluster ready in {time.monotonic() - started:.0f}s")
         print(tools.kubectl_("get", "nodes", "-o", "wide").stdout)
-        for image in (images["controller"], images["python"]):
-            tools.run(tools.kind, "load", "docker-image", image, "--name", name, timeout=600)
+        load_images(tools, images["controller"], images["python"])
         yield tools
     finally:
         if not os.environ.get("E2E_KEEP_CLUSTER"):
             step("kind delete cluster")
             tools.run(tools.kind, "delete", "cluster", "--name", name, check=False)
+
+
+def by_name(host_file: Path, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """ARGV run so that every name it resolves is looked up in the managed file, as on a machine whose
+    /etc/hosts it is: a private mount namespace binds the file over /etc/hosts (glibc reads exactly what the
+    controller wrote; this machine's own /etc/hosts is untouched). In place writes to the file show through
+    the bind, so a process started this way follows the file as it changes. ENV is set for ARGV (through
+    env(1), so that it survives sudo)."""
+    script = 'mount --bind "$1" /etc/hosts && shift && exec "$@"'
+    wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "by-name"]
+    wrapped += [str(host_file), *(["env", *(f"{k}={v}" for k, v in env.items())] if env else []), *argv]
+    if os.geteuid() != 0:  # a mount namespace of one's own needs root (GitHub's runners: passwordless sudo)
+        wrapped = ["sudo", "-n", *wrapped]
+    return wrapped
+
+
+@pytest.fixture(scope="session")
+def lb_images() -> dict[str, str]:
+    return {
+        "metallb_controller": env_or_fail("E2E_METALLB_CONTROLLER_IMAGE"),
+        "metallb_speaker": env_or_fail("E2E_METALLB_SPEAKER_IMAGE"),
+        "traefik": env_or_fail("E2E_TRAEFIK_IMAGE"),
+    }
+
+
+def load_images(cluster: Tools, *images: str) -> None:
+    name = os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
+    for image in images:
+        cluster.run(cluster.kind, "load", "docker-image", image, "--name", name, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def load_balancer(cluster: Tools, lb_images: dict[str, str]) -> Iterator:
+    """MetalLB (L2, a pool in the kind Docker network) and Traefik publishing its LoadBalancer address into
+    the Ingresses of class traefik, for every module that needs them; removed at the end. Yields the pool."""
+    from tests.e2e import lb  # lb.py builds on this module
+
+    crds = env_or_fail("E2E_METALLB_CRDS")
+    load_images(cluster, *lb_images.values())
+    pool = lb.kind_pool()
+    try:
+        lb.install_metallb(cluster, crds, lb_images["metallb_controller"], lb_images["metallb_speaker"], pool)
+        lb.install_traefik(cluster, lb_images["traefik"])
+        ip = lb.lb_address(cluster)
+        assert ip in pool, f"{ip} is not in MetalLB's pool {pool}"
+        yield pool
+    finally:
+        lb.uninstall(cluster, crds, lb_images)
 
 
 @pytest.fixture(scope="session")

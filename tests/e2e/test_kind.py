@@ -4,7 +4,6 @@ file through kind's extraMounts, and host mode with scripts/hosts-sync.sh, all c
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,15 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.samples import TYK_INGRESSES
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, chart_image_args, step
+from tests.e2e.conftest import (
+    HOST_FILE_CONTENT,
+    REPO_ROOT,
+    HostsSync,
+    Tools,
+    by_name,
+    chart_image_args,
+    step,
+)
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -46,16 +53,10 @@ def wait_hosts(host_file: Path, hosts: list[str], absent: bool = False, timeout:
 
 
 def curl_by_name(host_file: Path, host: str) -> str:
-    """curl http://HOST/ resolving through the managed file: a private mount namespace binds it over
-    /etc/hosts, so glibc reads exactly what the controller wrote (this machine's /etc/hosts is untouched)."""
-    script = (
-        f'mount --bind "$1" /etc/hosts && getent hosts {host} && '
-        f"curl -fsS --noproxy '*' --max-time 10 http://{host}/"
-    )
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "curl", str(host_file)]
-    if os.geteuid() != 0:  # a mount namespace of one's own needs root (GitHub's runners: passwordless sudo)
-        argv = ["sudo", "-n", *argv]
+    """curl http://HOST/ resolving through the managed file (conftest.by_name)."""
+    script = f"getent hosts {host} && curl -fsS --noproxy '*' --max-time 10 http://{host}/"
     print(f"$ curl http://{host}/  (resolved through {host_file})", flush=True)
+    argv = by_name(host_file, ["sh", "-c", script])
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     print(proc.stdout + proc.stderr, flush=True)
     assert proc.returncode == 0, f"curl http://{host}/ failed ({proc.returncode})"

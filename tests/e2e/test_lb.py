@@ -6,7 +6,6 @@ load balancer's side and the file follows, nothing restarted."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from tests.e2e import lb
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, env_or_fail, step
+from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, step
 from tests.e2e.test_kind import RELEASE, RELEASE_NS, curl_by_name, show_file
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
@@ -36,36 +35,18 @@ def body(namespace: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def lb_images() -> dict[str, str]:
-    return {
-        "metallb_controller": env_or_fail("E2E_METALLB_CONTROLLER_IMAGE"),
-        "metallb_speaker": env_or_fail("E2E_METALLB_SPEAKER_IMAGE"),
-        "traefik": env_or_fail("E2E_TRAEFIK_IMAGE"),
-    }
-
-
-@pytest.fixture(scope="module")
-def pool(cluster: Tools, lb_images: dict[str, str], images: dict[str, str]) -> Iterator[lb.Pool]:
-    """MetalLB + Traefik, a backend per namespace and the Ingresses of class traefik; all removed afterwards
-    (the namespaces' other objects belong to test_kind.py and stay untouched). Yields MetalLB's pool."""
-    crds = env_or_fail("E2E_METALLB_CRDS")
-    name = os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
-    for image in lb_images.values():
-        cluster.run(cluster.kind, "load", "docker-image", image, "--name", name, timeout=600)
-    pool = lb.kind_pool()
+def pool(cluster: Tools, load_balancer: lb.Pool, images: dict[str, str]) -> Iterator[lb.Pool]:
+    """A backend per namespace and the Ingresses of class traefik, behind the session's MetalLB + Traefik; all
+    removed afterwards (the namespaces' other objects belong to test_kind.py and stay untouched)."""
     apps = app_docs(images["python"])
     try:
-        lb.install_metallb(cluster, crds, lb_images["metallb_controller"], lb_images["metallb_speaker"], pool)
-        lb.install_traefik(cluster, lb_images["traefik"])
-        ip = lb.lb_address(cluster)
-        assert ip in pool, f"{ip} is not in MetalLB's pool {pool}"
         step("backends and the Ingresses of class traefik in tyk, tyk-dp-1")
         lb.apply(cluster, apps)
         for ns, _, _ in APPS:
             cluster.kubectl_(
                 "-n", ns, "rollout", "status", f"deployment/{BACKEND}", "--timeout=180s", timeout=200
             )
-        yield pool
+        yield load_balancer
     finally:
         step("remove the backends and the Ingresses of class traefik")
         workloads = [d for d in apps if d["kind"] != "Namespace"]
@@ -73,7 +54,6 @@ def pool(cluster: Tools, lb_images: dict[str, str], images: dict[str, str]) -> I
             "delete", "--ignore-not-found", "--wait=true", "-f", "-",
             input=yaml.safe_dump_all(workloads), check=False,
         )  # fmt: skip
-        lb.uninstall(cluster, crds, lb_images)
 
 
 def app_docs(python_image: str) -> list[dict]:
