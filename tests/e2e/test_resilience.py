@@ -102,9 +102,6 @@ class PortForward:
                 f"\n!! kubectl port-forward svc/{self.service} exited ({code}):\n{self.errors()}", flush=True
             )
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
     def errors(self) -> str:
         return self.stderr.read_text().strip()
 
@@ -148,8 +145,13 @@ class Client:
             self.proc = subprocess.Popen(argv, stdout=out, stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
 
     def records(self) -> list[dict]:
-        lines = self.out.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.endswith("}")]
+        out = []
+        for line in self.out.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:  # the line being written
+                break
+        return out
 
     def wait_more(self, count: int) -> None:
         """Until COUNT more requests are done (each takes at most the client's 5 s timeout)."""
@@ -220,8 +222,8 @@ def run_scenario(cluster: Tools, way: Way, work: Path) -> dict:
         client.wait_more(AFTER)
         current.end = time.time()
         for forward in way.forwards:
-            if not forward.alive():
-                current.notes.append(f"port-forward {forward.service} exited")
+            if forward.died_at is not None and forward.died_at >= current.start:
+                current.notes.append(f"kubectl port-forward svc/{forward.service} exited")
 
     def api(method: str, path: str, body: dict | None = None) -> Callable[[Phase], None]:
         def call(current: Phase) -> None:
