@@ -5,7 +5,7 @@ A Tyk-like stack (tests/e2e/manifests/resilience.yaml): a gateway whose every an
 store reached through Toxiproxy, the gateway and Toxiproxy's API published by Ingresses of class traefik
 (MetalLB's address). A client sends requests continuously while the test, through Toxiproxy's API, (a) adds
 latency, (b) resets connections, (c) disables the store's proxy, then restores each, and (d) replaces the
-gateway's pods (`kubectl delete pod`). The same steps run twice:
+gateway's pods (`kubectl delete pod`); then it watches the client a little longer. The same steps run twice:
   - names: the controller in the cluster (the chart, installed by the drop-in
     examples/tyk/test-resilience-local.hosts-sync.sh in cluster mode) writes chart-gw.local and
     toxiproxy.local; the client and every Toxiproxy call resolve them through the managed file
@@ -258,6 +258,8 @@ def run_scenario(cluster: Tools, way: Way, work: Path) -> dict:
             "gateway pods replaced", "kubectl delete pod, each gateway pod in turn", False,
             lambda current: replace_gateway_pods(cluster, current), nothing, hold=0,
         )  # fmt: skip
+        # Nothing more is done: whatever still fails now stays broken until someone restarts something.
+        phase("afterwards", "none", False, nothing, nothing, hold=HOLD)
     finally:
         client.stop()
     requests = client.records()
