@@ -29,6 +29,7 @@ demo: venv controlplane
 
 test: venv controlplane
 	cd tests/e2e/tools/runc-wrapper && go test ./...
+	cd tests/e2e/tools/tyk-standin && go test ./...
 	$(PY) -m pytest
 
 e2e: venv controlplane

@@ -17,7 +17,8 @@
 # Settings (environment):
 #   HOSTS_SYNC_SH     path of scripts/hosts-sync.sh [../../scripts/hosts-sync.sh next to this file]
 #   HOSTS_SYNC_MODE   host (a process on this machine, the default) or cluster (the Helm chart's DaemonSet)
-#   HOSTS_SYNC_WAIT_FOR  hostnames to wait for after the first sync, space-separated (e.g. "chart-dash.local")
+#   HOSTS_SYNC_WAIT_FOR  hostnames to wait for after the first sync, space-separated (e.g. "chart-dash.local";
+#                     for the resilience tests "chart-gw.local toxiproxy.local", see test-resilience-local.hosts-sync.sh)
 #   and every HOSTS_SYNC_* variable of scripts/hosts-sync.sh (--help).
 
 startHostsSync() {

@@ -2,7 +2,8 @@
 # `make e2e`: the end-to-end test on a real kind cluster on this machine.
 #   1. a Docker engine (started here, with the runc wrapper, when none answers),
 #   2. every image (scripts/build-e2e-images.sh: official ones when they can be pulled, else local stand-ins),
-#      and scripts/e2e/build-lb-images.sh (MetalLB and Traefik, for tests/e2e/test_lb.py),
+#      scripts/e2e/build-lb-images.sh (MetalLB and Traefik, for tests/e2e/test_lb.py) and
+#      scripts/e2e/build-resilience-images.sh (Toxiproxy and the Tyk-like stand-in, for test_resilience.py),
 #   3. pytest tests/e2e: kind create cluster with the repository's kind-config.yaml, the chart's DaemonSet,
 #      host mode with scripts/hosts-sync.sh, all checked from the host side,
 #   4. whatever happens: the cluster deleted, no container left, dockerd stopped if step 1 started it.
@@ -38,6 +39,7 @@ bash scripts/e2e/docker-up.sh
 images_start=$SECONDS
 build_out=$(bash scripts/build-e2e-images.sh | tee >(cat >&2))
 build_out+=$'\n'$(bash scripts/e2e/build-lb-images.sh | tee >(cat >&2))
+build_out+=$'\n'$(bash scripts/e2e/build-resilience-images.sh | tee >(cat >&2))
 log "images ready in $((SECONDS - images_start))s"
 while IFS='=' read -r key value; do
   [[ "$key" =~ ^E2E_[A-Z_]+$ ]] && export "$key=$value"

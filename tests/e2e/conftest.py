@@ -43,17 +43,12 @@ def show_file(path: Path, title: str) -> None:
 
 
 def curl_by_name(host_file: Path, host: str) -> str:
-    """curl http://HOST/ resolving through the managed file: a private mount namespace binds it over
-    /etc/hosts, so glibc reads exactly what the controller wrote (this machine's /etc/hosts is untouched)."""
-    script = (
-        f'mount --bind "$1" /etc/hosts && getent hosts {host} && '
-        f"curl -fsS --noproxy '*' --max-time 10 http://{host}/"
-    )
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "curl", str(host_file)]
-    if os.geteuid() != 0:  # a mount namespace of one's own needs root (GitHub's runners: passwordless sudo)
-        argv = ["sudo", "-n", *argv]
+    """curl http://HOST/ resolving through the managed file (by_name below)."""
+    script = f"getent hosts {host} && curl -fsS --noproxy '*' --max-time 10 http://{host}/"
     print(f"$ curl http://{host}/  (resolved through {host_file})", flush=True)
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        by_name(host_file, ["sh", "-c", script]), capture_output=True, text=True, timeout=30
+    )
     print(proc.stdout + proc.stderr, flush=True)
     assert proc.returncode == 0, f"curl http://{host}/ failed ({proc.returncode})"
     return proc.stdout
@@ -229,13 +224,32 @@ def cluster(
         tools.kubectl_("wait", "--for=condition=Ready", "node", "--all", "--timeout=240s", timeout=300)
         print(f"cluster ready in {time.monotonic() - started:.0f}s")
         print(tools.kubectl_("get", "nodes", "-o", "wide").stdout)
-        for image in (images["controller"], images["python"]):
-            tools.run(tools.kind, "load", "docker-image", image, "--name", name, timeout=600)
+        load_images(tools, images["controller"], images["python"])
         yield tools
     finally:
         if not os.environ.get("E2E_KEEP_CLUSTER"):
             step("kind delete cluster")
             tools.run(tools.kind, "delete", "cluster", "--name", name, check=False)
+
+
+def by_name(host_file: Path, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """ARGV run so that every name it resolves is looked up in the managed file, as on a machine whose
+    /etc/hosts it is: a private mount namespace binds the file over /etc/hosts (glibc reads exactly what the
+    controller wrote; this machine's own /etc/hosts is untouched). In place writes to the file show through
+    the bind, so a process started this way follows the file as it changes. ENV is set for ARGV (through
+    env(1), so that it survives sudo)."""
+    script = 'mount --bind "$1" /etc/hosts && shift && exec "$@"'
+    wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "by-name"]
+    wrapped += [str(host_file), *(["env", *(f"{k}={v}" for k, v in env.items())] if env else []), *argv]
+    if os.geteuid() != 0:  # a mount namespace of one's own needs root (GitHub's runners: passwordless sudo)
+        wrapped = ["sudo", "-n", *wrapped]
+    return wrapped
+
+
+def load_images(cluster: Tools, *images: str) -> None:
+    name = os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
+    for image in images:
+        cluster.run(cluster.kind, "load", "docker-image", image, "--name", name, timeout=600)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.conftest import Tools, curl_by_name, env_or_fail, step
+from tests.e2e.conftest import Tools, curl_by_name, env_or_fail, load_images, step
 from tests.helpers import eventually
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -132,9 +131,7 @@ def install(cluster: Tools) -> Pool:
         name: env_or_fail(f"E2E_{name.upper()}_IMAGE")
         for name in ("metallb_controller", "metallb_speaker", "traefik")
     }
-    name = os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
-    for image in images.values():
-        cluster.run(cluster.kind, "load", "docker-image", image, "--name", name, timeout=600)
+    load_images(cluster, *images.values())
     pool = kind_pool()
     install_metallb(
         cluster,
