@@ -170,6 +170,7 @@ def _wait(args: argparse.Namespace) -> int:
         hosts_file = HostsFile(path, marker)
     except HostsFileError as err:
         raise UsageError(str(err)) from None
+    answered: dict[str, list[str]] = {}  # the last completed check's findings, per kind
     while True:
         problems = []
         if url:
@@ -177,19 +178,23 @@ def _wait(args: argparse.Namespace) -> int:
                 lambda: _probe(url, min(PROBE_SECONDS, _left(deadline))), _left(deadline)
             )
             if not finished:
-                problems.append(f"{url} not ready (no complete answer by the deadline)")
-            elif why is not None:
-                problems.append(f"{url} not ready ({printable(why, 200)})")  # the server's words
+                # a check cut short by the deadline says less than the last one that completed
+                problems += answered.get("url", [f"{url} not ready (no complete answer by the deadline)"])
+            else:
+                answered["url"] = [f"{url} not ready ({printable(why, 200)})"] if why is not None else []
+                problems += answered["url"]  # the server's words
         if hosts:
             finished, managed = _bounded(
                 lambda: block_names(hosts_file.read(), hosts_file.marker), _left(deadline)
             )
             if not finished:
-                problems.append(f"{path} not read by the deadline")
-            elif args.absent:
-                problems += [f"{h} still present" for h in hosts if h in managed]
+                problems += answered.get("hosts", [f"{path} not read by the deadline"])
             else:
-                problems += [f"{h} missing" for h in hosts if h not in managed]
+                if args.absent:
+                    answered["hosts"] = [f"{h} still present" for h in hosts if h in managed]
+                else:
+                    answered["hosts"] = [f"{h} missing" for h in hosts if h not in managed]
+                problems += answered["hosts"]
         if not problems:
             what = ", ".join(hosts) or url
             print(f"{PROG}: {'gone' if args.absent else 'ready'}: {what}")

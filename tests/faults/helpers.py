@@ -73,6 +73,21 @@ def check_file(content: bytes) -> Split:
     return Split(b"\n".join(lines[b : e + 1]) + b"\n")
 
 
+def after_cleanup(content: bytes) -> bytes:
+    """What removing our block must leave: the file without the block, and without the blank line the engine
+    put before it only while the block still ends the file. With lines after the block (another program
+    appended them), that blank line cannot be told from a user's own and stays (docs/architecture.md,
+    decision 3)."""
+    split = check_file(content)
+    if split.block is None:
+        return content
+    start = content.index(split.block)
+    end = start + len(split.block)
+    if end == len(content):
+        return outside_of(content)
+    return content[:start] + content[end:]
+
+
 def outside_of(content: bytes) -> bytes:
     """The file without our block and the one blank line the engine puts before an appended block."""
     split = check_file(content)

@@ -21,6 +21,7 @@ from tests.faults.helpers import (
     FULL,
     USER,
     Churn,
+    after_cleanup,
     check_file,
     controller_argv,
     locked_read,
@@ -188,4 +189,4 @@ def test_edits_outside_the_block_survive_churn(control_plane, fapi, namespace, u
             "controller's read and its rename goes to the replaced inode (see docs/reliability.md)"
         )
     assert got_outside == editor.outside
-    assert final == editor.outside
+    assert final == after_cleanup(content)

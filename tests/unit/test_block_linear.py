@@ -81,7 +81,9 @@ def test_cleanup_and_wait_on_a_50_mb_adversarial_file(tmp_path: Path, shape: str
     content = SHAPES[shape]()
     path.write_bytes(content)
     wait = [sys.executable, "-m", "controller", "wait", "--hosts-file", str(path), "--host", "x.local"]
-    proc = run_bounded([*wait, "--timeout", "0"], f"wait, {shape}")
+    # 3 s: time to read and parse the file once (a check still running at the deadline is abandoned, so a
+    # shorter timeout would say "not read by the deadline" instead of naming the missing host)
+    proc = run_bounded([*wait, "--timeout", "3s"], f"wait, {shape}")
     assert proc.returncode == 1 and "x.local missing" in proc.stderr, proc.stderr
     cleanup = [sys.executable, "-m", "controller", "--cleanup", "--hosts-file", str(path)]
     proc = run_bounded(cleanup, f"--cleanup, {shape}")
