@@ -3,6 +3,7 @@ testkit/process.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 from kubernetes import client
 
 from controller.block import DEFAULT_MARKER, parse
+from controller.entries import HostsFileError
 
 
 def eventually(check: Callable[[], object], timeout: float = 30.0, interval: float = 0.05, what: str = ""):
@@ -139,3 +141,33 @@ class LockHolder:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+NOBODY = 65534
+
+
+def as_nobody(calls: Iterable[Callable[[], object]]) -> list[str]:
+    """Run each call in a forked child that dropped to uid/gid 65534 (no capabilities); the outcome of each
+    as one line: "no error" or the HostsFileError's message."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        try:
+            os.close(read_end)
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            lines = []
+            for call in calls:
+                try:
+                    call()
+                    lines.append("no error")
+                except HostsFileError as err:
+                    lines.append(str(err))
+            os.write(write_end, json.dumps(lines).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)

@@ -30,6 +30,7 @@ from controller.block import (
 )
 from controller.entries import Entry, HostsFileError, InvalidEntryError, validate_address, validate_hostname
 from controller.hostsfile import HostsFile, WriteMode
+from tests.helpers import as_nobody
 
 M = DEFAULT_MARKER
 BEGIN = b"#### BEGIN TYK-K8S-HOSTS ####"
@@ -557,32 +558,6 @@ def test_error_missing_parent_directory(tmp_path: Path) -> None:
             call(HostsFile(path))
         one_line(err, path, "does not exist")
     HostsFile(tmp_path / "hosts").check_writable()  # a missing file in an existing directory is fine
-
-
-def as_nobody(calls: list) -> list[str]:
-    """Run each call in a forked child that dropped to uid/gid 65534; the outcome of each, one line each."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        try:
-            os.close(read_end)
-            os.setgid(65534)
-            os.setuid(65534)
-            lines = []
-            for call in calls:
-                try:
-                    call()
-                    lines.append("no error")
-                except HostsFileError as err:
-                    lines.append(str(err))
-            os.write(write_end, json.dumps(lines).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    return json.loads(data)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to an unprivileged user")

@@ -9,26 +9,26 @@ without the relabel permission) is reported; auto mode then writes in place, whi
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import stat
 import struct
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from controller.block import DEFAULT_MARKER, splice
-from controller.entries import Entry, HostsFileError
+from controller.entries import Entry
 from controller.hostsfile import HostsFile
+from tests.helpers import NOBODY, as_nobody
 
 M = DEFAULT_MARKER
 BASE = b"127.0.0.1\tlocalhost\n"
 E1 = Entry("chart-dash.local", "172.18.0.200", "tyk/dashboard-ingress")
 E2 = Entry("gw.local", "172.18.0.201", "tyk/gateway")
-NOBODY = 65534
+
 LABEL = "security.k8s-hosts-test"
 
 # struct posix_acl_xattr_header / _entry (linux/posix_acl_xattr.h)
@@ -116,30 +116,6 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(directory)
 
 
-def as_nobody(call: Callable[[], object]) -> str:
-    """Run ``call`` in a forked child as uid/gid NOBODY (no capabilities); its outcome as one line."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        try:
-            os.close(read_end)
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            try:
-                call()
-                outcome = "no error"
-            except HostsFileError as err:
-                outcome = str(err)
-            os.write(write_end, json.dumps(outcome).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    return json.loads(data)
-
-
 @pytest.mark.parametrize("mode", ["rename", "auto"])
 def test_an_attribute_that_cannot_be_copied_is_reported_and_auto_writes_in_place(
     shared_dir: Path, mode: str
@@ -151,7 +127,7 @@ def test_an_attribute_that_cannot_be_copied_is_reported_and_auto_writes_in_place
     set_or_skip(path, LABEL, b"system_u:object_r:net_conf_t:s0")  # only CAP_SYS_ADMIN may set security.*
     before, inode = xattrs(path), path.stat().st_ino
 
-    outcome = as_nobody(lambda: HostsFile(path, mode=mode).sync([E1, E2]))
+    (outcome,) = as_nobody([lambda: HostsFile(path, mode=mode).sync([E1, E2])])
     assert path.stat().st_ino == inode and xattrs(path) == before  # never replaced: nothing lost
     if mode == "rename":
         assert "\n" not in outcome and str(path) in outcome, outcome
