@@ -27,7 +27,7 @@ from tests.e2e.conftest import (
     show_file,
     step,
 )
-from tests.e2e.test_kind import RELEASE, RELEASE_NS, controller_pod
+from tests.e2e.test_kind import RELEASE, RELEASE_NS, check_then_uninstall, controller_pod
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -261,16 +261,9 @@ def test_gateway_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, imag
         "--set", "sources={ingress,gateway-httproute}", "--set", "ingressClass={traefik}",
         "--wait", "--timeout", "5m", timeout=360,
     )  # fmt: skip
-    try:
-        check_in_cluster(cluster, pool, host_file, gateway_ip, ingress_ip)
-    except BaseException:
-        cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", timeout=240, check=False)
-        raise
-
-    step("helm uninstall: the file is byte-identical to before")
-    cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", "--timeout", "3m", timeout=240)
-    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file to be as before")
-    print("byte-identical to the file before helm install")
+    check_then_uninstall(
+        cluster, host_file, lambda: check_in_cluster(cluster, pool, host_file, gateway_ip, ingress_ip)
+    )
 
 
 def check_in_cluster(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,20 @@ def wait_hosts(host_file: Path, hosts: list[str], absent: bool = False, timeout:
     args = ["wait", "--hosts-file", str(host_file), "--host", ",".join(hosts), "--timeout", timeout]
     proc = cli(*args, *(["--absent"] if absent else []))
     assert proc.returncode == 0, f"k8s-hosts-controller {' '.join(args)}: {proc.stdout}{proc.stderr}"
+
+
+def check_then_uninstall(cluster: Tools, host_file: Path, check: Callable[[], None]) -> None:
+    """CHECK against the installed chart, then `helm uninstall`: the file must be byte-identical to before.
+    The release is uninstalled when CHECK fails too, so that the next test starts without it."""
+    try:
+        check()
+    except BaseException:
+        cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", timeout=240, check=False)
+        raise
+    step("helm uninstall: the file is byte-identical to before")
+    cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", "--timeout", "3m", timeout=240)
+    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file to be as before")
+    print("byte-identical to the file before helm install")
 
 
 def apply(cluster: Tools, docs: list[dict]) -> None:

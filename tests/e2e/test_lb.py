@@ -14,7 +14,7 @@ import yaml
 
 from tests.e2e import lb
 from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, show_file, step
-from tests.e2e.test_kind import RELEASE, RELEASE_NS
+from tests.e2e.test_kind import RELEASE, RELEASE_NS, check_then_uninstall
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -115,16 +115,7 @@ def test_lb_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, images: d
         "--set", f"namespaces={{{NAMESPACES}}}", "--set", "ingressClass={traefik}",
         "--wait", "--timeout", "5m", timeout=360,
     )  # fmt: skip
-    try:
-        check_in_cluster(cluster, pool, host_file, ip)
-    except BaseException:
-        cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", timeout=240, check=False)
-        raise
-
-    step("helm uninstall: the file is byte-identical to before")
-    cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", "--timeout", "3m", timeout=240)
-    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file to be as before")
-    print("byte-identical to the file before helm install")
+    check_then_uninstall(cluster, host_file, lambda: check_in_cluster(cluster, pool, host_file, ip))
 
 
 def check_in_cluster(cluster: Tools, pool: lb.Pool, host_file: Path, ip: str) -> None:
