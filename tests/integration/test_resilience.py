@@ -43,7 +43,7 @@ def test_runs_with_only_the_minimal_rbac(
     )
     assert "*.wild.local" in events[0].message
     log = ctl.log()
-    assert "forbidden" not in log.lower() and "403" not in log, log
+    assert "forbidden" not in log.lower(), log  # not "403": a timestamp can hold it
 
 
 @pytest.fixture
