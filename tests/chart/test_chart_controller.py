@@ -172,8 +172,9 @@ def test_controller_with_chart_args_and_serviceaccount_token_syncs(
         assert b"chart-other.local" not in content, "an unwatched namespace is not synced"
         assert b"wild.local" not in content
 
-        metrics = _get(f"{base}/metrics")[1]
-        assert re.search(r"^k8s_hosts_controller_managed_entries 1(\.0)?$", metrics, re.M), metrics[:2000]
+        # The metrics follow the rename a moment after the file shows the line: wait for them too.
+        entries = re.compile(r"^k8s_hosts_controller_managed_entries 1(\.0)?$", re.M)
+        _wait("managed_entries 1", lambda: entries.search(_get(f"{base}/metrics")[1]), 10, proc, log)
 
         def refused_event():
             status, body = cp.request("GET", f"/api/v1/namespaces/{watched}/events")

@@ -18,6 +18,7 @@ import pytest
 
 from testkit.ports import free_port
 from testkit.tools import find_tool
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -141,9 +142,13 @@ def test_start_wait_status_stop(sync: Sync, api, namespace: str, hosts_file: Pat
     ), entries
     assert hosts_file.read_bytes().startswith(ORIGINAL)
 
-    metrics = sync("metrics")
-    assert metrics.returncode == 0, sync.explain(metrics)
-    assert "k8s_hosts_controller_managed_entries 2.0" in metrics.stdout
+    # The metrics follow the rename a moment after `wait` sees the names: wait for them too.
+    def entries_metric() -> subprocess.CompletedProcess | None:
+        metrics = sync("metrics")
+        assert metrics.returncode == 0, sync.explain(metrics)
+        return metrics if "k8s_hosts_controller_managed_entries 2.0" in metrics.stdout else None
+
+    eventually(entries_metric, 10, what="managed_entries 2.0 from `hosts-sync.sh metrics`")
 
     # --absent times out (exit non-zero, reported) while the entry is there ...
     early = sync("wait", "--absent", "--timeout", "1s", host)
