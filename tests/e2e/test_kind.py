@@ -3,6 +3,7 @@ file through kind's extraMounts, and host mode with scripts/hosts-sync.sh, all c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -56,12 +57,29 @@ def check_then_uninstall(cluster: Tools, host_file: Path, check: Callable[[], No
     try:
         check()
     except BaseException:
+        # Leave the next test a clean file: the release goes, and its preStop takes the block with it.
         cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", timeout=240, check=False)
+        with contextlib.suppress(AssertionError):
+            eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file as before")
         raise
     step("helm uninstall: the file is byte-identical to before")
     cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", "--timeout", "3m", timeout=240)
     eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file to be as before")
     print("byte-identical to the file before helm install")
+
+
+def helm_test(cluster: Tools) -> None:
+    """`helm test`, then the test pod's log. Not `helm test --logs`: when the pod cannot be created, that
+    prints "pods ... not found" instead of the reason; events and the pod's state say what went wrong."""
+    pod = f"{RELEASE}-k8s-hosts-controller-test-metrics"
+    tested = cluster.helm_("test", RELEASE, "--namespace", RELEASE_NS, timeout=300, check=False)
+    print(tested.stdout, tested.stderr)
+    print(cluster.kubectl_("-n", RELEASE_NS, "logs", pod, check=False).stdout)
+    if tested.returncode != 0:
+        print(cluster.kubectl_("-n", RELEASE_NS, "describe", "pod", pod, check=False).stdout)
+        events = cluster.kubectl_("-n", RELEASE_NS, "get", "events", "--sort-by=.lastTimestamp", check=False)
+        print(events.stdout)
+    assert tested.returncode == 0, f"helm test failed: {tested.stderr.strip()}"
 
 
 def apply(cluster: Tools, docs: list[dict]) -> None:
@@ -149,101 +167,102 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
         *chart_image_args(images), "--set", f"namespaces={{{NAMESPACES}}}",
         "--wait", "--timeout", "5m", timeout=360,
     )  # fmt: skip
-    # helm --wait counts a DaemonSet done with maxUnavailable pods missing: on one node, none is needed.
     daemonset = f"daemonset/{RELEASE}-k8s-hosts-controller"
-    cluster.kubectl_("-n", RELEASE_NS, "rollout", "status", daemonset, "--timeout=180s", timeout=200)
-    print(cluster.kubectl_("-n", RELEASE_NS, "get", "pods", "-o", "wide").stdout)
-    pod = controller_pod(cluster)
-    assert pod["status"]["phase"] == "Running"
-    node = cluster.kubectl_json("get", "nodes")["items"][0]["metadata"]["name"]
-    assert pod["spec"]["nodeName"] == node
 
-    step("the five Ingresses appear in the host-side file (extraMounts + hostPath)")
-    wait_hosts(host_file, hosts)
-    show_file(host_file, "after the DaemonSet's first sync")
-    assert sorted(block(host_file)) == sorted(f"{node_ip} {host}  # {ns}/{name}" for ns, name, host in TYK)
-    assert host_file.read_bytes().startswith(HOST_FILE_CONTENT), "the user's lines are untouched"
+    def check() -> None:
+        # helm --wait counts a DaemonSet done with maxUnavailable pods missing: on one node, none is needed.
+        cluster.kubectl_("-n", RELEASE_NS, "rollout", "status", daemonset, "--timeout=180s", timeout=200)
+        print(cluster.kubectl_("-n", RELEASE_NS, "get", "pods", "-o", "wide").stdout)
+        pod = controller_pod(cluster)
+        assert pod["status"]["phase"] == "Running"
+        node = cluster.kubectl_json("get", "nodes")["items"][0]["metadata"]["name"]
+        assert pod["spec"]["nodeName"] == node
 
-    step("a name is reachable BY NAME from the host")
-    assert BACKEND_BODY in curl_by_name(host_file, "chart-dash.local")
+        step("the five Ingresses appear in the host-side file (extraMounts + hostPath)")
+        wait_hosts(host_file, hosts)
+        show_file(host_file, "after the DaemonSet's first sync")
+        expected = sorted(f"{node_ip} {host}  # {ns}/{name}" for ns, name, host in TYK)
+        assert sorted(block(host_file)) == expected
+        assert host_file.read_bytes().startswith(HOST_FILE_CONTENT), "the user's lines are untouched"
 
-    step("the load balancer moves tyk/dashboard-ingress; then tyk/mdcb-ingress is deleted")
-    set_lb_ip(cluster, "tyk", "dashboard-ingress", MOVED_IP)
-    moved = f"{MOVED_IP} chart-dash.local  # tyk/dashboard-ingress"
-    eventually(lambda: moved in block(host_file), 60, what="the moved IP")
-    set_lb_ip(cluster, "tyk", "dashboard-ingress", node_ip)
-    cluster.kubectl_("-n", "tyk", "delete", "ingress", "mdcb-ingress")
-    wait_hosts(host_file, ["chart-mdcb.local"], absent=True)
-    back = f"{node_ip} chart-dash.local  # tyk/dashboard-ingress"
-    eventually(lambda: back in block(host_file), 60, what="the IP back")
-    show_file(host_file, "after the IP change and the delete")
+        step("a name is reachable BY NAME from the host")
+        assert BACKEND_BODY in curl_by_name(host_file, "chart-dash.local")
 
-    step("a refused name: a wildcard host gets a Warning Event on its Ingress")
-    apply(
-        cluster,
-        [
-            {
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "Ingress",
-                "metadata": {"name": "wildcard", "namespace": "tyk"},
-                "spec": {"rules": [{"host": "*.apps.local"}]},
-            }
-        ],
-    )
-    set_lb_ip(cluster, "tyk", "wildcard", node_ip)
+        step("the load balancer moves tyk/dashboard-ingress; then tyk/mdcb-ingress is deleted")
+        set_lb_ip(cluster, "tyk", "dashboard-ingress", MOVED_IP)
+        moved = f"{MOVED_IP} chart-dash.local  # tyk/dashboard-ingress"
+        eventually(lambda: moved in block(host_file), 60, what="the moved IP")
+        set_lb_ip(cluster, "tyk", "dashboard-ingress", node_ip)
+        cluster.kubectl_("-n", "tyk", "delete", "ingress", "mdcb-ingress")
+        wait_hosts(host_file, ["chart-mdcb.local"], absent=True)
+        back = f"{node_ip} chart-dash.local  # tyk/dashboard-ingress"
+        eventually(lambda: back in block(host_file), 60, what="the IP back")
+        show_file(host_file, "after the IP change and the delete")
 
-    def described() -> str:
-        out = cluster.kubectl_("-n", "tyk", "describe", "ingress", "wildcard", quiet=True).stdout
-        return out if "HostRefused" in out else ""
+        step("a refused name: a wildcard host gets a Warning Event on its Ingress")
+        apply(
+            cluster,
+            [
+                {
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "Ingress",
+                    "metadata": {"name": "wildcard", "namespace": "tyk"},
+                    "spec": {"rules": [{"host": "*.apps.local"}]},
+                }
+            ],
+        )
+        set_lb_ip(cluster, "tyk", "wildcard", node_ip)
 
-    print(eventually(described, 60, what="a HostRefused Event on tyk/wildcard"))
-    assert not any("*.apps.local" in line for line in block(host_file))
+        def described() -> str:
+            out = cluster.kubectl_("-n", "tyk", "describe", "ingress", "wildcard", quiet=True).stdout
+            return out if "HostRefused" in out else ""
 
-    step("kubectl logs: what changed and why")
-    logs = cluster.kubectl_("-n", RELEASE_NS, "logs", daemonset)
-    print(logs.stdout)
-    for expected in (
-        "added chart-dash.local",
-        f"updated chart-dash.local -> {MOVED_IP}",
-        "removed chart-mdcb.local",
-        "refused",
-    ):
-        assert expected in logs.stdout, f"kubectl logs lacks {expected!r}"
+        print(eventually(described, 60, what="a HostRefused Event on tyk/wildcard"))
+        assert not any("*.apps.local" in line for line in block(host_file))
 
-    step("/metrics through the chart's Service (the API server's service proxy)")
-    svc = cluster.kubectl_json("-n", RELEASE_NS, "get", "svc", "-l", f"app.kubernetes.io/instance={RELEASE}")
-    service = svc["items"][0]
-    port = service["spec"]["ports"][0]["port"]
-    proxy = f"/api/v1/namespaces/{RELEASE_NS}/services/{service['metadata']['name']}:{port}/proxy/metrics"
-    raw = cluster.kubectl_("get", "--raw", proxy).stdout
-    families = text_string_to_metric_families(raw)
-    samples = {s.name: s.value for f in families for s in f.samples if not s.labels}
-    print({k: v for k, v in samples.items() if k.startswith("k8s_hosts_controller_")})
-    assert samples["k8s_hosts_controller_managed_entries"] == 4
-    assert samples["k8s_hosts_controller_ready"] == 1
+        step("kubectl logs: what changed and why")
+        logs = cluster.kubectl_("-n", RELEASE_NS, "logs", daemonset)
+        print(logs.stdout)
+        for expected in (
+            "added chart-dash.local",
+            f"updated chart-dash.local -> {MOVED_IP}",
+            "removed chart-mdcb.local",
+            "refused",
+        ):
+            assert expected in logs.stdout, f"kubectl logs lacks {expected!r}"
 
-    step("helm test (the chart's own test pod scrapes the metrics Service)")
-    print(cluster.helm_("test", RELEASE, "--namespace", RELEASE_NS, "--logs", timeout=300).stdout)
+        step("/metrics through the chart's Service (the API server's service proxy)")
+        selector = f"app.kubernetes.io/instance={RELEASE}"
+        svc = cluster.kubectl_json("-n", RELEASE_NS, "get", "svc", "-l", selector)
+        service = svc["items"][0]
+        port = service["spec"]["ports"][0]["port"]
+        proxy = f"/api/v1/namespaces/{RELEASE_NS}/services/{service['metadata']['name']}:{port}/proxy/metrics"
+        raw = cluster.kubectl_("get", "--raw", proxy).stdout
+        families = text_string_to_metric_families(raw)
+        samples = {s.name: s.value for f in families for s in f.samples if not s.labels}
+        print({k: v for k, v in samples.items() if k.startswith("k8s_hosts_controller_")})
+        assert samples["k8s_hosts_controller_managed_entries"] == 4
+        assert samples["k8s_hosts_controller_ready"] == 1
 
-    step("kubectl delete pod: preStop removes the block, the DaemonSet's next pod writes it again")
-    old = pod["metadata"]["name"]
-    deleted = subprocess.Popen(
-        [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", RELEASE_NS, "delete", "pod", old]
-    )
-    eventually(lambda: not block(host_file), 90, 0.02, "the block to go after kubectl delete pod")
-    print("block removed by the deleted pod")
-    assert deleted.wait(timeout=120) == 0
-    wait_hosts(host_file, [host for host in hosts if host != "chart-mdcb.local"])
-    new = controller_pod(cluster)["metadata"]["name"]
-    assert new != old
-    print(f"block written again by {new}")
-    show_file(host_file, "after the new pod's sync")
+        step("helm test (the chart's own test pod scrapes the metrics Service)")
+        helm_test(cluster)
 
-    step("helm uninstall: the block goes and the file is byte-identical to before")
-    cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", "--timeout", "3m", timeout=240)
-    eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file to be as before")
+        step("kubectl delete pod: preStop removes the block, the DaemonSet's next pod writes it again")
+        old = pod["metadata"]["name"]
+        deleted = subprocess.Popen(
+            [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", RELEASE_NS, "delete", "pod", old]
+        )
+        eventually(lambda: not block(host_file), 90, 0.02, "the block to go after kubectl delete pod")
+        print("block removed by the deleted pod")
+        assert deleted.wait(timeout=120) == 0
+        wait_hosts(host_file, [host for host in hosts if host != "chart-mdcb.local"])
+        new = controller_pod(cluster)["metadata"]["name"]
+        assert new != old
+        print(f"block written again by {new}")
+        show_file(host_file, "after the new pod's sync")
+
+    check_then_uninstall(cluster, host_file, check)
     show_file(host_file, "after helm uninstall")
-    print("byte-identical to the file before helm install")
 
 
 def test_host_mode(cluster: Tools, tyk: str, host_file: Path, tmp_path: Path) -> None:
