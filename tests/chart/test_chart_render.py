@@ -73,6 +73,22 @@ def test_helm_test_pod_outlives_success_for_its_logs(tmp_path):
     assert policy == ["before-hook-creation"]
 
 
+@pytest.mark.parametrize(
+    ("values", "account"),
+    [
+        ({}, "hosts-sync-k8s-hosts-controller"),
+        ({"serviceAccount": {"create": False, "name": "mine"}}, "mine"),
+    ],
+)
+def test_helm_test_pod_runs_as_the_releases_serviceaccount_without_a_token(values, account, tmp_path):
+    # Not the namespace's "default" account: right after `helm install --create-namespace` it may not exist.
+    docs = render(tmp_path, values)
+    pod, daemonset = only(docs, "Pod"), only(docs, "DaemonSet")
+    assert pod["spec"]["serviceAccountName"] == account
+    assert daemonset["spec"]["template"]["spec"]["serviceAccountName"] == account
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+
 BASE_ARGS = [
     "--source=ingress",
     "--hosts-file=/host/etc/hosts",
