@@ -142,7 +142,8 @@ def test_ipv4_ipv6_and_load_balancer_hostnames(start_controller, ingresses, name
         lambda: ctl.metric("k8s_hosts_controller_rejected_hosts", reason="unresolvable") == 1,
         what="the unresolvable refusal metric",
     )
-    assert "lb.does-not-exist.invalid" in ctl.log()
+    # The metric is set a moment before the refusal is logged, on the controller's side: wait, do not race.
+    eventually(lambda: "lb.does-not-exist.invalid" in ctl.log(), what="the refusal in the log")
 
 
 def events_for(api, namespace: str, name: str) -> list[client.CoreV1Event]:
