@@ -76,6 +76,11 @@ def _unique_sorted(entries: Iterable[Entry]) -> list[Entry]:
     return unique
 
 
+def _entry_line(entry: Entry) -> str:
+    """One line of the block, without its line ending; managed_entry() recognises exactly this text."""
+    return f"{entry.address} {entry.hostname}  # {entry.owner}"
+
+
 def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") -> bytes:
     """The block, deterministic whatever the order of ``entries``; every line ends with ``newline``."""
     if newline not in (b"\n", b"\r\n"):
@@ -87,7 +92,7 @@ def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") 
     nl = newline.decode()
     lines = [begin_line(marker)]
     for entry in _unique_sorted(entries):
-        lines.append(f"{entry.address} {entry.hostname}  # {entry.owner}")  # managed_entry() reads it back
+        lines.append(_entry_line(entry))
     lines.append(end_line(marker))
     return (nl.join(lines) + nl).encode()
 
@@ -189,8 +194,7 @@ def managed_entry(line: bytes) -> Entry | None:
     except (UnicodeDecodeError, InvalidEntryError):
         return None
     # The same text as render_block's, or a line that only reads as this entry (uppercase, another spelling).
-    same = f"{entry.address} {entry.hostname}  # {entry.owner}".encode() == text
-    return entry if same else None
+    return entry if _entry_line(entry).encode() == text else None
 
 
 def _repair_end(content: bytes, pos: int, limit: int, end_text: bytes) -> int:

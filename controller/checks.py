@@ -113,13 +113,14 @@ def check_namespaces(raw: str | None, label: str) -> None:
 
 def check_resolves(bind_address: str, label: str) -> None:
     """A metrics host that does not resolve is refused at start, not after the start-up banner."""
+    from controller.httpserve import address_family
     from controller.metrics import parse_bind_address
 
     address = parse_bind_address(bind_address)
     if address is None:
         return
     host, port = address
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as controller/metrics.py serves it
+    family = address_family(host)  # the family it is served on
     try:
         socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
     except (OSError, UnicodeError) as err:

@@ -383,10 +383,8 @@ class HostsFile:
         at_end = start < len(new) and (start == len(current) or only_block_from(current, start, self.marker))
         overwritten = len(current)  # bytes from here on may differ from ``current`` when a step fails
         try:
-            if start == len(new):
-                os.ftruncate(
-                    fd, len(new)
-                )  # only removing the tail (our block at the end): one atomic truncate
+            if start == len(new):  # only removing the tail (our block at the end): one atomic truncate
+                os.ftruncate(fd, len(new))
             elif at_end:
                 # Cut back to the common prefix, then extend: whenever we are killed the file is a prefix
                 # of the new content (an unterminated block that parse repairs), never a mix of old and new.

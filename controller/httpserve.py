@@ -33,6 +33,11 @@ BACKLOG = 128
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+def address_family(host: str) -> socket.AddressFamily:
+    """The socket family a bind host is served on: IPv6 for an address with a colon, else IPv4."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class _BadRequest(Exception):
     pass
 
@@ -41,8 +46,7 @@ class HttpServer:
     """Serve ``app`` on ``address``; the socket is bound in the constructor (an OSError says why not)."""
 
     def __init__(self, address: tuple[str, int], app: WsgiApp, *, name: str = "metrics-http") -> None:
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock = socket.socket(address_family(address[0]), socket.SOCK_STREAM)
         try:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._sock.bind(address)

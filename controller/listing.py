@@ -176,15 +176,17 @@ def _notify_request(plural: str, scope: str | None, verb: str, error: BaseExcept
 
 def observe_requests(observer: RequestObserver) -> Callable[[], None]:
     """Register an observer (plural, scope, "list"|"watch", error or None); returns an unregister."""
-    if api.request is not _observed_request:
-        api.request = _observed_request
-    _request_observers.append(observer)
-    return lambda: _request_observers.remove(observer)
+    return _observe_with_request_hook(_request_observers, observer)
 
 
 def observe_api(observer: ApiObserver) -> Callable[[], None]:
     """Register an observer of every API request kopf makes; returns an unregister function."""
+    return _observe_with_request_hook(_api_observers, observer)
+
+
+def _observe_with_request_hook(observers: list[Any], observer: Any) -> Callable[[], None]:
+    """Install the request hook (once per process) and add ``observer`` to ``observers``."""
     if api.request is not _observed_request:
         api.request = _observed_request
-    _api_observers.append(observer)
-    return lambda: _api_observers.remove(observer)
+    observers.append(observer)
+    return lambda: observers.remove(observer)

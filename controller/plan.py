@@ -129,8 +129,9 @@ def lookups(snapshots: Iterable[Snapshot]) -> set[str]:
 
 def _addresses(snap: Snapshot, resolved: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...], str | None]:
     """The object's addresses (normalised, sorted), or a refusal reason with its message."""
-    if _status_entries(snap) > MAX_ADDRESSES_PER_OBJECT:  # refused before any is parsed or resolved
-        return (), _too_many_addresses(snap, f"{_status_entries(snap):,}")
+    count = _status_entries(snap)
+    if count > MAX_ADDRESSES_PER_OBJECT:  # refused before any is parsed or resolved
+        return (), _too_many_addresses(snap, f"{count:,}")
     found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
     for raw in snap.ips:
         try:  # the engine's rule, so that every address we accept can be written

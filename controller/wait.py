@@ -22,8 +22,9 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from controller.block import block_names, validate_marker
-from controller.config import Config, UsageError, env_name
+from controller.block import block_names
+from controller.checks import check_value
+from controller.config import Config, UsageError, env_label, env_name
 from controller.entries import HostsFileError
 from controller.hostsfile import HostsFile
 from controller.logs import printable
@@ -92,26 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setting(flag: str, given: str | None, default: str, check: Callable[[str], object]) -> str:
-    """The flag's value, else its environment variable's, else the default; both given ones are checked,
-    like the controller's settings (controller/config.py)."""
-    env = env_name(flag)
-    from_env = os.environ.get(env)
-    for value, label in ((given, flag), (from_env, f"{env} ({flag})")):
-        if value is None:
-            continue
-        try:
-            check(value)
-        except (HostsFileError, ValueError) as err:
-            raise UsageError(f"{label}: {err}") from None
+def _setting(name: str, given: str | None) -> str:
+    """The controller's setting ``name``: the flag's value, else its environment variable's, else the
+    default; each value given is checked as the controller checks it (controller/checks.py)."""
+    field = Config.__dataclass_fields__[name]
+    spec = field.metadata["setting"]
+    from_env = os.environ.get(spec.env)
+    for value, label in ((given, spec.flag), (from_env, env_label(spec))):
+        if value is not None:
+            check_value(name, spec.kind, value, label, field.default)
     if given is not None:
         return given
-    return from_env if from_env is not None else default
-
-
-def _non_empty_path(value: str) -> None:
-    if not value.strip():
-        raise ValueError(f"the path is empty (give the hosts file, e.g. {Config.hosts_file})")
+    return from_env if from_env is not None else str(field.default)
 
 
 def _bounded(check: Callable[[], T], seconds: float) -> tuple[bool, T | None]:
@@ -161,8 +154,8 @@ def main(argv: Sequence[str]) -> int:
 def _wait(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     hosts = [h.strip().lower() for value in args.host for h in value.split(",") if h.strip()]
-    path = _setting("--hosts-file", args.hosts_file, str(Config.hosts_file), _non_empty_path)
-    marker = _setting("--marker", args.marker, Config.marker, validate_marker)
+    path = _setting("hosts_file", args.hosts_file)
+    marker = _setting("marker", args.marker)
     url = check_url(args.ready_url) if args.ready_url is not None else None
     if not hosts and not url:
         raise UsageError("nothing to wait for (give --host NAME and/or --ready-url URL)")
