@@ -26,10 +26,22 @@ HUGE_BOUND = 1.0  # issue 18: "an unrelated object is written within a second me
 RESOLVE_TIMEOUT = 2.0  # --resolve-timeout: what a black-holed lookup may cost a sync, at most
 
 
-def written_within(hosts_file: Path, entry: tuple[str, str], since: float, bound: float) -> float:
-    """Seconds from ``since`` until ``entry`` (host, address) is in the block; fails past ``bound`` + 30 s."""
-    eventually(lambda: entry in managed(hosts_file), timeout=bound + 30, interval=0.01, what=str(entry))
-    return time.monotonic() - since
+def unrelated_waits(
+    ingresses, namespace: str, hosts_file: Path, ip: str, rounds: int, bound: float, pause: float = 0.0
+) -> list[float]:
+    """Create ``rounds`` Ingresses web0, web1 ... at ``ip`` in ``namespace``, one after the other (``pause``
+    seconds after each); the seconds until each was in the block (a wait fails past ``bound`` + 30 s)."""
+    waits = []
+    for round_ in range(rounds):
+        started = time.monotonic()
+        host = f"web{round_}.quiet.local"
+        ingresses.create(namespace, f"web{round_}", [host], ips=[ip])
+        entry = (host, ip)
+        eventually(lambda e=entry: e in managed(hosts_file), timeout=bound + 30, interval=0.01, what=host)
+        waits.append(time.monotonic() - started)
+        time.sleep(pause)
+    print(f"\nunrelated Ingress written after {', '.join(f'{w:.3f}' for w in waits)} s")
+    return waits
 
 
 def test_an_object_with_thousands_of_addresses_does_not_hold_back_another_namespace(
@@ -48,13 +60,7 @@ def test_an_object_with_thousands_of_addresses_does_not_hold_back_another_namesp
     )
     net.create_namespaced_ingress(loud, {"metadata": {"name": "status"}, "spec": {"rules": rules}})
     ingresses.set_status(loud, "status", [f"10.90.{i // 256}.{i % 256}" for i in range(1000)])
-    waits = []
-    for round_ in range(3):
-        started = time.monotonic()
-        ingresses.create(quiet, f"web{round_}", [f"web{round_}.quiet.local"], ips=["10.70.0.2"])
-        entry = (f"web{round_}.quiet.local", "10.70.0.2")
-        waits.append(written_within(hosts_file, entry, started, HUGE_BOUND))
-    print(f"\nunrelated Ingress written after {', '.join(f'{w:.3f}' for w in waits)} s")
+    waits = unrelated_waits(ingresses, quiet, hosts_file, "10.70.0.2", 3, HUGE_BOUND)
     assert max(waits) < HUGE_BOUND, waits
     eventually(
         lambda: (
@@ -138,14 +144,8 @@ def test_lb_hostnames_behind_a_dns_server_that_never_answers_do_not_hold_back_an
         ctl.wait_ready()
         assert sock.recv(512, socket.MSG_DONTWAIT)  # the lookups really went to the black hole
         eventually(lambda: ctl.log().count("did not resolve") == 3, what="the three objects refused")
-        waits = []
-        for round_ in range(4):
-            started = time.monotonic()
-            ingresses.create(quiet, f"web{round_}", [f"web{round_}.quiet.local"], ips=["10.75.0.2"])
-            entry = (f"web{round_}.quiet.local", "10.75.0.2")
-            waits.append(written_within(hosts_file, entry, started, RESOLVE_TIMEOUT))
-            time.sleep(4)  # across the negative cache's expiry (10 s): the writer re-resolves meanwhile
-        print(f"\nunrelated Ingress written after {', '.join(f'{w:.3f}' for w in waits)} s")
+        # 4 s apart: across the negative cache's expiry (10 s), so the writer re-resolves meanwhile.
+        waits = unrelated_waits(ingresses, quiet, hosts_file, "10.75.0.2", 4, RESOLVE_TIMEOUT, pause=4)
         assert max(waits) < RESOLVE_TIMEOUT, waits
         assert managed(hosts_file) == {(f"web{i}.quiet.local", "10.75.0.2") for i in range(4)}
         assert ctl.get("/readyz")[0] == 200
