@@ -882,7 +882,7 @@ def test_lookups_skip_objects_that_cannot_use_their_lb_hostnames():
         ),
         replace(snap("ignored", ips=(), lb_hostnames=("i.example",)), ignored=True),
     ]
-    assert lookups(snaps) == {"ok.example"}
+    assert lookups(snaps) == {"ok.example": "Ingress default/ok"}  # with the object it is looked up for
     p = plan(snaps, resolved={"ok.example": ("10.0.0.5",)})
     assert lines(p) == [("10.0.0.5", "ok.local", "default/ok"), ("10.0.0.9", "t.local", "default/target")]
     assert refused(p) == {("default/many", "many.local"): TOO_MANY_ADDRESSES}
