@@ -121,6 +121,23 @@ def _settle(future: asyncio.Future, addrs: tuple[str, ...] | None) -> None:
         future.set_result(addrs)
 
 
+async def _settled(lookups: Iterable[tuple[float, asyncio.Future]]) -> None:
+    """Until each lookup has answered or is past its own deadline: a lookup stuck since an earlier sync
+    (its deadline passed) is not waited for, even while this sync waits for lookups of its own."""
+    lookups = list(lookups)
+    while True:
+        now = time.monotonic()
+        live = [(deadline, future) for deadline, future in lookups if not future.done() and deadline > now]
+        if not live:
+            return
+        # asyncio.wait() on futures spawns no task (kopf waits at shutdown for tasks made while it ran).
+        await asyncio.wait(
+            {future for _, future in live},
+            timeout=min(deadline for deadline, _ in live) - now,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+
+
 class Answers(dict[str, tuple[str, ...]]):
     """Name -> addresses, () when it does not resolve. ``pending``: the names whose lookup gave no answer
     in time; their addresses are the last good answer (or () when there never was one)."""
@@ -173,11 +190,7 @@ class Resolver:
                 answers[name] = self._last_good.get(name, ()) if cached[1] is None else cached[1]
             else:
                 waiting[name] = self._start(name, groups[name], now)
-        unsettled = {future for _, future in waiting.values() if not future.done()}
-        until = max((deadline for deadline, _ in waiting.values()), default=now)
-        if unsettled and until > now:
-            # asyncio.wait() on futures spawns no task (kopf waits at shutdown for tasks made while it ran).
-            await asyncio.wait(unsettled, timeout=until - now)
+        await _settled(waiting.values())
         now = time.monotonic()
         for name, (_, future) in waiting.items():
             addrs = future.result() if future.done() else None

@@ -147,6 +147,34 @@ def test_a_name_not_answered_in_time_keeps_its_last_good_answer_across_syncs():
     assert [a.pending for a in seen] == [frozenset(), *[frozenset({"lb.example"})] * 3, frozenset()]
 
 
+def test_a_sync_with_a_lookup_of_its_own_does_not_wait_for_one_stuck_since_an_earlier_sync():
+    """The stuck lookup's deadline has passed: the next sync waits for its own new name only (with the
+    timeout raised to 60 s for it, waiting for the stuck one would run into the hang guard)."""
+    release = threading.Event()
+
+    def lookup(name: str) -> tuple[str, ...]:
+        if name.endswith(".blackhole.test"):
+            release.wait(HANG_GUARD * 2)
+            raise TimeoutError(name)
+        return ("10.0.0.9",)
+
+    resolver = Resolver(timeout=0.2, lookup=lookup)
+
+    async def scenario():
+        try:
+            await resolver.resolve_all({"x.blackhole.test": "Ingress loud/x"})
+            resolver.timeout = 60.0
+            return await resolver.resolve_all(
+                {"x.blackhole.test": "Ingress loud/x", "web.example": "Ingress q/w"}
+            )
+        finally:
+            release.set()
+
+    answers = run(scenario())
+    assert dict(answers) == {"x.blackhole.test": (), "web.example": ("10.0.0.9",)}
+    assert answers.pending == {"x.blackhole.test"}
+
+
 def test_a_real_udp_black_hole_does_not_starve_another_objects_lookup(hole: UdpBlackHole):
     """16 names whose DNS queries go to a UDP socket that never answers, and an unrelated object's
     `localhost` (the system resolver): localhost resolves, the 16 are pending."""
