@@ -70,22 +70,32 @@ def within_bounds(
     """The claims that fit the block's bounds, each object within its fair share of lines and of bytes
     (its names in sorted order, up to the first that does not fit); refusals (block-full) for the rest.
     Returns the kept claims and their bytes."""
-    names: dict[Snapshot, list[tuple[str, int, int]]] = {}  # object -> (host, lines, bytes), sorted
+    # Objects by their age key: hashing a whole Snapshot for every name would double a sync's planning time.
+    names: dict[tuple[str, str, str, str], list[tuple[str, int, int]]] = {}  # -> (host, lines, bytes)
+    owners: dict[tuple[str, str, str, str], Snapshot] = {}
+    total_lines = total_bytes = 0
     for host, (addresses, snap) in sorted(claims.items()):
         # block.py's line "ADDRESS HOSTNAME  # OWNER" and LF, counted without building 150,000 Entries
         # (all three are ASCII once validated; tests/unit/test_plan.py compares with the rendered block)
         size = sum(len(a) for a in addresses) + len(addresses) * (len(host) + len(snap.owner) + LINE_EXTRA)
-        names.setdefault(snap, []).append((host, len(addresses), size))
-    objects = sorted(names, key=lambda s: (s.created, s.namespace, s.name, s.kind))
+        key = (snap.created, snap.namespace, snap.name, snap.kind)
+        if key not in owners:
+            owners[key], names[key] = snap, []
+        names[key].append((host, len(addresses), size))
+        total_lines, total_bytes = total_lines + len(addresses), total_bytes + size
+    if total_lines <= bounds.lines and total_bytes <= bounds.bytes:
+        return claims, total_bytes  # everything fits: the usual case
+    objects = sorted(names)
     line_shares = fair_shares({o: sum(n[1] for n in names[o]) for o in objects}, bounds.lines, objects)
     byte_shares = fair_shares({o: sum(n[2] for n in names[o]) for o in objects}, bounds.bytes, objects)
     kept: Claims = {}
     total = 0
-    for snap in objects:
+    for key in objects:
+        snap = owners[key]
         lines = size = 0
         refused: list[str] = []
-        for host, host_lines, host_bytes in names[snap]:
-            fits = lines + host_lines <= line_shares[snap] and size + host_bytes <= byte_shares[snap]
+        for host, host_lines, host_bytes in names[key]:
+            fits = lines + host_lines <= line_shares[key] and size + host_bytes <= byte_shares[key]
             if fits and not refused:
                 lines, size = lines + host_lines, size + host_bytes
                 kept[host] = claims[host]
@@ -95,7 +105,7 @@ def within_bounds(
         if refused:
             message = (
                 f"the block's bound ({bounds.lines:,} lines, {bounds.bytes:,} bytes) is shared equally: "
-                f"the first {len(names[snap]) - len(refused)} names (sorted) fit this object's share; use "
+                f"the first {len(names[key]) - len(refused)} names (sorted) fit this object's share; use "
                 "fewer names or addresses, or raise --max-block-lines/--max-block-bytes"
             )
             for host in refused:
