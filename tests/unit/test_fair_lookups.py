@@ -147,6 +147,29 @@ def test_a_name_not_answered_in_time_keeps_its_last_good_answer_across_syncs():
     assert [a.pending for a in seen] == [frozenset(), *[frozenset({"lb.example"})] * 3, frozenset()]
 
 
+def test_a_lookup_that_ends_without_an_answer_and_no_address_known_does_not_resolve():
+    """Nothing to keep: the name does not resolve (refused as before), it is not left pending forever."""
+
+    def lookup(name: str) -> tuple[str, ...]:
+        raise TimeoutError(name)
+
+    answers = run(Resolver(timeout=5.0, lookup=lookup).resolve_all(["lb.example"]))
+    assert dict(answers) == {"lb.example": ()} and answers.pending == frozenset()
+
+
+def test_the_system_lookup_tells_no_answer_from_no_such_name(monkeypatch):
+    def getaddrinfo(host, *args, **kwargs):
+        code = socket.EAI_AGAIN if host == "again.example" else socket.EAI_NONAME
+        raise socket.gaierror(code, "test")
+
+    from controller.resolve import NoAnswer  # here: the rest of the module runs on older code too
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(NoAnswer):
+        system_lookup("again.example")
+    assert system_lookup("nxdomain.example") == ()
+
+
 def test_a_sync_with_a_lookup_of_its_own_does_not_wait_for_one_stuck_since_an_earlier_sync():
     """The stuck lookup's deadline has passed: the next sync waits for its own new name only (with the
     timeout raised to 60 s for it, waiting for the stuck one would run into the hang guard)."""
