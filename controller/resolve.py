@@ -13,8 +13,9 @@ earlier sync costs it nothing.
 The threads are shared fairly between objects: each name belongs to a group (the object that wants it), a
 group runs at most ``per_group`` lookups at once, and waiting groups take turns, so one object's stuck names
 cannot hold every thread. A name whose lookup has not answered in time keeps its last good answer (the
-answer is ``pending``, not "does not resolve"); only an answer that says the name does not exist drops it
-(docs/architecture.md, decision 11).
+answer is ``pending``, not "does not resolve"), and so does one whose lookup ended without an answer; with no
+good answer yet, the first is pending and the second does not resolve. Only an answer that says the name
+does not exist drops a known address (docs/architecture.md, decision 11).
 """
 
 from __future__ import annotations
