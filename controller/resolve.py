@@ -186,22 +186,18 @@ class Resolver:
         for name in wanted:
             cached = self._cache.get(name)
             if cached and cached[0] > now:
-                if cached[1] is None:
-                    pending.add(name)
-                answers[name] = self._last_good.get(name, ()) if cached[1] is None else cached[1]
+                answers[name] = self._outcome(name, cached[1], pending)
             else:
                 waiting[name] = self._start(name, groups[name], now)
         await _settled(waiting.values())
         now = time.monotonic()
         for name, (_, future) in waiting.items():
-            addrs = future.result() if future.done() else None
             if future.done():
-                self._store(name, addrs, now)
-            if addrs is None:
+                self._store(name, future.result(), now)
+                answers[name] = self._outcome(name, future.result(), pending)
+            else:  # not answered in time: pending, whether or not an address is known
                 pending.add(name)
                 answers[name] = self._last_good.get(name, ())
-            else:
-                answers[name] = addrs
         answers.pending = frozenset(pending)
         self._retry_at = now + self.negative_ttl if pending else None
         return answers
@@ -217,6 +213,16 @@ class Resolver:
         if self._retry_at is not None:
             times.append(self._retry_at)
         return min(times, default=None)
+
+    def _outcome(self, name: str, addrs: tuple[str, ...] | None, pending: set[str]) -> tuple[str, ...]:
+        """What a finished lookup gives: its addresses; after no answer (a DNS server that did not answer),
+        the last good answer, as pending; without one, nothing (the name did not resolve)."""
+        if addrs is not None:
+            return addrs
+        if name in self._last_good:
+            pending.add(name)
+            return self._last_good[name]
+        return ()
 
     def _store(self, name: str, addrs: tuple[str, ...] | None, now: float) -> None:
         self._cache[name] = (now + (self.ttl if addrs else self.negative_ttl), addrs)
