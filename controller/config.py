@@ -10,11 +10,15 @@ Adding a flag: add a field to Config with :func:`setting` (and a check in contro
 :func:`_validate` when it needs other values, if it needs one). Usage errors raise :class:`UsageError`: one
 line naming the problem and the fix; the command line exits 2. Every value is checked, the environment's
 even when a flag overrides it.
+
+It is above 350 lines because it is the table itself: one field of a few lines (default, flag, help) per
+setting; splitting it would split the one place a new flag is added.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +33,7 @@ from controller.checks import (
     split_list,
 )
 from controller.hostsfile import WriteMode
+from controller.share import MAX_BLOCK_BYTES, MAX_BLOCK_LINES
 from controller.sources import SOURCES
 
 PROG = "k8s-hosts-controller"
@@ -39,8 +44,8 @@ WATCH, HOSTS_FILE, MODES, OPERATIONS = "what to watch", "the hosts file", "modes
 GROUPS = (WATCH, HOSTS_FILE, MODES, OPERATIONS)
 
 # text: a string as given; path: a Path; seconds: a float; choice: one of `choices`; switch: a flag without a
-# value (true/false in the environment); list: repeatable, comma lists allowed.
-Kind = Literal["text", "path", "seconds", "choice", "switch", "list"]
+# value (true/false in the environment); list: repeatable, comma lists allowed; count: a whole number >= 1.
+Kind = Literal["text", "path", "seconds", "choice", "switch", "list", "count"]
 
 # What the environment may say for a boolean flag.
 FALSE_WORDS = ("", "0", "false", "no", "off")
@@ -80,7 +85,7 @@ class Setting:
             return None
         if self.kind == "list":
             return [raw] if raw else None
-        if self.kind in ("seconds", "choice") and not raw.strip():
+        if self.kind in ("seconds", "choice", "count") and not raw.strip():
             return None
         if self.kind == "seconds":
             try:
@@ -201,6 +206,23 @@ class Config:
         HOSTS_FILE,
         kind="seconds",
     )
+    max_block_lines: int = setting(
+        MAX_BLOCK_LINES,
+        "--max-block-lines",
+        "bound on the block's lines, shared fairly by the objects; an object over its share has the rest of "
+        "its names refused (block-full)",
+        HOSTS_FILE,
+        kind="count",
+        metavar="N",
+    )
+    max_block_bytes: int = setting(
+        MAX_BLOCK_BYTES,
+        "--max-block-bytes",
+        "bound on the bytes of the block's lines, shared like --max-block-lines",
+        HOSTS_FILE,
+        kind="count",
+        metavar="N",
+    )
     post_write_command: str | None = setting(
         None,
         "--post-write-command",
@@ -288,6 +310,9 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
             check_value(field.name, spec.kind, flag_value, spec.flag, field.default)
         if env_value is not None and spec.kind != "switch":
             check_value(field.name, spec.kind, env_value, env_label(spec), field.default)
+        if spec.kind == "count":  # checked on their own too, the environment's even when overridden
+            flag_value = flag_value if flag_value is None else _count(flag_value, spec.flag, field.default)
+            env_value = env_value if env_value is None else _count(env_value, env_label(spec), field.default)
         value, labels[field.name] = (
             (flag_value, spec.flag) if flag_value is not None else (env_value, env_label(spec))
         )
@@ -315,6 +340,14 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
     _validate(values, raw_namespaces, labels)
     values["sync_max_delay"] = max(values["sync_max_delay"], values["sync_delay"])
     return Config(**values)
+
+
+def _count(raw: str, label: str, default: int) -> int:
+    """A bound given as text: a whole number >= 1 in ASCII digits (``_`` allowed between them)."""
+    text = raw.strip()
+    if not re.fullmatch(r"[0-9]+(_[0-9]+)*", text) or int(text) < 1:
+        raise UsageError(f"{label} must be a whole number >= 1, got {raw!r} (e.g. {default})")
+    return int(text)
 
 
 def env_label(spec: Setting) -> str:

@@ -31,6 +31,20 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.managed_entries = Gauge(f"{PREFIX}_managed_entries", "Lines in the managed block.", registry=r)
+        self.block_bytes = Gauge(
+            f"{PREFIX}_block_bytes", "Bytes of the managed block's entry lines (LF line ends).", registry=r
+        )
+        self.block_max_lines = Gauge(
+            f"{PREFIX}_block_max_lines", "The bound on the block's lines (--max-block-lines).", registry=r
+        )
+        self.block_max_bytes = Gauge(
+            f"{PREFIX}_block_max_bytes", "The bound on the block's bytes (--max-block-bytes).", registry=r
+        )
+        self.lookups_pending = Gauge(
+            f"{PREFIX}_lookups_pending",
+            "Load-balancer hostnames whose lookup gave no answer in time (their last known address is kept).",
+            registry=r,
+        )
         self.watched_objects = Gauge(
             f"{PREFIX}_watched_objects",
             "Source objects currently seen in the watched scopes.",

@@ -22,6 +22,7 @@ CONFLICT = "conflict"
 TOO_MANY_HOSTS = "too-many-hosts"
 TOO_MANY_ADDRESSES = "too-many-addresses"
 RESERVED_NAME = "reserved-name"
+BLOCK_FULL = "block-full"  # over the object's fair share of the block's total bound
 REASONS = (
     WILDCARD,
     INVALID_HOSTNAME,
@@ -34,6 +35,7 @@ REASONS = (
     TOO_MANY_HOSTS,
     TOO_MANY_ADDRESSES,
     RESERVED_NAME,
+    BLOCK_FULL,
 )
 
 

@@ -12,7 +12,12 @@ Rules (docs/architecture.md, decisions 5 and 6):
   (names x addresses): more addresses refuse all its names, more lines the names after the cap
   (too-many-addresses); both are checked before any line is built (docs/architecture.md, decision 11);
 - one hostname claimed with different addresses: the oldest object wins (then namespace/name), the others
-  are refused as conflicts; the same addresses from several objects give one line each address.
+  are refused as conflicts; the same addresses from several objects give one line each address;
+- the whole block has at most ``Bounds.lines`` lines and ``Bounds.bytes`` bytes, shared fairly
+  (controller/share.py): an object over its share writes its first names (sorted) that fit and the others
+  are refused (block-full), so a greedy object cannot push anyone else's names out;
+- an object whose load-balancer hostname has no answer yet (the lookup is still pending) and no last
+  known address waits, like one without an address: it is not refused.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from controller.model import (
     Rejection,
     Snapshot,
 )
+from controller.share import Bounds, within_bounds
 
 GATEWAY_KIND = "Gateway"
 MAX_HOSTS_PER_OBJECT = 256  # far above real Ingresses (a Gateway API route allows 16 hostnames)
@@ -80,6 +86,7 @@ class Plan:
     rejections: tuple[Rejection, ...]
     pending: tuple[str, ...]  # owners with hosts but no load-balancer address yet
     considered: int  # objects that passed the class filter
+    size: int = 0  # bytes of the entry lines (LF line ends)
 
 
 @dataclass(frozen=True)
@@ -112,23 +119,29 @@ def _status_entries(snap: Snapshot) -> int:
     return len(set(snap.ips)) + len(set(snap.lb_hostnames))
 
 
-def lookups(snapshots: Iterable[Snapshot]) -> set[str]:
-    """The load-balancer hostnames the plan may need resolved: none of an ignored object, of one whose target
-    annotation replaces its status, or of one with more status entries than an object may have addresses
-    (it is refused without resolving them)."""
-    return {
-        name
-        for s in snapshots
-        if s.lb_hostnames
-        and not s.ignored
-        and not s.target
-        and _status_entries(s) <= MAX_ADDRESSES_PER_OBJECT
-        for name in s.lb_hostnames
-    }
+def lookups(snapshots: Iterable[Snapshot]) -> dict[str, str]:
+    """The load-balancer hostnames the plan may need resolved, each with the object that wants it (the
+    oldest, when several do: lookups are shared fairly between objects, controller/resolve.py): none of an
+    ignored object, of one whose target annotation replaces its status, or of one with more status entries
+    than an object may have addresses (it is refused without resolving them)."""
+    wanted: dict[str, str] = {}
+    for s in sorted(snapshots, key=_age):
+        if s.ignored or s.target or _status_entries(s) > MAX_ADDRESSES_PER_OBJECT:
+            continue
+        for name in s.lb_hostnames:
+            wanted.setdefault(name, f"{s.kind} {s.owner}")
+    return wanted
 
 
-def _addresses(snap: Snapshot, resolved: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...], str | None]:
-    """The object's addresses (normalised, sorted), or a refusal reason with its message."""
+def _age(snap: Snapshot) -> tuple[str, str, str, str]:
+    return snap.created, snap.namespace, snap.name, snap.kind
+
+
+def _addresses(
+    snap: Snapshot, resolved: Mapping[str, tuple[str, ...]], pending: frozenset[str]
+) -> tuple[tuple[str, ...], str | None]:
+    """The object's addresses (normalised, sorted), or a refusal reason with its message (LOOKUP_PENDING:
+    not a refusal, the object waits for its lookups)."""
     count = _status_entries(snap)
     if count > MAX_ADDRESSES_PER_OBJECT:  # refused before any is parsed or resolved
         return (), _too_many_addresses(snap, f"{count:,}")
@@ -141,6 +154,8 @@ def _addresses(snap: Snapshot, resolved: Mapping[str, tuple[str, ...]]) -> tuple
             return (), f"{INVALID_ADDRESS}:load-balancer IP {shown!r} is not a plain IPv4 or IPv6 address"
     for name in snap.lb_hostnames:
         addrs = resolved.get(name, ())
+        if not addrs and name in pending:
+            return (), LOOKUP_PENDING
         if not addrs:
             return (), f"{UNRESOLVABLE}:load-balancer hostname {printable(name, 80)!r} did not resolve"
         found.update(ipaddress.ip_address(a) for a in addrs)
@@ -148,6 +163,9 @@ def _addresses(snap: Snapshot, resolved: Mapping[str, tuple[str, ...]]) -> tuple
             return (), _too_many_addresses(snap, f"more than {MAX_ADDRESSES_PER_OBJECT} resolved")
     ordered = sorted(found, key=lambda a: (a.version, a))
     return tuple(str(a) for a in ordered), None
+
+
+LOOKUP_PENDING = "lookup-pending"
 
 
 def _with_effective_addresses(snap: Snapshot, gateways: Mapping[tuple[str, str], Snapshot]) -> Snapshot:
@@ -186,19 +204,24 @@ def plan(
     *,
     defined_outside: frozenset[str] = frozenset(),
     resolved: Mapping[str, tuple[str, ...]] | None = None,
+    pending: frozenset[str] = frozenset(),
     filters: Filters | None = None,
+    bounds: Bounds | None = None,
 ) -> Plan:
+    """``resolved``: load-balancer hostnames' addresses; ``pending``: those whose lookup has not answered
+    yet (controller/resolve.py's Answers)."""
     filters = filters or Filters()
     resolved = resolved or {}
     rejections: list[Rejection] = []
-    pending: list[str] = []
+    pending_owners: list[str] = []
     claims: dict[str, tuple[tuple[str, ...], Snapshot]] = {}
+    sharers: dict[str, list[Snapshot]] = {}  # younger objects claiming a name with the same addresses
     considered = 0
 
     snapshots = list(snapshots)
     gateways = {(s.namespace, s.name): s for s in snapshots if s.kind == GATEWAY_KIND and not s.ignored}
     # Oldest first, so the first claim of a hostname is the winning one.
-    for snap in sorted(snapshots, key=lambda s: (s.created, s.namespace, s.name, s.kind)):
+    for snap in sorted(snapshots, key=_age):
         if snap.kind == GATEWAY_KIND or snap.ignored:
             continue  # Gateways lend addresses to routes; they name no hosts themselves
         if snap.kind == "Ingress" and not filters.allows_class(snap.ingress_class):
@@ -226,9 +249,12 @@ def plan(
             continue
         snap = _with_effective_addresses(snap, gateways)
         if not snap.has_address:
-            pending.append(snap.owner)
+            pending_owners.append(snap.owner)
             continue
-        addresses, problem = _addresses(snap, resolved)
+        addresses, problem = _addresses(snap, resolved, pending)
+        if problem == LOOKUP_PENDING:
+            pending_owners.append(snap.owner)
+            continue
         if problem:
             reason, message = problem.split(":", 1)
             rejections.extend(Rejection(snap.owner, h, reason, message, snap.uid) for h in hosts)
@@ -264,13 +290,19 @@ def plan(
                         snap.uid,
                     )
                 )
-            # Same addresses from a younger object: already covered by the winner's lines.
+            else:  # same addresses from a younger object: covered by the winner's lines
+                sharers.setdefault(host, []).append(snap)
 
+    kept, size = within_bounds(claims, sharers, bounds or Bounds(), rejections)
     entries = tuple(
         Entry(hostname=host, address=addr, owner=snap.owner)
-        for host, (addresses, snap) in sorted(claims.items())
+        for host, (addresses, snap) in sorted(kept.items())
         for addr in addresses
     )
     return Plan(
-        entries=entries, rejections=tuple(sorted(rejections)), pending=tuple(pending), considered=considered
+        entries=entries,
+        rejections=tuple(sorted(rejections)),
+        pending=tuple(pending_owners),
+        considered=considered,
+        size=size,
     )

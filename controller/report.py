@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from controller.entries import Entry
 from controller.events import Notice, names
@@ -55,6 +55,7 @@ class Reporter:
         self._reported: set[tuple[str, str, str, str]] = set()
         self._groups: dict[tuple[str, str, str], frozenset[tuple[str, str]]] = {}
         self._stale_reported = False
+        self._pending: frozenset[str] = frozenset()  # LB hostnames whose pending lookup was reported
         self._mdns_warned = False
 
     def changes(self, new_plan: Plan, written: bool, mode: str | None, on_disk: Iterable[Entry] = ()) -> None:
@@ -131,6 +132,24 @@ class Reporter:
             if self.post_event is not None and snap is not None:
                 self.post_event(Notice(snap, reason, hosts, group[0].message))
         self._groups = reported
+
+    def lookups_pending(
+        self, pending: frozenset[str], answers: Mapping[str, tuple[str, ...]], timeout: float
+    ) -> None:
+        """Once per episode, each load-balancer hostname whose lookup has not answered in time (its pending
+        set); ``answers`` holds what is used meanwhile: the last known address, or nothing."""
+        self.metrics.lookups_pending.set(len(pending))
+        for name in sorted(pending - self._pending):
+            kept = answers.get(name, ())
+            log.warning(
+                "lookup of load-balancer hostname %s still pending (no answer within %gs): %s",
+                printable(name, 80),
+                timeout,
+                f"keeping its last known address {_joined(kept)}"
+                if kept
+                else "its objects' names wait for it (no address known yet)",
+            )
+        self._pending = pending
 
     def warn_about_mdns(self, result_plan: Plan) -> None:
         if sys.platform != "darwin" or self._mdns_warned:

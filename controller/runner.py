@@ -25,7 +25,7 @@ from controller.events import EventQueue
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
-from controller.plan import Filters
+from controller.plan import Bounds, Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
 from controller.streams import StreamHealth
@@ -76,6 +76,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             post_write_command=config.post_write_command,
             post_write_timeout=config.post_write_timeout,
             kinds=tuple(r.kind for r in resources),
+            bounds=Bounds(config.max_block_lines, config.max_block_bytes),
         ),
     )
     stop_http = None

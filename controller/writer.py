@@ -24,7 +24,7 @@ from controller.entries import HostsFileError
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
-from controller.plan import Filters, Plan, lookups, plan
+from controller.plan import Bounds, Filters, Plan, lookups, plan
 from controller.postwrite import PostWriteCommand
 from controller.report import EventSink, Reporter
 from controller.resolve import Resolver
@@ -51,6 +51,7 @@ class WriterOptions:
     post_write_command: str | None = None  # run through the shell after each write (e.g. a DNS cache flush)
     post_write_timeout: float = Config.post_write_timeout
     kinds: tuple[str, ...] = ("Ingress",)  # watched kinds, for the watched_objects metric
+    bounds: Bounds = field(default_factory=Bounds)  # the block's total size (--max-block-lines/-bytes)
 
 
 class Writer:
@@ -72,6 +73,8 @@ class Writer:
         self.health = health
         self.resolver = resolver or Resolver()
         self.report = Reporter(metrics, hosts.path, post_event)
+        metrics.block_max_lines.set(options.bounds.lines)
+        metrics.block_max_bytes.set(options.bounds.bytes)
         self.done = asyncio.Event()  # set after the first sync in --once / --dry-run mode
         self.error: str | None = None  # why --once / --dry-run gave up (the exit code is 1 then)
         self.post_write = (
@@ -164,7 +167,9 @@ class Writer:
                 snapshots,
                 defined_outside=parsed.outside_names,
                 resolved=resolved,
+                pending=resolved.pending,
                 filters=self.options.filters,
+                bounds=self.options.bounds,
             )
             if self.options.dry_run:
                 print_dry_run(self.hosts, result_plan)
@@ -202,8 +207,10 @@ class Writer:
         if first_change is not None:
             self.metrics.event_to_file.observe(now - first_change)
         self.metrics.managed_entries.set(len(result_plan.entries))
+        self.metrics.block_bytes.set(result_plan.size)
         self.metrics.last_sync.set(time.time())
         self.report.changes(result_plan, result.changed, result.mode, parsed.managed)
+        self.report.lookups_pending(resolved.pending, resolved, self.resolver.timeout)
         self.report.warn_about_mdns(result_plan)
         if result.changed and self.post_write is not None:
             self.post_write.request()  # in the background: the next change need not wait for it

@@ -143,11 +143,56 @@ def test_lb_hostnames_behind_a_dns_server_that_never_answers_do_not_hold_back_an
     try:
         ctl.wait_ready()
         assert sock.recv(512, socket.MSG_DONTWAIT)  # the lookups really went to the black hole
-        eventually(lambda: ctl.log().count("did not resolve") == 3, what="the three objects refused")
+        # not answered in time is pending, not "does not resolve": the objects wait, nothing is refused
+        eventually(
+            lambda: all(f"hostname lb{i}-0.blackhole.test still pending" in ctl.log() for i in range(3)),
+            what="the three objects' lookups reported pending",
+        )
+        assert "did not resolve" not in ctl.log()
         # 4 s apart: across the negative cache's expiry (10 s), so the writer re-resolves meanwhile.
         waits = unrelated_waits(ingresses, quiet, hosts_file, "10.75.0.2", 4, RESOLVE_TIMEOUT, pause=4)
         assert max(waits) < RESOLVE_TIMEOUT, waits
         assert managed(hosts_file) == {(f"web{i}.quiet.local", "10.75.0.2") for i in range(4)}
+        assert ctl.get("/readyz")[0] == 200
+    finally:
+        ctl.kill()
+
+
+def test_an_object_with_16_black_holed_lb_hostnames_leaves_lookups_for_another_object(
+    black_hole_dns, new_namespace, ingresses, hosts_file, kubeconfig, tmp_path
+):
+    """One object's 16 load-balancer hostnames go to a DNS server that never answers; another namespace's
+    Ingress has the load-balancer hostname `localhost` (Docker Desktop's), which the system resolver answers
+    from /etc/hosts. Its name is written and stays through the re-resolves, the log says the 16 are pending,
+    and nothing is said not to resolve."""
+    sock, resolv = black_hole_dns
+    loud, quiet = new_namespace("loud"), new_namespace("quiet")
+    names = [f"lb-{j:02d}.blackhole.test" for j in range(16)]
+    ingresses.create(loud, "many-lbs", ["many.loud.local"], lb_hostnames=names)
+    argv = controller_command(
+        "--namespaces", f"{loud},{quiet}", "--hosts-file", str(hosts_file), "--kubeconfig", str(kubeconfig),
+        "--resolve-timeout", str(RESOLVE_TIMEOUT),
+    )  # fmt: skip
+    ctl = ControllerProcess(in_own_resolver(resolv, argv), tmp_path / "controller.log").start()
+    try:
+        ctl.wait_ready()
+        assert sock.recv(512, socket.MSG_DONTWAIT)  # the lookups really went to the black hole
+        ingresses.create(quiet, "web", ["web.quiet.local"], lb_hostnames=["localhost"])
+        loopback = eventually(
+            lambda: {ip for host, ip in managed(hosts_file) if host == "web.quiet.local"},
+            timeout=RESOLVE_TIMEOUT + 30,
+            what="the unrelated Ingress",
+        )
+        assert loopback <= {"127.0.0.1", "::1"}, loopback
+        # 12 s: past the negative cache (10 s), so the stuck names are asked about again meanwhile
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline:
+            assert {ip for host, ip in managed(hosts_file) if host == "web.quiet.local"} == loopback
+            time.sleep(0.1)
+        log = ctl.log()
+        assert "hostname lb-00.blackhole.test still pending" in log
+        assert "did not resolve" not in log and "refused" not in log, log[-3000:]
+        assert ctl.metric("k8s_hosts_controller_lookups_pending") == 16
         assert ctl.get("/readyz")[0] == 200
     finally:
         ctl.kill()

@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller import sources
+from controller.block import render_block
 from controller.entries import Entry
 from controller.model import (
+    BLOCK_FULL,
     CONFLICT,
     DOMAIN_FILTER,
     INVALID_ADDRESS,
@@ -28,10 +30,12 @@ from controller.plan import (
     MAX_ADDRESSES_PER_OBJECT,
     MAX_HOSTS_PER_OBJECT,
     MAX_LINES_PER_OBJECT,
+    Bounds,
     Filters,
     lookups,
     plan,
 )
+from controller.share import MAX_BLOCK_BYTES, MAX_BLOCK_LINES, fair_shares
 
 T0 = "2024-01-15T10:30:00Z"
 T1 = "2024-01-15T10:31:00Z"
@@ -882,7 +886,7 @@ def test_lookups_skip_objects_that_cannot_use_their_lb_hostnames():
         ),
         replace(snap("ignored", ips=(), lb_hostnames=("i.example",)), ignored=True),
     ]
-    assert lookups(snaps) == {"ok.example"}
+    assert lookups(snaps) == {"ok.example": "Ingress default/ok"}  # with the object it is looked up for
     p = plan(snaps, resolved={"ok.example": ("10.0.0.5",)})
     assert lines(p) == [("10.0.0.5", "ok.local", "default/ok"), ("10.0.0.9", "t.local", "default/target")]
     assert refused(p) == {("default/many", "many.local"): TOO_MANY_ADDRESSES}
@@ -944,3 +948,107 @@ def test_stale_parent_status_without_its_spec_parent_ref_is_no_attachment(spec_r
     p = plan([sources.gateway_snapshot(gateway()), r])
     assert p.entries == ()
     assert p.pending == ("apps/r",)
+
+
+# ------------------------------------------------------------------------------------ the block's bound
+
+
+def entry_bytes(entries) -> int:
+    """The block's bytes without its BEGIN and END lines, as written with LF line ends."""
+    block = render_block(entries, "M")
+    return len(block) - len(render_block([], "M"))
+
+
+def test_fair_shares_serve_small_demands_whole_and_split_the_rest_equally_oldest_first():
+    assert fair_shares({"a": 5, "b": 100, "c": 100}, 50, ["a", "b", "c"]) == {"a": 5, "b": 23, "c": 22}
+    assert fair_shares({"a": 5, "b": 100, "c": 100}, 50, ["c", "b", "a"]) == {"a": 5, "b": 22, "c": 23}
+    assert fair_shares({"a": 1, "b": 1, "c": 1}, 2, ["b", "a", "c"]) == {"a": 1, "b": 1, "c": 0}
+    assert fair_shares({"a": 3, "b": 4}, 100, ["a", "b"]) == {"a": 3, "b": 4}
+
+
+def greedy_objects(count: int, ns: str = "load") -> list[Snapshot]:
+    """Objects at the per-object caps: 16 addresses x 64 names = 1,024 lines each."""
+    return [
+        snap(
+            f"greedy-{i:03d}",
+            ns=ns,
+            created=T0,
+            hosts=tuple(f"h{j:02d}.greedy-{i:03d}.test" for j in range(64)),
+            ips=_addrs(MAX_ADDRESSES_PER_OBJECT),
+        )
+        for i in range(count)
+    ]
+
+
+def test_150_objects_at_the_caps_leave_the_block_within_its_bound_and_an_unrelated_object_whole():
+    unrelated = snap("web", ns="other", created=T2, hosts=("web.other.test",), ips=("10.9.9.9",))
+    p = plan([*greedy_objects(150), unrelated])
+    assert len(p.entries) <= MAX_BLOCK_LINES and entry_bytes(p.entries) <= MAX_BLOCK_BYTES
+    assert p.size == entry_bytes(p.entries)
+    assert ("10.9.9.9", "web.other.test", "other/web") in lines(p)
+    assert ("other/web", "web.other.test") not in refused(p)
+    # equal shares: every greedy object keeps the same number of names, the first ones in sorted order
+    per_owner: dict[str, set[str]] = {}
+    for e in p.entries:
+        per_owner.setdefault(e.owner, set()).add(e.hostname)
+    kept = {len(v) for k, v in per_owner.items() if k != "other/web"}
+    assert len(per_owner) == 151 and len(kept) == 1 and kept.pop() > 0
+    assert per_owner["load/greedy-000"] == {
+        f"h{j:02d}.greedy-000.test" for j in range(len(per_owner["load/greedy-000"]))
+    }
+    full = [r for r in p.rejections if r.reason == BLOCK_FULL]
+    assert {r.owner for r in full} == {f"load/greedy-{i:03d}" for i in range(150)}
+    assert "--max-block-lines" in full[0].message
+
+
+def test_the_bytes_bound_applies_too():
+    long_names = [
+        snap(f"o{i}", hosts=tuple(f"{'x' * 60}-{j}.o{i}.test" for j in range(10)), ips=("10.0.0.1",))
+        for i in range(5)
+    ]
+    p = plan(long_names, bounds=Bounds(lines=10_000, bytes=2_000))
+    assert 0 < entry_bytes(p.entries) <= 2_000
+    assert {r.reason for r in p.rejections} == {BLOCK_FULL}
+
+
+_object_sizes = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=30), st.integers(min_value=1, max_value=4)),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _object_sizes,
+    st.integers(min_value=1, max_value=200),
+    st.integers(min_value=1, max_value=8_000),
+    st.randoms(use_true_random=False),
+)
+def test_the_block_never_exceeds_its_bounds_and_an_object_within_its_share_is_never_refused(
+    sizes, max_lines, max_bytes, rnd: random.Random
+):
+    snaps = [
+        snap(
+            f"o{i}",
+            ns=f"ns{i % 3}",
+            created=[T0, T1, T2][i % 3],
+            hosts=tuple(f"n{j}.o{i}.test" for j in range(names)),
+            ips=_addrs(addrs),
+        )
+        for i, (names, addrs) in enumerate(sizes)
+    ]
+    bounds = Bounds(lines=max_lines, bytes=max_bytes)
+    p = plan(snaps, bounds=bounds)
+    assert len(p.entries) <= max_lines
+    assert p.size == entry_bytes(p.entries) <= max_bytes
+    written = {(e.owner, e.hostname) for e in p.entries}
+    for s in snaps:  # every name is written or refused, never dropped in silence
+        assert {(s.owner, h) for h in s.hosts} <= written | {(r.owner, r.host) for r in p.rejections}
+    for s in snaps:  # a share of an equal split is never cut because of the others
+        own = [e for e in plan([s], bounds=Bounds(10**9, 10**9)).entries]
+        if len(own) <= max_lines // len(snaps) and entry_bytes(own) <= max_bytes // len(snaps):
+            assert {(s.owner, h) for h in s.hosts} <= written
+    shuffled = list(snaps)
+    rnd.shuffle(shuffled)
+    assert plan(shuffled, bounds=bounds) == p  # the same on every node and every restart
