@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from controller.block import DEFAULT_MARKER
 from controller.checks import (
+    Span,
     UsageError,
     check_namespaces,
     check_resolves,
@@ -47,6 +48,17 @@ FALSE_WORDS = ("", "0", "false", "no", "off")
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
+# The range of each duration (seconds). Wide enough for any real use, narrow enough that a typo or a hostile
+# value cannot stop the file from catching up or make an idle controller spin (docs/reliability.md).
+SYNC_DELAY = Span(0, 60)  # a burst window longer than a minute only hides changes
+SYNC_MAX_DELAY = Span(0, 300)  # the most a stream of changes may hold the file back: five minutes
+RESYNC_INTERVAL = Span(
+    1, 86400, off=True
+)  # each resync reads the file: once a second at most, daily at least
+RESOLVE_TIMEOUT = Span(0.1, 60)  # a real lookup takes milliseconds; every sync may wait this long for one
+POST_WRITE_TIMEOUT = Span(0.1, 3600)  # a DNS cache flush takes a second; an hour is a daemon, not a step
+
+
 def env_name(flag: str) -> str:
     return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
 
@@ -63,6 +75,7 @@ class Setting:
     negated: bool = False  # a switch that turns the field off (--no-cleanup-on-exit)
     metavar: str | None = None  # the value's name in --help (seconds: SECONDS)
     shown_default: str | None = None  # what --help says instead of the default value
+    span: Span | None = None  # seconds: the range allowed (every duration has one)
 
     @property
     def env(self) -> str:
@@ -95,7 +108,8 @@ class Setting:
         shown = self.shown_default if self.shown_default is not None else _show(default)
         if self.kind == "switch" or not shown or shown == "-":
             return self.help
-        return f"{self.help} (default: {shown})"
+        allowed = f"; {self.span}" if self.span is not None else ""
+        return f"{self.help} (default: {shown}{allowed})"
 
 
 def setting(default: Any, flag: str, help: str, group: str, **how: Any) -> Any:
@@ -179,6 +193,7 @@ class Config:
         "this long before the next write (the first change after a quiet period is written at once)",
         HOSTS_FILE,
         kind="seconds",
+        span=SYNC_DELAY,
     )
     sync_max_delay: float = setting(
         1.0,
@@ -186,6 +201,7 @@ class Config:
         "the longest a stream of changes may postpone a write",
         HOSTS_FILE,
         kind="seconds",
+        span=SYNC_MAX_DELAY,
     )
     resync_interval: float = setting(
         60,
@@ -193,6 +209,7 @@ class Config:
         "re-read the file and re-resolve LB hostnames this often; 0 disables",
         HOSTS_FILE,
         kind="seconds",
+        span=RESYNC_INTERVAL,
     )
     resolve_timeout: float = setting(
         2.0,
@@ -200,6 +217,7 @@ class Config:
         "bound for resolving a load-balancer hostname (e.g. localhost, cloud LB names)",
         HOSTS_FILE,
         kind="seconds",
+        span=RESOLVE_TIMEOUT,
     )
     post_write_command: str | None = setting(
         None,
@@ -214,6 +232,7 @@ class Config:
         "the post-write command is killed after this long",
         HOSTS_FILE,
         kind="seconds",
+        span=POST_WRITE_TIMEOUT,
     )
     # -- modes
     cleanup: bool = setting(False, "--cleanup", "remove the block and exit", MODES, kind="switch")
@@ -285,9 +304,9 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         from_env[field.name] = env_value
         flag_value = given.get(field.name)
         if flag_value is not None and spec.kind != "switch":
-            check_value(field.name, spec.kind, flag_value, spec.flag, field.default)
+            check_value(field.name, spec.kind, flag_value, spec.flag, field.default, spec.span)
         if env_value is not None and spec.kind != "switch":
-            check_value(field.name, spec.kind, env_value, env_label(spec), field.default)
+            check_value(field.name, spec.kind, env_value, env_label(spec), field.default, spec.span)
         value, labels[field.name] = (
             (flag_value, spec.flag) if flag_value is not None else (env_value, env_label(spec))
         )
