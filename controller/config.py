@@ -327,10 +327,11 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         values["all_namespaces"] = bool(given.get("all_namespaces"))
     values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
     values["post_write_command"] = values["post_write_command"] or None
-    if not values["cleanup"]:  # --cleanup watches nothing: it must work whatever the namespaces say
-        ns = _spec("namespaces")
-        for raw, label in ((given.get("namespaces"), ns.flag), (from_env["namespaces"], env_label(ns))):
-            check_namespaces(raw, label)
+    # Every name is checked, with --cleanup too, like every other value given to it; only what to watch
+    # (the scope rules in _validate) does not matter to --cleanup.
+    ns = _spec("namespaces")
+    for raw, label in ((given.get("namespaces"), ns.flag), (from_env["namespaces"], env_label(ns))):
+        check_namespaces(raw, label)
     _validate(values, raw_namespaces, labels)
     values["sync_max_delay"] = max(values["sync_max_delay"], values["sync_delay"])
     return Config(**values)
