@@ -84,6 +84,11 @@ class Metrics:
             "Syncs that gave up waiting for the hosts file's lock (held by another process).",
             registry=r,
         )
+        self.block_repairs = Counter(
+            f"{PREFIX}_block_repairs",
+            "Syncs asked for because another program removed or changed the block in the hosts file.",
+            registry=r,
+        )
         self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
         for result in ("written", "unchanged", "error"):
