@@ -7,9 +7,9 @@ hands the parsed values to :func:`resolve`, which applies the environment fallba
 validates, and returns a :class:`Config`. The start-up banner (:meth:`Config.describe`) lists every field.
 
 Adding a flag: add a field to Config with :func:`setting` (and a check in controller/checks.py, or in
-:func:`_validate` when it needs other values, if it needs one; a duration also its range, a Span). Above 350
-lines on purpose: it is the table of every setting, and a field with its default, flag, help and range is
-easier to review in one place than split up. Usage errors raise :class:`UsageError`: one
+:func:`_validate` when it needs other values, if it needs one; a duration also its range, a Span). The
+module is above 350 lines on purpose: it is the table of every setting, and a field with its default, flag,
+help and range is easier to review in one place than split up. Usage errors raise :class:`UsageError`: one
 line naming the problem and the fix; the command line exits 2. Every value is checked, the environment's
 even when a flag overrides it.
 """
