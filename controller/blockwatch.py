@@ -85,6 +85,17 @@ class BlockWatch:
         self._delay = REPAIR_DELAYS[0]  # the quiet time this episode asks for
 
     async def run(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self._watch()
+            except Exception as err:  # never the end of the watch: the periodic resync still runs, too
+                if not failing:
+                    log.error("watching %s failed: %r; trying again", self.hosts.path, err)
+                failing = True
+                await asyncio.sleep(self.poll)
+
+    async def _watch(self) -> None:
         seen: Signature | bool = False  # False: not looked at yet
         checked_syncs = -1
         while True:
@@ -116,12 +127,12 @@ class BlockWatch:
             self._streak = self._streak + 1 if now - self._repaired_at < REPEAT_WINDOW else 0
             delay = REPAIR_DELAYS[min(self._streak, len(REPAIR_DELAYS) - 1)]
             again = (
-                f" again, {self._streak + 1} times in a row within {REPEAT_WINDOW:.0f}s of a repair: another "
-                "program keeps removing it, each repair waits longer"
+                f"; {self._streak + 1} times in a row now, each within {REPEAT_WINDOW:.0f}s of a repair: "
+                "another program keeps removing or changing it, so each repair waits longer"
                 if self._streak
                 else ""
             )
-            log.warning("%s: %s%s (in %.0fs, once the file is quiet)", self.hosts.path, found, again, delay)
+            log.warning("%s: %s in %gs, once the file is quiet%s", self.hosts.path, found, delay, again)
             self._delay = delay
         self.damage = found
         self.health.blockers[BLOCKER] = found
