@@ -79,8 +79,6 @@ def cleanup(config: Config) -> int:
 
 def exit_code(err: HostsFileError) -> int:
     """1 for a failure at run time (README, exit codes), 2 for a hosts file the command line must change."""
-    if isinstance(err, LockTimeout):  # the same command works once the lock is released
-        return 1
     # The engine raises its one-line error inside the `except OSError` that caused it: the OSError is its
     # __context__ (also with `from None`, which only hides it from tracebacks).
     cause: BaseException | None = err
@@ -108,9 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cleanup(config)
         if not config.dry_run:
             HostsFile(config.hosts_file, config.marker, config.write_mode).check_writable()
-    except LockTimeout as err:
+    except LockTimeout as err:  # not bad input: the same command works once the lock is released (exit 1)
         print(f"{PROG}: error: {err}; the block is left in the file: try again later", file=sys.stderr)
-        return exit_code(err)
+        return 1
     except HostsFileError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return exit_code(err)

@@ -54,9 +54,9 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 # value cannot stop the file from catching up or make an idle controller spin (docs/reliability.md).
 SYNC_DELAY = Span(0, 60)  # a burst window longer than a minute only hides changes
 SYNC_MAX_DELAY = Span(0, 300)  # the most a stream of changes may hold the file back: five minutes
-RESYNC_INTERVAL = Span(
-    1, 86400, off=True
-)  # each resync reads the file: once a second at most, daily at least
+# Each resync reads the file: once a second at most (a changed block is noticed within a second anyway), daily
+# at least (longer is "off", which 0 says).
+RESYNC_INTERVAL = Span(1, 86400, off=True)
 RESOLVE_TIMEOUT = Span(0.1, 60)  # a real lookup takes milliseconds; every sync may wait this long for one
 POST_WRITE_TIMEOUT = Span(0.1, 3600)  # a DNS cache flush takes a second; an hour is a daemon, not a step
 
