@@ -194,6 +194,14 @@ BANNER = "starting k8s-hosts-controller"
 HANG_GUARD = 30  # seconds: a row that passes validation would run the controller; only a hang guard
 
 CONTROLLER_ROWS = {
+    # durations: each within its range, refused by the real process before it starts
+    "sync delay of 1e308": (["--sync-delay", "1e308"], {}, ["--sync-delay", "0 to 60 seconds", "1e+308"]),
+    "resync every nanosecond": (["--resync-interval", "1e-9"], {}, ["--resync-interval", "1 to 86400"]),
+    "resync every nanosecond, from the environment": (
+        [],
+        {"--resync-interval": "1e-9"},
+        [env_name("--resync-interval"), "0 (off) or 1 to 86400 seconds"],
+    ),
     # --metrics-bind-address: ports are ASCII digits 0-65535, IPv6 in brackets, hosts must resolve
     "port in superscript digits": (["--metrics-bind-address", "127.0.0.1:²"], {}, ["127.0.0.1:²", "port"]),
     "port in Arabic-Indic digits": (["--metrics-bind-address", ":٨٠"], {}, ["port", "ASCII"]),
