@@ -13,6 +13,7 @@ import math
 import re
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from controller.block import validate_marker
@@ -28,11 +29,30 @@ _EMPTY_LIST_HINT = {
     "ingress_classes": "give a class name, or leave the flag out for every class",
     "domain_filters": "give a suffix such as local or example.test, or leave the flag out for every name",
 }
-_NON_NEGATIVE = ("sync_delay", "sync_max_delay", "resync_interval")  # 0 means "off" or "at once"
 
 
 class UsageError(Exception):
     """str(e) is the whole message: what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """The seconds a duration setting may be: ``low`` to ``high``, and 0 too when ``off`` (0 turns it off).
+
+    Every duration has one: a value far outside what the setting is for is a typo or a test of the
+    controller, and is refused rather than obeyed (a write delayed forever, a resync loop that burns a core).
+    """
+
+    low: float
+    high: float
+    off: bool = False
+
+    def __str__(self) -> str:
+        span = f"{self.low:g} to {self.high:g}"
+        return f"0 (off) or {span}" if self.off else span
+
+    def __contains__(self, value: float) -> bool:
+        return (self.off and value == 0) or self.low <= value <= self.high
 
 
 def split_list(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -43,8 +63,11 @@ def split_list(values: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def check_value(name: str, kind: str, raw: Any, label: str, default: Any = None) -> None:
-    """The value of setting `name` (a Config field of this `kind`), as given; raises UsageError."""
+def check_value(
+    name: str, kind: str, raw: Any, label: str, default: Any = None, span: Span | None = None
+) -> None:
+    """The value of setting `name` (a Config field of this `kind`, seconds within `span`), as given; raises
+    UsageError."""
     if kind == "list":
         items = split_list(raw)
         if not items:
@@ -62,11 +85,10 @@ def check_value(name: str, kind: str, raw: Any, label: str, default: Any = None)
             raise UsageError(f"{label} is empty (give the path of a hosts file, e.g. {default})")
     elif kind == "seconds":
         if not math.isfinite(raw):
-            raise UsageError(f"{label} must be a finite number of seconds, got {raw}")
-        if name in _NON_NEGATIVE and raw < 0:
-            raise UsageError(f"{label} must be >= 0 seconds, got {raw}")
-        if name not in _NON_NEGATIVE and raw <= 0:
-            raise UsageError(f"{label} must be > 0 seconds, got {raw}")
+            allowed = f": {span}" if span is not None else ""
+            raise UsageError(f"{label} must be a finite number of seconds{allowed}, got {raw}")
+        if span is not None and raw not in span:
+            raise UsageError(f"{label} must be {span} seconds, got {raw:g}")
     elif name == "marker":
         try:
             validate_marker(raw)

@@ -2,12 +2,14 @@
 
 `k8s-hosts-controller wait ...` goes to controller/wait.py, `--cleanup` removes the block here, anything else
 starts the controller (controller/runner.py). Usage errors exit 2 with one line naming the problem and the
-fix, before anything is watched or written.
+fix, before anything is watched or written; a failure that the same command survives later (a full or
+read-only file system, the file's lock held by another process) exits 1 (README, exit codes).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -21,6 +23,14 @@ from controller.hostsfile import HostsFile
 from controller.logs import setup_logging
 
 log = logging.getLogger(PROG)
+
+# The file system failing, not the command line naming the wrong thing: the same command works once space is
+# freed or the file system is writable again. Everything else the hosts file refuses (a directory, a FIFO, a
+# missing directory, no permission, a planted symlink) is for the command line to fix: exit 2.
+RUNTIME_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.ESTALE, errno.ENOMEM}
+    | {errno.ENFILE, errno.EMFILE, errno.ETIMEDOUT}
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +77,18 @@ def cleanup(config: Config) -> int:
     return 0
 
 
+def exit_code(err: HostsFileError) -> int:
+    """1 for a failure at run time (README, exit codes), 2 for a hosts file the command line must change."""
+    # The engine raises its one-line error inside the `except OSError` that caused it: the OSError is its
+    # __context__ (also with `from None`, which only hides it from tracebacks).
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError):
+            return 1 if cause.errno in RUNTIME_ERRNOS else 2
+        cause = cause.__cause__ or cause.__context__
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["wait"]:
@@ -89,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except HostsFileError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+        return exit_code(err)
     from controller import kube  # the client library is not needed for --cleanup (a preStop hook)
 
     try:

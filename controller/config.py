@@ -7,12 +7,11 @@ hands the parsed values to :func:`resolve`, which applies the environment fallba
 validates, and returns a :class:`Config`. The start-up banner (:meth:`Config.describe`) lists every field.
 
 Adding a flag: add a field to Config with :func:`setting` (and a check in controller/checks.py, or in
-:func:`_validate` when it needs other values, if it needs one). Usage errors raise :class:`UsageError`: one
+:func:`_validate` when it needs other values, if it needs one; a duration also its range, a Span). The
+module is above 350 lines on purpose: it is the table of every setting, and a field with its default, flag,
+help and range is easier to review in one place than split up. Usage errors raise :class:`UsageError`: one
 line naming the problem and the fix; the command line exits 2. Every value is checked, the environment's
 even when a flag overrides it.
-
-It is above 350 lines because it is the table itself: one field of a few lines (default, flag, help) per
-setting; splitting it would split the one place a new flag is added.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from typing import Any, Literal
 
 from controller.block import DEFAULT_MARKER
 from controller.checks import (
+    Span,
     UsageError,
     check_namespaces,
     check_resolves,
@@ -52,6 +52,17 @@ FALSE_WORDS = ("", "0", "false", "no", "off")
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
+# The range of each duration (seconds). Wide enough for any real use, narrow enough that a typo or a hostile
+# value cannot stop the file from catching up or make an idle controller spin (docs/reliability.md).
+SYNC_DELAY = Span(0, 60)  # a burst window longer than a minute only hides changes
+SYNC_MAX_DELAY = Span(0, 300)  # the most a stream of changes may hold the file back: five minutes
+# Each resync reads the file: once a second at most (a changed block is noticed within a second anyway), daily
+# at least (longer is "off", which 0 says).
+RESYNC_INTERVAL = Span(1, 86400, off=True)
+RESOLVE_TIMEOUT = Span(0.1, 60)  # a real lookup takes milliseconds; every sync may wait this long for one
+POST_WRITE_TIMEOUT = Span(0.1, 3600)  # a DNS cache flush takes a second; an hour is a daemon, not a step
+
+
 def env_name(flag: str) -> str:
     return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
 
@@ -68,6 +79,7 @@ class Setting:
     negated: bool = False  # a switch that turns the field off (--no-cleanup-on-exit)
     metavar: str | None = None  # the value's name in --help (seconds: SECONDS)
     shown_default: str | None = None  # what --help says instead of the default value
+    span: Span | None = None  # seconds: the range allowed (every duration has one)
 
     @property
     def env(self) -> str:
@@ -100,7 +112,8 @@ class Setting:
         shown = self.shown_default if self.shown_default is not None else _show(default)
         if self.kind == "switch" or not shown or shown == "-":
             return self.help
-        return f"{self.help} (default: {shown})"
+        allowed = f"; {self.span}" if self.span is not None else ""
+        return f"{self.help} (default: {shown}{allowed})"
 
 
 def setting(default: Any, flag: str, help: str, group: str, **how: Any) -> Any:
@@ -184,6 +197,7 @@ class Config:
         "this long before the next write (the first change after a quiet period is written at once)",
         HOSTS_FILE,
         kind="seconds",
+        span=SYNC_DELAY,
     )
     sync_max_delay: float = setting(
         1.0,
@@ -191,6 +205,7 @@ class Config:
         "the longest a stream of changes may postpone a write",
         HOSTS_FILE,
         kind="seconds",
+        span=SYNC_MAX_DELAY,
     )
     resync_interval: float = setting(
         60,
@@ -198,6 +213,7 @@ class Config:
         "re-read the file and re-resolve LB hostnames this often; 0 disables",
         HOSTS_FILE,
         kind="seconds",
+        span=RESYNC_INTERVAL,
     )
     resolve_timeout: float = setting(
         2.0,
@@ -205,6 +221,7 @@ class Config:
         "bound for resolving a load-balancer hostname (e.g. localhost, cloud LB names)",
         HOSTS_FILE,
         kind="seconds",
+        span=RESOLVE_TIMEOUT,
     )
     max_block_lines: int = setting(
         MAX_BLOCK_LINES,
@@ -236,6 +253,7 @@ class Config:
         "the post-write command is killed after this long",
         HOSTS_FILE,
         kind="seconds",
+        span=POST_WRITE_TIMEOUT,
     )
     # -- modes
     cleanup: bool = setting(False, "--cleanup", "remove the block and exit", MODES, kind="switch")
@@ -307,9 +325,9 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         from_env[field.name] = env_value
         flag_value = given.get(field.name)
         if flag_value is not None and spec.kind != "switch":
-            check_value(field.name, spec.kind, flag_value, spec.flag, field.default)
+            check_value(field.name, spec.kind, flag_value, spec.flag, field.default, spec.span)
         if env_value is not None and spec.kind != "switch":
-            check_value(field.name, spec.kind, env_value, env_label(spec), field.default)
+            check_value(field.name, spec.kind, env_value, env_label(spec), field.default, spec.span)
         if spec.kind == "count":  # checked on their own too, the environment's even when overridden
             flag_value = flag_value if flag_value is None else _count(flag_value, spec.flag, field.default)
             env_value = env_value if env_value is None else _count(env_value, env_label(spec), field.default)
@@ -333,10 +351,11 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         values["all_namespaces"] = bool(given.get("all_namespaces"))
     values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
     values["post_write_command"] = values["post_write_command"] or None
-    if not values["cleanup"]:  # --cleanup watches nothing: it must work whatever the namespaces say
-        ns = _spec("namespaces")
-        for raw, label in ((given.get("namespaces"), ns.flag), (from_env["namespaces"], env_label(ns))):
-            check_namespaces(raw, label)
+    # Every name is checked, with --cleanup too, like every other value given to it; only what to watch
+    # (the scope rules in _validate) does not matter to --cleanup.
+    ns = _spec("namespaces")
+    for raw, label in ((given.get("namespaces"), ns.flag), (from_env["namespaces"], env_label(ns))):
+        check_namespaces(raw, label)
     _validate(values, raw_namespaces, labels)
     values["sync_max_delay"] = max(values["sync_max_delay"], values["sync_delay"])
     return Config(**values)

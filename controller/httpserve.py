@@ -147,6 +147,8 @@ class HttpServer:
             if len(parts) != 3 or not parts[2].startswith("HTTP/"):
                 raise _BadRequest("bad request line")
             method, target, protocol = parts
+            if "://" in target.partition("?")[0]:  # absolute form (http://host:port/path): the path counts
+                target = "/" + target.split("://", 1)[1].partition("/")[2]
             path, _, query = target.partition("?")
             environ: dict[str, Any] = {
                 "REQUEST_METHOD": method,
@@ -197,14 +199,13 @@ class HttpServer:
                 [("Content-Type", "text/plain")],
                 [b"error\n"],
             )
-        if environ["REQUEST_METHOD"] == "HEAD":
-            body = []
-        return _response(status, headers, body)
+        return _response(status, headers, body, head=environ["REQUEST_METHOD"] == "HEAD")
 
 
-def _response(status: str, headers: list[tuple[str, str]], body: list[bytes]) -> bytes:
+def _response(status: str, headers: list[tuple[str, str]], body: list[bytes], *, head: bool = False) -> bytes:
+    """The whole response; for HEAD the headers of the GET (its Content-Length too), without the body."""
     payload = b"".join(body)
     lines = [f"HTTP/1.1 {status}"]
     lines += [f"{k}: {v}" for k, v in headers if k.lower() not in ("content-length", "connection")]
     lines += [f"Content-Length: {len(payload)}", "Connection: close", "", ""]
-    return "\r\n".join(lines).encode("latin-1") + payload
+    return "\r\n".join(lines).encode("latin-1") + (b"" if head else payload)

@@ -98,6 +98,11 @@ class Metrics:
             "Syncs that gave up waiting for the hosts file's lock (held by another process).",
             registry=r,
         )
+        self.block_repairs = Counter(
+            f"{PREFIX}_block_repairs",
+            "Syncs asked for because another program removed or changed the block in the hosts file.",
+            registry=r,
+        )
         self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
         for result in ("written", "unchanged", "error"):
@@ -204,23 +209,34 @@ class Served:
         self._stop()
 
 
+# The only paths served: exactly these (no trailing slash, no other case; a query string is allowed). Anything
+# else is 404: a probe or a scrape pointed at a wrong path must fail, not get a 200 from the metrics page.
+PATHS = ("/metrics", "/healthz", "/readyz")
+METHODS = ("GET", "HEAD")  # HEAD: the same status and headers as GET, no body (httpserve.py)
+_TEXT = [("Content-Type", "text/plain; charset=utf-8")]
+
+
 def serve(address: tuple[str, int], metrics: Metrics, health: Health) -> Served:
     """Serve /metrics, /healthz and /readyz from a daemon thread; returns the server (call it to stop it)."""
     metrics_app = make_wsgi_app(metrics.registry)
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "/")
+        if path not in PATHS:
+            start_response("404 Not Found", _TEXT)
+            return [f"not found: this server serves {', '.join(PATHS)}\n".encode()]
+        if environ["REQUEST_METHOD"] not in METHODS:
+            start_response("405 Method Not Allowed", [*_TEXT, ("Allow", ", ".join(METHODS))])
+            return [f"use {' or '.join(METHODS)}\n".encode()]
+        if path == "/metrics":
+            # prometheus_client answers HEAD with 405: it is asked for the GET, the server drops the body.
+            return metrics_app({**environ, "REQUEST_METHOD": "GET"}, start_response)
         if path == "/healthz":
-            ok = health.alive
-        elif path == "/readyz":
-            ok = health.serving
-            if not ok:
-                start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8")])
-                return [health.why_not_ready().encode() + b"\n"]
+            ok, why = health.alive, f"not alive: the event loop has not run for {health.STALE_AFTER:g}s"
         else:
-            return metrics_app(environ, start_response)
-        start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
-        return [b"ok\n" if ok else b"not ready\n"]
+            ok, why = health.serving, health.why_not_ready()
+        start_response("200 OK" if ok else "503 Service Unavailable", _TEXT)
+        return [b"ok\n" if ok else why.encode() + b"\n"]
 
     server = HttpServer(address, app).start()
     return Served(server.stop, server.address)

@@ -19,6 +19,7 @@ from kubernetes import client
 
 from controller import __version__, handlers, kube, memory, sources
 from controller.apihealth import ApiHealth
+from controller.blockwatch import BlockWatch
 from controller.config import Config
 from controller.entries import HostsFileError
 from controller.events import EventQueue
@@ -121,6 +122,12 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         _check_listing(ready_flag, state, streams, api_health, health, one_shot), name="listing check"
     )
     release = asyncio.create_task(_release_after_listing(health), name="memory release")
+    # The block removed or changed by another program is noticed within a second, not at the next resync.
+    watch = (
+        None
+        if one_shot
+        else asyncio.create_task(BlockWatch(hosts, writer, health, metrics).run(), name="block watch")
+    )
     signalled = asyncio.Event()
     signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
 
@@ -159,6 +166,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         watchdog.cancel()
         release.cancel()
         signals.cancel()
+        if watch is not None:
+            watch.cancel()  # before the shutdown cleanup removes the block
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(operator, timeout=10)
         with contextlib.suppress(asyncio.CancelledError, Exception):

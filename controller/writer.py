@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from controller.config import Config
 from controller.dryrun import print_dry_run
-from controller.entries import HostsFileError
+from controller.entries import Entry, HostsFileError
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics
@@ -84,6 +84,11 @@ class Writer:
         )
         self._wake = asyncio.Event()
         self._failures = 0
+        # For controller/blockwatch.py: what the last successful sync left in the block, and whether a sync is
+        # under way (a look at the file that overlapped one is taken again).
+        self.written: tuple[Entry, ...] | None = None
+        self.syncing = False
+        self.syncs = 0
         # Leading edge (docs/architecture.md, decision 2): while quiet, a change is written at once; a change
         # that arrives while a write is being made means a burst, which is coalesced until it is over.
         self._burst = False
@@ -100,7 +105,12 @@ class Writer:
                     continue  # the listing signal wakes us again
                 if self._burst:
                     self._burst = await self._coalesce()
-                await self.sync()
+                self.syncing = True
+                try:
+                    await self.sync()
+                finally:
+                    self.syncing = False
+                    self.syncs += 1
                 if self._changed_while_writing:  # changes came in while we wrote: a burst has started
                     self._burst = True
             if self.post_write is not None:  # --once: its write's command still runs to its end
@@ -199,6 +209,7 @@ class Writer:
             return None
 
         self._failures = 0
+        self.written = tuple(result_plan.entries)
         self.metrics.write_failing.set(0)
         self.health.blockers.pop(WRITE_BLOCKER, None)
         now = time.monotonic()

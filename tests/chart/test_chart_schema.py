@@ -21,6 +21,9 @@ BAD = {
     "bad writeMode": ({"writeMode": "copy"}, ["at '/writeMode'", "value must be one of"]),
     "syncDelay not a number": ({"syncDelay": "fast"}, ["at '/syncDelay'", "got string, want number"]),
     "negative syncDelay": ({"syncDelay": -1}, ["at '/syncDelay'", "minimum"]),
+    # the controller's ranges (README flags table): the pod would only exit 2 with them
+    "syncDelay over a minute": ({"syncDelay": 61}, ["at '/syncDelay'", "maximum"]),
+    "syncMaxDelay over five minutes": ({"syncMaxDelay": 301}, ["at '/syncMaxDelay'", "maximum"]),
     "port as a string": ({"metrics": {"port": "8080"}}, ["at '/metrics/port'", "got string, want integer"]),
     "port out of range": ({"metrics": {"port": 70000}}, ["at '/metrics/port'", "maximum"]),
     "metrics.enabled not a boolean": (

@@ -107,7 +107,7 @@ def assert_usage_error(capsys, argv: list[str], *fragments: str) -> str:
         (["--namespaces", "a", "--marker", ""], ["--marker"]),
         (["--namespaces", "a", "--marker", " PAD "], ["--marker"]),
         (["--namespaces", "a", "--marker", "X" * 201], ["--marker"]),
-        (["--namespaces", "a", "--sync-delay", "-1"], ["--sync-delay", ">= 0"]),
+        (["--namespaces", "a", "--sync-delay", "-1"], ["--sync-delay", "0 to 60 seconds"]),
         (["--namespaces", "a", "--sync-max-delay", "-0.5"], ["--sync-max-delay"]),
         (["--namespaces", "a", "--resync-interval", "-3"], ["--resync-interval"]),
         (["--namespaces", "a", "--resolve-timeout", "0"], ["--resolve-timeout"]),

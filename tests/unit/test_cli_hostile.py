@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import parse_args
-from controller.config import ENV_PREFIX, env_name
+from controller.config import ENV_PREFIX, env_name, settings
 from tests.unit.test_cli import (  # noqa: F401
     KUBECONFIG,
     USER_LINES,
@@ -49,6 +49,63 @@ def test_non_finite_seconds_are_refused_on_the_command_line(capsys, hosts, flag,
 def test_non_finite_seconds_are_refused_from_the_environment(capsys, monkeypatch, hosts, flag, value):
     monkeypatch.setenv(env_name(flag), value)
     assert_usage_error(capsys, ["--namespaces", "a", "--hosts-file", str(hosts)], flag, "finite")
+
+
+# Each duration's range (README flags table): values just outside it and absurd ones refused, its edges kept.
+OUT_OF_RANGE = {
+    "--sync-delay": (["1e308", "60.001", "-1", "3600"], "0 to 60 seconds"),
+    "--sync-max-delay": (["1e308", "300.5", "-0.5"], "0 to 300 seconds"),
+    "--resync-interval": (["1e-9", "0.5", "86401", "1e308", "-3"], "0 (off) or 1 to 86400 seconds"),
+    "--resolve-timeout": (["0", "1e-9", "0.09", "61", "1e308"], "0.1 to 60 seconds"),
+    "--post-write-timeout": (["0", "1e-9", "3601", "1e308"], "0.1 to 3600 seconds"),
+}
+EDGES = {
+    "--sync-delay": ["0", "60"],
+    "--sync-max-delay": ["0", "300"],
+    "--resync-interval": ["0", "1", "86400"],
+    "--resolve-timeout": ["0.1", "60"],
+    "--post-write-timeout": ["0.1", "3600"],
+}
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [(flag, value) for flag, (values, _) in OUT_OF_RANGE.items() for value in values]
+)
+def test_durations_out_of_range_are_refused_on_the_command_line(capsys, hosts, flag, value):
+    argv = ["--namespaces", "a", "--hosts-file", str(hosts), f"{flag}={value}"]
+    assert_usage_error(capsys, argv, flag, OUT_OF_RANGE[flag][1])
+    assert hosts.read_bytes() == USER_LINES
+
+
+@pytest.mark.parametrize(("flag", "value"), [(flag, values[0]) for flag, (values, _) in OUT_OF_RANGE.items()])
+def test_durations_out_of_range_are_refused_from_the_environment(capsys, monkeypatch, hosts, flag, value):
+    monkeypatch.setenv(env_name(flag), value)
+    argv = ["--namespaces", "a", "--hosts-file", str(hosts)]
+    assert_usage_error(capsys, argv, env_name(flag), flag, OUT_OF_RANGE[flag][1])
+
+
+@pytest.mark.parametrize("flag", list(OUT_OF_RANGE))
+def test_a_non_finite_duration_names_the_range_too(capsys, hosts, flag):
+    argv = ["--namespaces", "a", "--hosts-file", str(hosts), f"{flag}=nan"]
+    assert_usage_error(capsys, argv, flag, "finite", OUT_OF_RANGE[flag][1].removesuffix(" seconds"))
+
+
+@pytest.mark.parametrize("flag", list(EDGES))
+def test_each_duration_range_is_exactly_its_documented_span(capsys, flag):
+    """The edges are kept, a step past them is refused: the range is neither narrower nor wider."""
+    others = ["--sync-delay", "0"] if flag == "--sync-max-delay" else []  # max delay is at least the delay
+    for value in EDGES[flag]:
+        config = parse_args(["--namespaces", "a", *others, flag, value])
+        assert getattr(config, flag.lstrip("-").replace("-", "_")) == float(value)
+    low, high = float(EDGES[flag][-2]), float(EDGES[flag][-1])
+    for value in (low - 0.01, high + 0.01):
+        assert_usage_error(capsys, ["--namespaces", "a", *others, flag, str(value)], flag)
+
+
+def test_every_duration_setting_has_a_range():
+    durations = {spec.flag for _, spec in settings() if spec.kind == "seconds"}
+    assert durations == set(OUT_OF_RANGE) == set(EDGES)
+    assert all(spec.span is not None for _, spec in settings() if spec.kind == "seconds")
 
 
 @pytest.mark.parametrize(
@@ -137,6 +194,14 @@ BANNER = "starting k8s-hosts-controller"
 HANG_GUARD = 30  # seconds: a row that passes validation would run the controller; only a hang guard
 
 CONTROLLER_ROWS = {
+    # durations: each within its range, refused by the real process before it starts
+    "sync delay of 1e308": (["--sync-delay", "1e308"], {}, ["--sync-delay", "0 to 60 seconds", "1e+308"]),
+    "resync every nanosecond": (["--resync-interval", "1e-9"], {}, ["--resync-interval", "1 to 86400"]),
+    "resync every nanosecond, from the environment": (
+        [],
+        {"--resync-interval": "1e-9"},
+        [env_name("--resync-interval"), "0 (off) or 1 to 86400 seconds"],
+    ),
     # --metrics-bind-address: ports are ASCII digits 0-65535, IPv6 in brackets, hosts must resolve
     "port in superscript digits": (["--metrics-bind-address", "127.0.0.1:²"], {}, ["127.0.0.1:²", "port"]),
     "port in Arabic-Indic digits": (["--metrics-bind-address", ":٨٠"], {}, ["port", "ASCII"]),
@@ -194,12 +259,12 @@ CONTROLLER_ROWS = {
     "env sync delay negative, flag given": (
         ["--sync-delay", "0.5"],
         {"--sync-delay": "-1"},
-        [env_name("--sync-delay"), ">= 0"],
+        [env_name("--sync-delay"), "0 to 60 seconds"],
     ),
     "env resolve timeout zero, flag given": (
         ["--resolve-timeout", "2"],
         {"--resolve-timeout": "0"},
-        [env_name("--resolve-timeout"), "> 0"],
+        [env_name("--resolve-timeout"), "0.1 to 60 seconds"],
     ),
     "env post-write timeout nan, flag given": (
         ["--post-write-timeout", "5"],

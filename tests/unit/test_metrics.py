@@ -313,3 +313,88 @@ def test_bad_request_lines_get_400_and_odd_methods_what_prometheus_client_says()
             assert answer.startswith(expected), (raw[:40], answer[:200])
     finally:
         served()
+
+
+def raw_request(
+    address: tuple[str, int], method: str, target: str, headers: str = ""
+) -> tuple[int, dict, bytes]:
+    """(status, headers in lower case, body) of one request sent as bytes: what a client really gets."""
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in fields.items()}, body
+
+
+LOOKALIKES = [
+    "/readyz/",
+    "//readyz",
+    "/READYZ",
+    "/ready",
+    "/healthz/",
+    "/Healthz",
+    "/metrics/",
+    "/",
+    "/x/readyz",
+]
+
+
+@pytest.mark.parametrize("path", LOOKALIKES)
+def test_only_the_three_paths_are_served_a_lookalike_is_404(path):
+    served = serve(("127.0.0.1", 0), Metrics(), Health())  # not ready: /readyz is 503
+    try:
+        assert raw_request(served.address, "GET", "/readyz")[0] == 503
+        status, _, body = raw_request(served.address, "GET", path)
+        assert status == 404, (path, status, body)
+        assert b"/metrics, /healthz, /readyz" in body
+    finally:
+        served()
+
+
+def test_a_query_string_is_allowed_on_each_path():
+    health = Health()
+    served = serve(("127.0.0.1", 0), Metrics(), health)
+    try:
+        address = served.address
+        assert raw_request(address, "GET", "/readyz?verbose=1")[0] == 503
+        assert raw_request(address, "GET", "http://127.0.0.1/readyz?x")[0] == 503  # absolute form
+        assert raw_request(address, "GET", "/healthz?x")[0] == 200
+        status, _, body = raw_request(address, "GET", f"/metrics?name[]={PREFIX}ready")
+        assert status == 200 and PREFIX + "ready" in body.decode()
+        health.ready = True
+        assert raw_request(address, "GET", "/readyz?verbose=1")[:3:2] == (200, b"ok\n")
+        assert raw_request(address, "GET", "http://127.0.0.1/readyz")[0] == 200
+    finally:
+        served()
+
+
+@pytest.mark.parametrize("ready", [False, True])
+@pytest.mark.parametrize("path", ["/metrics", "/healthz", "/readyz", "/nope"])
+def test_head_gets_the_status_and_headers_of_get_without_a_body(path, ready):
+    health = Health()
+    health.ready = ready
+    served = serve(("127.0.0.1", 0), Metrics(), health)
+    try:
+        get_status, get_headers, get_body = raw_request(served.address, "GET", path)
+        head_status, head_headers, head_body = raw_request(served.address, "HEAD", path)
+        assert head_status == get_status and head_body == b""
+        assert head_headers == get_headers and int(get_headers["content-length"]) == len(get_body) > 0
+    finally:
+        served()
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/healthz", "/readyz"])
+def test_other_methods_are_405_naming_get_and_head(path):
+    health = Health()
+    health.ready = True
+    served = serve(("127.0.0.1", 0), Metrics(), health)
+    try:
+        for method in ("POST", "PUT", "DELETE"):
+            status, headers, _ = raw_request(served.address, method, path)
+            assert status == 405 and headers["allow"] == "GET, HEAD", (method, path, status)
+    finally:
+        served()
