@@ -13,6 +13,8 @@ import contextlib
 import importlib.metadata
 import logging
 import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import kopf
 from kubernetes import client
@@ -24,6 +26,7 @@ from controller.entries import HostsFileError
 from controller.events import EventQueue
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
+from controller.logs import printable
 from controller.metrics import Health, Metrics, parse_bind_address, serve
 from controller.plan import Filters
 from controller.resolve import Resolver
@@ -95,21 +98,28 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     streams = StreamHealth(health, [(r.plural, ns) for r in resources for ns in namespaces])
     metrics.ready.set_function(lambda: float(health.serving))
     unobserve = handlers.observe_listings(state, resources)
-    unobserve_requests = handlers.observe_requests(streams, resources)
+    unobserve_requests = handlers.observe_requests(streams, resources, configuration.host)
     api_health = ApiHealth(health, configuration.host)
     unobserve_api = handlers.observe_api(api_health)
     registry = handlers.build_registry(state, resources, lambda: kube.load(config.kubeconfig, config.context))
     stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
-    operator = asyncio.create_task(
-        kopf.operator(
+    signalled = asyncio.Event()
+    install_signals = _signal_handlers(signalled, stop_flag)
+    install_signals()  # kopf installs its own when it starts; ours replace them once it is ready
+
+    def start_operator(run_ready: asyncio.Event) -> Coroutine[Any, Any, None]:
+        return kopf.operator(
             registry=registry,
             settings=handlers.operator_settings(config.verbose),
             standalone=True,
             clusterwide=config.all_namespaces,
             namespaces=config.namespaces,
             stop_flag=stop_flag,
-            ready_flag=ready_flag,
-        ),
+            ready_flag=run_ready,
+        )
+
+    operator = asyncio.create_task(
+        _operate(start_operator, stop_flag, ready_flag, health, api_health, install_signals),
         name="kopf operator",
     )
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
@@ -120,21 +130,23 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         _check_listing(ready_flag, state, streams, api_health, health, one_shot), name="listing check"
     )
     release = asyncio.create_task(_release_after_listing(health), name="memory release")
-    signalled = asyncio.Event()
-    signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
 
     exit_code = 0
+    return_without_cleanup = False
     try:
         done, _ = await asyncio.wait(
             {operator, writer_task, watchdog, asyncio.create_task(signalled.wait(), name="signal")},
             return_when=asyncio.FIRST_COMPLETED,
         )
         if operator in done:
-            # kopf owns SIGTERM/SIGINT once it runs: a clean return is its reaction to a signal.
-            exc = operator.exception()
-            if exc is not None:
-                cause = api_health.cause() or f"{exc!r}"
-                log.error("the watcher failed, giving up: %s", cause)
+            # _operate() restarts kopf when it fails: it returns only when kopf stopped on a signal (kopf's
+            # own handlers, before ours are installed) or on our stop flag.
+            if operator.exception() is not None:  # a fault of _operate() itself: keep the entries
+                log.error(
+                    "running kopf failed: %r; exiting without removing the entries (they are still right)",
+                    operator.exception(),
+                )
+                return_without_cleanup = True
                 exit_code = 1
             elif not signalled.is_set():
                 log.info("signal received, shutting down")
@@ -157,7 +169,6 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         heartbeat.cancel()
         watchdog.cancel()
         release.cancel()
-        signals.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(operator, timeout=10)
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -169,7 +180,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         unobserve_requests()
         if stop_http:
             stop_http()
-        if config.cleanup_on_exit and not (config.once or config.dry_run):
+        if config.cleanup_on_exit and not (config.once or config.dry_run or return_without_cleanup):
             # Off the event loop, and bounded by the lock timeout (controller/filelock.py).
             exit_code = await asyncio.to_thread(_cleanup, hosts) or exit_code
     return exit_code
@@ -200,11 +211,13 @@ def _cleanup(hosts: HostsFile) -> int:
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_flag: asyncio.Event) -> None:
-    """Own SIGTERM/SIGINT/SIGHUP: stop kopf through its stop flag, so the shutdown is quick and ours.
+def _signal_handlers(signalled: asyncio.Event, stop_flag: asyncio.Event) -> Callable[[], None]:
+    """A function that (re)installs our SIGTERM/SIGINT/SIGHUP handlers: they stop kopf through its stop
+    flag, so the shutdown is quick and ours.
 
-    kopf installs its own handlers (SIGTERM, SIGINT) when it starts; ours replace them once kopf is ready.
-    A signal before that still stops kopf (its handler), only more slowly.
+    kopf installs its own handlers (SIGTERM, SIGINT) each time it starts; ours replace them once it is
+    ready, and at once when it fails (its handlers would then signal nobody). A signal before that still
+    stops kopf (its handler), only more slowly.
     """
 
     def on_signal(sig: signal.Signals) -> None:
@@ -212,12 +225,68 @@ async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_fla
         signalled.set()
         stop_flag.set()
 
-    loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, on_signal, sig)
-    await ready.wait()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, on_signal, sig)
+    def install() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, on_signal, sig)
+
+    return install
+
+
+OPERATOR_BACKOFFS = (1.0, 1.0, 2.0, 3.0, 5.0, 10.0)  # decision 7's API retry delays
+OPERATOR_BLOCKER = "kopf operator"
+
+
+async def _operate(
+    start: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+    stop_flag: asyncio.Event,
+    ready: asyncio.Event,
+    health: Health,
+    api: ApiHealth,
+    install_signals: Callable[[], None],
+) -> None:
+    """Run kopf's operator until it stops on a signal or the stop flag; restart it when it fails.
+
+    Its watch streams no longer fail on a bad answer (controller/listing.py restarts them), so this is for
+    whatever else might end it: the entries in the file are still right, so they stay, /readyz says not
+    ready with the cause, and kopf starts again after a backoff (docs/architecture.md, decision 7).
+    """
+    failures = 0
+    while True:
+        run_ready = asyncio.Event()
+        relay = asyncio.create_task(_when_ready(run_ready, ready, health, install_signals))
+        try:
+            await start(run_ready)
+            return
+        except Exception as exc:
+            if stop_flag.is_set():
+                return
+            install_signals()
+            delay = OPERATOR_BACKOFFS[min(failures, len(OPERATOR_BACKOFFS) - 1)]
+            failures += 1
+            cause = api.cause() or printable(repr(exc), 300)
+            health.blockers[OPERATOR_BLOCKER] = (
+                f"kopf's operator stopped ({cause}); restarting it, the entries stay as they are"
+            )
+            log.error(
+                "kopf's operator stopped: %s; starting it again in %.0fs, keeping the entries", cause, delay
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_flag.wait(), delay)
+            if stop_flag.is_set():
+                return
+        finally:
+            relay.cancel()
+
+
+async def _when_ready(
+    run_ready: asyncio.Event, ready: asyncio.Event, health: Health, install_signals: Callable[[], None]
+) -> None:
+    await run_ready.wait()
+    install_signals()
+    ready.set()
+    if health.blockers.pop(OPERATOR_BLOCKER, None) is not None:
+        log.info("kopf's operator runs again")
 
 
 async def _check_listing(
@@ -247,7 +316,7 @@ async def _check_listing(
             continue
         now = loop.time()
         cause = api.cause()
-        if cause is not None or streams.failing:
+        if cause is not None or streams.failing or api.awaiting_collection():
             if one_shot and cause is not None and now - started >= ONE_SHOT_BOUND:
                 return now - started, cause
             continue
