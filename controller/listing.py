@@ -198,21 +198,23 @@ async def _observed_request(method: str, url: str, *args: Any, logger: Any, **kw
         response = await _request_honouring_retry_after(
             method, url, *args, logger=noting, note=note, **kwargs
         )
-        if target is not None and target[2] == "list":
-            # A list counts as answered when its body has arrived, not its headers: read it here
-            # (aiohttp keeps it for kopf's own read).
-            _notify_api(request, "headers", method, url, True, None)
-            try:
-                await response.read()
-            except Exception as error:
-                stalled = apihealth.BodyNotReceived(apihealth.target(method, url))
-                stalled.__cause__ = error
-                _notify_request(*target, stalled)
-                _notify_api(request, "end", method, url, True, stalled)
-                raise
     except BaseException as error:  # noted and re-raised: kopf decides what it means
         _notify_api(request, "end", method, url, target is not None, error)
         raise
+    if target is not None and target[2] == "list":
+        # A list counts as answered when its body has arrived, not its headers: read it here (aiohttp
+        # keeps it for kopf's own read).
+        _notify_api(request, "headers", method, url, True, None)
+        try:
+            await response.read()
+        except BaseException as error:  # noted and re-raised: kopf handles the read's error as before
+            failure: BaseException = error
+            if isinstance(error, Exception):
+                failure = apihealth.BodyNotReceived(apihealth.target(method, url))
+                failure.__cause__ = error
+                _notify_request(*target, failure)
+            _notify_api(request, "end", method, url, True, failure)
+            raise
     if target is not None:
         _notify_request(*target, None)
     _notify_api(request, "end", method, url, target is not None, None)

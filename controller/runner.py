@@ -262,14 +262,19 @@ async def _operate(
             if stop_flag.is_set():
                 return
             install_signals()
+            if run_ready.is_set():
+                failures = 0  # it ran: a new episode
             delay = OPERATOR_BACKOFFS[min(failures, len(OPERATOR_BACKOFFS) - 1)]
             failures += 1
             cause = api.cause() or printable(repr(exc), 300)
             health.blockers[OPERATOR_BLOCKER] = (
                 f"kopf's operator stopped ({cause}); restarting it, the entries stay as they are"
             )
-            log.error(
-                "kopf's operator stopped: %s; starting it again in %.0fs, keeping the entries", cause, delay
+            log.log(  # once per episode; each retry in the debug log
+                logging.ERROR if failures == 1 else logging.DEBUG,
+                "kopf's operator stopped: %s; starting it again in %.0fs, keeping the entries",
+                cause,
+                delay,
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop_flag.wait(), delay)
