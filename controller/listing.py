@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kopf._cogs.clients import api, errors, watching
+from kopf._cogs.structs import credentials
 
 from controller import apihealth
 
@@ -64,7 +65,8 @@ async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
     kopf's stream ends the whole operator on a watch ERROR event other than 410, on a line or a list body
     that is not JSON, on an HTTP error its request does not retry: one bad answer would end the controller.
     Here every such failure is noted (not ready, with the cause) and the stream starts again with a fresh
-    listing (controller/state.py forgets what was deleted meanwhile); the entries stay as they are.
+    listing (controller/state.py forgets what was deleted meanwhile); the entries stay as they are. Only
+    used-up credentials pass on: kopf retries a refused token no more, a new operator does.
     """
     resource = kwargs.get("resource")
     plural = getattr(resource, "plural", "")
@@ -96,6 +98,10 @@ async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
             delay = STREAM_BACKOFFS[min(failures, len(STREAM_BACKOFFS) - 1)]
             failures, last_failure = failures + 1, loop.time()
             _stream_failed(plural, scope, error)
+            if isinstance(error, credentials.LoginError):
+                # kopf's credentials are used up (a 401, and the login gave the same token): only a new
+                # kopf operator tries them again; controller/runner.py starts one, keeping the entries.
+                raise
             logging.getLogger("k8s-hosts-controller").debug(
                 "the %s stream in %s failed (%r); starting it again in %.0fs", plural, scope, error, delay
             )

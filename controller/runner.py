@@ -119,7 +119,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         )
 
     operator = asyncio.create_task(
-        _operate(start_operator, stop_flag, ready_flag, health, api_health, install_signals),
+        _operate(start_operator, stop_flag, ready_flag, health, api_health, streams, install_signals),
         name="kopf operator",
     )
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
@@ -235,6 +235,7 @@ def _signal_handlers(signalled: asyncio.Event, stop_flag: asyncio.Event) -> Call
 
 OPERATOR_BACKOFFS = (1.0, 1.0, 2.0, 3.0, 5.0, 10.0)  # decision 7's API retry delays
 OPERATOR_BLOCKER = "kopf operator"
+OPERATOR_EPISODE_AFTER = 60.0  # seconds a restarted operator ran before it failed again: a new episode
 
 
 async def _operate(
@@ -243,6 +244,7 @@ async def _operate(
     ready: asyncio.Event,
     health: Health,
     api: ApiHealth,
+    streams: StreamHealth,
     install_signals: Callable[[], None],
 ) -> None:
     """Run kopf's operator until it stops on a signal or the stop flag; restart it when it fails.
@@ -251,10 +253,12 @@ async def _operate(
     whatever else might end it: the entries in the file are still right, so they stay, /readyz says not
     ready with the cause, and kopf starts again after a backoff (docs/architecture.md, decision 7).
     """
+    loop = asyncio.get_running_loop()
     failures = 0
     while True:
         run_ready = asyncio.Event()
-        relay = asyncio.create_task(_when_ready(run_ready, ready, health, install_signals))
+        relay = asyncio.create_task(_when_ready(run_ready, ready, install_signals))
+        started = loop.time()
         try:
             await start(run_ready)
             return
@@ -262,8 +266,8 @@ async def _operate(
             if stop_flag.is_set():
                 return
             install_signals()
-            if run_ready.is_set():
-                failures = 0  # it ran: a new episode
+            if loop.time() - started >= OPERATOR_EPISODE_AFTER:
+                failures = 0  # it ran for a while: a new episode
             delay = OPERATOR_BACKOFFS[min(failures, len(OPERATOR_BACKOFFS) - 1)]
             failures += 1
             cause = api.cause() or printable(repr(exc), 300)
@@ -280,18 +284,19 @@ async def _operate(
                 await asyncio.wait_for(stop_flag.wait(), delay)
             if stop_flag.is_set():
                 return
+            streams.restarted()  # not ready until the new operator's watches are answered
+            health.blockers.pop(OPERATOR_BLOCKER, None)
+            log.debug("starting kopf's operator again")
         finally:
             relay.cancel()
 
 
 async def _when_ready(
-    run_ready: asyncio.Event, ready: asyncio.Event, health: Health, install_signals: Callable[[], None]
+    run_ready: asyncio.Event, ready: asyncio.Event, install_signals: Callable[[], None]
 ) -> None:
     await run_ready.wait()
     install_signals()
     ready.set()
-    if health.blockers.pop(OPERATOR_BLOCKER, None) is not None:
-        log.info("kopf's operator runs again")
 
 
 async def _check_listing(

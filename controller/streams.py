@@ -70,6 +70,12 @@ class StreamHealth:
             self._watching.add(stream)
         self._update(stream)
 
+    def restarted(self) -> None:
+        """kopf starts again: no stream counts as established until its watch is answered again."""
+        self._watching.clear()
+        for stream in self._streams:
+            self._update(stream)
+
     def _update(self, stream: Stream) -> None:
         plural, namespace = stream
         key = f"stream {plural} {namespace or '*'}"

@@ -30,7 +30,8 @@ ETCD_TIMEOUT = "watch error 500"  # a well-formed watch ERROR event, code 500
 GONE_THEN_BAD_LIST = "410 then a list that is not JSON"
 BAD_WATCH_LINE = "a watch line that is not JSON"
 TOO_MANY_HTTP_DATE = "429 with an HTTP-date Retry-After"
-FAULTS = (ETCD_TIMEOUT, GONE_THEN_BAD_LIST, BAD_WATCH_LINE, TOO_MANY_HTTP_DATE)
+UNAUTHORIZED = "401 on every request until the gate opens"  # a revoked token, then a valid one again
+FAULTS = (ETCD_TIMEOUT, GONE_THEN_BAD_LIST, BAD_WATCH_LINE, TOO_MANY_HTTP_DATE, UNAUTHORIZED)
 
 
 def ingress(namespace: str, name: str, host: str, ip: str, version: int) -> dict[str, Any]:
@@ -59,6 +60,7 @@ class FakeApi:
     _watches: list[queue.Queue] = field(default_factory=list)
     _fault: str | None = None
     _gate: threading.Event | None = None
+    _unauthorized_until: threading.Event | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     # ---- driven by the test ---------------------------------------------------------------------------
@@ -79,6 +81,13 @@ class FakeApi:
         gate is set."""
         assert what in FAULTS, what
         gate = threading.Event()
+        if what == UNAUTHORIZED:
+            with self._lock:
+                self._unauthorized_until = gate
+                watches = list(self._watches)
+            for watch in watches:  # end the watch: the controller's next requests get 401
+                watch.put(None)
+            return gate
         with self._lock:
             self._fault, self._gate = what, gate
             watches = list(self._watches)
@@ -98,6 +107,10 @@ class FakeApi:
             watch.put(None)
 
     # ---- served ---------------------------------------------------------------------------------------
+
+    def unauthorized(self) -> bool:
+        gate = self._unauthorized_until
+        return gate is not None and not gate.is_set()
 
     def _take(self, what: str) -> bool:
         with self._lock:
@@ -192,7 +205,9 @@ def _handler(api: FakeApi) -> type[http.server.BaseHTTPRequestHandler]:
             watch = query.get("watch", [""])[0] == "true"
             api.requests.append(f"GET {parts.path}{' watch' if watch else ''}")
             found = api.discovery(parts.path)
-            if found is not None:
+            if api.unauthorized():
+                self.answer(401, json.dumps(_status(401, "Unauthorized")).encode())
+            elif found is not None:
                 self.answer(200, json.dumps(found).encode())
             elif parts.path != collection:
                 status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,

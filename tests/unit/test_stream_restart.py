@@ -19,6 +19,7 @@ from kopf._cogs.clients import errors, watching
 from controller import apihealth, listing, runner
 from controller.apihealth import UNANSWERED_AFTER, ApiHealth, BodyNotReceived, describe, explain
 from controller.metrics import Health
+from controller.streams import StreamHealth
 
 SERVER = "https://127.0.0.1:6443"
 LIST_URL = f"{SERVER}/apis/networking.k8s.io/v1/namespaces/ns/ingresses?limit=500"
@@ -219,6 +220,8 @@ def test_a_failed_operator_is_started_again_with_the_entries_kept(monkeypatch, c
     monkeypatch.setattr(runner, "OPERATOR_BACKOFFS", (0.0,))
     health = Health()
     api = ApiHealth(health, SERVER)
+    streams = StreamHealth(health, [("ingresses", "ns")])
+    streams.answered("ingresses", "ns", "watch")  # established before kopf failed
     starts, installs = [], []
 
     async def scenario() -> None:
@@ -232,11 +235,12 @@ def test_a_failed_operator_is_started_again_with_the_entries_kept(monkeypatch, c
             await stop.wait()
 
         operate = asyncio.create_task(
-            runner._operate(start, stop, ready, health, api, lambda: installs.append(1))
+            runner._operate(start, stop, ready, health, api, streams, lambda: installs.append(1))
         )
         while not ready.is_set():
             await asyncio.sleep(0.01)
         assert not operate.done() and runner.OPERATOR_BLOCKER not in health.blockers
+        assert "not established" in health.why_not_ready()  # until the new kopf's watch is answered
         stop.set()
         await asyncio.wait_for(operate, 5)
         assert operate.exception() is None
