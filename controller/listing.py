@@ -13,6 +13,11 @@ discovery included, with its error, so that a refused, unanswered, untrusted or 
 such (controller/apihealth.py). kopf retries such a request forever and only logs it; the wrapper passes a
 logger that notes the failure (the exception being handled) and logs on.
 
+The same wrappers keep one bad answer from ending kopf (docs/architecture.md, decision 7): a stream that
+raises is noted as the failure of its request and started again after a backoff; a list counts as answered
+only once its body has arrived (a server may send the headers and then nothing); a 429 whose Retry-After is
+an HTTP date (which kopf cannot read) is retried after the time it asks for.
+
 This uses kopf internals (the watching and api modules); tests/integration covers them, the kopf version
 range in pyproject.toml is the one these tests ran with, and controller/runner.py reports a listing that
 never comes (docs/architecture.md, decision 10).

@@ -4,6 +4,8 @@ The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/
 in a thread and bounded: a lock held by another process makes it give up, say so and exit 1.
 --once and --dry-run give up (exit 1) when the API server keeps failing their requests for ONE_SHOT_BOUND
 seconds, naming the cause (controller/apihealth.py), or when the listing hook never fires (decision 10).
+Nothing the API server answers ends the process: kopf's operator, should it fail, is started again with the
+entries kept (decision 7); only a signal, or the one-shot bounds, end it.
 """
 
 from __future__ import annotations
