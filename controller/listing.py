@@ -105,7 +105,7 @@ async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
             _stream_failed(plural, scope, error)
             if isinstance(error, credentials.LoginError):
                 # kopf's credentials are used up (a 401, and the login gave the same token): only a new
-                # kopf operator tries them again; controller/runner.py starts one, keeping the entries.
+                # kopf operator tries them again; controller/operate.py starts one, keeping the entries.
                 raise
             logging.getLogger("k8s-hosts-controller").debug(
                 "the %s stream in %s failed (%r); starting it again in %.0fs", plural, scope, error, delay
@@ -248,7 +248,8 @@ async def _request_honouring_retry_after(
             note(too_many)
             fallback = STREAM_BACKOFFS[min(failures, len(STREAM_BACKOFFS) - 1)]
             failures += 1
-            delay = retry_after_seconds((too_many.headers or {}).get("Retry-After"), fallback)
+            # what the server asks for, but no less than the backoff: repeated 429s wait longer each time
+            delay = max(retry_after_seconds((too_many.headers or {}).get("Retry-After"), fallback), fallback)
             logger.warning(
                 "%s %s: the API server answered 429 with Retry-After %r; retrying in %.0fs",
                 method.upper(),

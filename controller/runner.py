@@ -14,8 +14,7 @@ import asyncio
 import contextlib
 import importlib.metadata
 import logging
-import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import kopf
@@ -28,8 +27,8 @@ from controller.entries import HostsFileError
 from controller.events import EventQueue
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
-from controller.logs import printable
 from controller.metrics import Health, Metrics, parse_bind_address, serve
+from controller.operate import operate, signal_handlers
 from controller.plan import Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
@@ -106,7 +105,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     registry = handlers.build_registry(state, resources, lambda: kube.load(config.kubeconfig, config.context))
     stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
     signalled = asyncio.Event()
-    install_signals = _signal_handlers(signalled, stop_flag)
+    install_signals = signal_handlers(signalled, stop_flag)
     install_signals()  # kopf installs its own when it starts; ours replace them once it is ready
 
     def start_operator(run_ready: asyncio.Event) -> Coroutine[Any, Any, None]:
@@ -121,7 +120,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         )
 
     operator = asyncio.create_task(
-        _operate(start_operator, stop_flag, ready_flag, health, api_health, streams, install_signals),
+        operate(start_operator, stop_flag, ready_flag, health, api_health, streams, install_signals),
         name="kopf operator",
     )
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
@@ -141,9 +140,9 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             return_when=asyncio.FIRST_COMPLETED,
         )
         if operator in done:
-            # _operate() restarts kopf when it fails: it returns only when kopf stopped on a signal (kopf's
+            # operate() restarts kopf when it fails: it returns only when kopf stopped on a signal (kopf's
             # own handlers, before ours are installed) or on our stop flag.
-            if operator.exception() is not None:  # a fault of _operate() itself: keep the entries
+            if operator.exception() is not None:  # a fault of operate() itself: keep the entries
                 log.error(
                     "running kopf failed: %r; exiting without removing the entries (they are still right)",
                     operator.exception(),
@@ -207,98 +206,6 @@ def _cleanup(hosts: HostsFile) -> int:
         hosts.path,
     )
     return 0
-
-
-# SIGHUP too: a closed terminal must remove the block like Ctrl-C, not kill the process and leave it.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-def _signal_handlers(signalled: asyncio.Event, stop_flag: asyncio.Event) -> Callable[[], None]:
-    """A function that (re)installs our SIGTERM/SIGINT/SIGHUP handlers: they stop kopf through its stop
-    flag, so the shutdown is quick and ours.
-
-    kopf installs its own handlers (SIGTERM, SIGINT) each time it starts; ours replace them once it is
-    ready, and at once when it fails (its handlers would then signal nobody). A signal before that still
-    stops kopf (its handler), only more slowly.
-    """
-
-    def on_signal(sig: signal.Signals) -> None:
-        log.info("%s received, shutting down", sig.name)
-        signalled.set()
-        stop_flag.set()
-
-    def install() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, on_signal, sig)
-
-    return install
-
-
-OPERATOR_BACKOFFS = (1.0, 1.0, 2.0, 3.0, 5.0, 10.0)  # decision 7's API retry delays
-OPERATOR_BLOCKER = "kopf operator"
-OPERATOR_EPISODE_AFTER = 60.0  # seconds a restarted operator ran before it failed again: a new episode
-
-
-async def _operate(
-    start: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
-    stop_flag: asyncio.Event,
-    ready: asyncio.Event,
-    health: Health,
-    api: ApiHealth,
-    streams: StreamHealth,
-    install_signals: Callable[[], None],
-) -> None:
-    """Run kopf's operator until it stops on a signal or the stop flag; restart it when it fails.
-
-    Its watch streams no longer fail on a bad answer (controller/listing.py restarts them), so this is for
-    whatever else might end it: the entries in the file are still right, so they stay, /readyz says not
-    ready with the cause, and kopf starts again after a backoff (docs/architecture.md, decision 7).
-    """
-    loop = asyncio.get_running_loop()
-    failures = 0
-    while True:
-        run_ready = asyncio.Event()
-        relay = asyncio.create_task(_when_ready(run_ready, ready, install_signals))
-        started = loop.time()
-        try:
-            await start(run_ready)
-            return
-        except Exception as exc:
-            if stop_flag.is_set():
-                return
-            install_signals()
-            if loop.time() - started >= OPERATOR_EPISODE_AFTER:
-                failures = 0  # it ran for a while: a new episode
-            delay = OPERATOR_BACKOFFS[min(failures, len(OPERATOR_BACKOFFS) - 1)]
-            failures += 1
-            cause = api.cause() or printable(repr(exc), 300)
-            health.blockers[OPERATOR_BLOCKER] = (
-                f"kopf's operator stopped ({cause}); restarting it, the entries stay as they are"
-            )
-            log.log(  # once per episode; each retry in the debug log
-                logging.ERROR if failures == 1 else logging.DEBUG,
-                "kopf's operator stopped: %s; starting it again in %.0fs, keeping the entries",
-                cause,
-                delay,
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop_flag.wait(), delay)
-            if stop_flag.is_set():
-                return
-            streams.restarted()  # not ready until the new operator's watches are answered
-            health.blockers.pop(OPERATOR_BLOCKER, None)
-            log.debug("starting kopf's operator again")
-        finally:
-            relay.cancel()
-
-
-async def _when_ready(
-    run_ready: asyncio.Event, ready: asyncio.Event, install_signals: Callable[[], None]
-) -> None:
-    await run_ready.wait()
-    install_signals()
-    ready.set()
 
 
 async def _check_listing(

@@ -1,6 +1,6 @@
 """A list or watch that fails in any way is noted and started again instead of ending kopf; a 429 whose
 Retry-After is an HTTP date is retried; a list counts as answered only once its body has arrived; kopf's
-operator, should it still fail, is started again with the entries kept (controller/listing.py, runner.py)."""
+operator, should it still fail, is started again with the entries kept (controller/listing.py, operate.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kopf._cogs.clients import errors, watching
 
-from controller import apihealth, listing, runner
+from controller import apihealth, listing, operate
 from controller.apihealth import UNANSWERED_AFTER, ApiHealth, BodyNotReceived, describe, explain
 from controller.metrics import Health
 from controller.streams import StreamHealth
@@ -217,7 +217,7 @@ def test_a_cancelled_stream_is_not_restarted(monkeypatch):
 
 
 def test_a_failed_operator_is_started_again_with_the_entries_kept(monkeypatch, caplog):
-    monkeypatch.setattr(runner, "OPERATOR_BACKOFFS", (0.0,))
+    monkeypatch.setattr(operate, "OPERATOR_BACKOFFS", (0.0,))
     health = Health()
     api = ApiHealth(health, SERVER)
     streams = StreamHealth(health, [("ingresses", "ns")])
@@ -234,16 +234,16 @@ def test_a_failed_operator_is_started_again_with_the_entries_kept(monkeypatch, c
             run_ready.set()
             await stop.wait()
 
-        operate = asyncio.create_task(
-            runner._operate(start, stop, ready, health, api, streams, lambda: installs.append(1))
+        task = asyncio.create_task(
+            operate.operate(start, stop, ready, health, api, streams, lambda: installs.append(1))
         )
         while not ready.is_set():
             await asyncio.sleep(0.01)
-        assert not operate.done() and runner.OPERATOR_BLOCKER not in health.blockers
+        assert not task.done() and operate.OPERATOR_BLOCKER not in health.blockers
         assert "not established" in health.why_not_ready()  # until the new kopf's watch is answered
         stop.set()
-        await asyncio.wait_for(operate, 5)
-        assert operate.exception() is None
+        await asyncio.wait_for(task, 5)
+        assert task.exception() is None
 
     with caplog.at_level(logging.ERROR, logger="k8s-hosts-controller"):
         asyncio.run(scenario())
