@@ -31,9 +31,9 @@ def signal_handlers(signalled: asyncio.Event, stop_flag: asyncio.Event) -> Calla
     """A function that (re)installs our SIGTERM/SIGINT/SIGHUP handlers: they stop kopf through its stop
     flag, so the shutdown is quick and ours.
 
-    kopf installs its own handlers (SIGTERM, SIGINT) each time it starts; ours replace them once it is
-    ready, and at once when it fails (its handlers would then signal nobody). A signal before that still
-    stops kopf (its handler), only more slowly.
+    kopf installs its own handlers (SIGTERM, SIGINT) each time it starts; runner.py puts ours back right
+    after, and they are installed again once it is ready and when it fails (its handlers would then signal
+    nobody).
     """
 
     def on_signal(sig: signal.Signals) -> None:

@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import importlib.metadata
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 import kopf
 from kubernetes import client
@@ -106,10 +104,14 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
     signalled = asyncio.Event()
     install_signals = signal_handlers(signalled, stop_flag)
-    install_signals()  # kopf installs its own when it starts; ours replace them once it is ready
+    install_signals()  # kopf installs its own when it starts; ours replace them at once (start_operator)
 
-    def start_operator(run_ready: asyncio.Event) -> Coroutine[Any, Any, None]:
-        return kopf.operator(
+    async def start_operator(run_ready: asyncio.Event) -> None:
+        """kopf.operator() in its two public steps, to put our signal handlers back over the ones kopf's
+        start installs before any of its tasks runs (a signal is never kopf's alone, restarts included)."""
+        current = asyncio.current_task()
+        existing = {t for t in asyncio.all_tasks() if t is not current}
+        tasks = await kopf.spawn_tasks(
             registry=registry,
             settings=handlers.operator_settings(config.verbose),
             standalone=True,
@@ -118,6 +120,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             stop_flag=stop_flag,
             ready_flag=run_ready,
         )
+        install_signals()
+        await kopf.run_tasks(tasks, ignored=existing)
 
     operator = asyncio.create_task(
         operate(start_operator, stop_flag, ready_flag, health, api_health, streams, install_signals),
@@ -140,8 +144,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             return_when=asyncio.FIRST_COMPLETED,
         )
         if operator in done:
-            # operate() restarts kopf when it fails: it returns only when kopf stopped on a signal (kopf's
-            # own handlers, before ours are installed) or on our stop flag.
+            # operate() restarts kopf when it fails: it returns only when kopf stopped on our stop flag (or,
+            # in the instant before ours are back, on a signal to kopf's own handlers).
             if operator.exception() is not None:  # a fault of operate() itself: keep the entries
                 log.error(
                     "running kopf failed: %r; exiting without removing the entries (they are still right)",
