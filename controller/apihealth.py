@@ -11,8 +11,10 @@ No kopf here: errors are recognised by type (ssl, OSError, TimeoutError) and by 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import errno
+import json
 import logging
 import ssl
 import time
@@ -45,6 +47,40 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
                 todo.append(inner)
 
 
+class BodyNotReceived(Exception):
+    """A list answered its headers and then not its body (the read failed or timed out): reported as such,
+    with what happened to the read as the cause."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"the body of {target} did not arrive after the headers")
+        self.target = target
+
+
+WATCH_ERROR_PREFIX = "Error in the watch-stream: "  # kopf's WatchingError for an ERROR event
+
+
+def _watch_error(error: BaseException) -> str | None:
+    """'500 etcdserver: request timed out' for kopf's error on a watch ERROR event, None for others."""
+    text = str(error)
+    if not text.startswith(WATCH_ERROR_PREFIX):
+        return None
+    try:
+        status = ast.literal_eval(text[len(WATCH_ERROR_PREFIX) :])  # kopf puts the event's object's repr
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return printable(text[len(WATCH_ERROR_PREFIX) :], 200)
+    if not isinstance(status, dict):
+        return printable(repr(status), 200)
+    code, message = status.get("code"), status.get("message") or status.get("reason") or ""
+    return printable(f"{code} {message}".strip(), 200)
+
+
+def _not_json(error: BaseException) -> bool:
+    return any(
+        isinstance(c, json.JSONDecodeError | UnicodeDecodeError) or type(c).__name__ == "ContentTypeError"
+        for c in _chain(error)
+    )
+
+
 def _status(error: BaseException) -> int | None:
     for current in _chain(error):
         status = getattr(current, "status", None)
@@ -72,6 +108,26 @@ def closed_by_kopf(error: BaseException) -> bool:
 
 def describe(error: BaseException, server: str) -> str | None:
     """What failed, in one line with what to check; None when the server did answer (404, 409, ...)."""
+    if isinstance(error, BodyNotReceived):
+        inner = error.__cause__
+        if inner is None:
+            how = ""
+        elif any(isinstance(c, TimeoutError) for c in _chain(inner)):
+            how = " (timed out waiting for it)"
+        else:
+            how = f" ({printable(repr(inner), 120)})"
+        return (
+            f"the API server at {server} stopped sending the body of {error.target} after the headers{how}: "
+            "is it overloaded, or is a proxy in between cutting answers short?"
+        )
+    watch_error = _watch_error(error)
+    if watch_error is not None:
+        return f"the API server at {server} ended a watch with an ERROR event ({watch_error})"
+    if _not_json(error):
+        return (
+            f"the API server at {server} sent an answer that is not JSON ({printable(str(error), 120)}): "
+            "is a proxy in between answering for it?"
+        )
     status = _status(error)
     if status == 401:
         return (
@@ -122,6 +178,14 @@ def describe(error: BaseException, server: str) -> str | None:
     return f"requests to the API server at {server} fail: {printable(repr(error), 200)}"
 
 
+def explain(error: BaseException, server: str) -> str:
+    """What failed, for a failure that ended a list or watch, whatever it is (an answer too: a 404, a 410)."""
+    described = describe(error, server)
+    if described is not None:
+        return described
+    return f"the API server at {server} answered {_status(error)}{_server_message(error)}"
+
+
 def target(method: str, url: str) -> str:
     """'GET /apis/networking.k8s.io/v1/ingresses': the method and path, without the query."""
     return f"{method.upper()} {urllib.parse.urlsplit(url).path or '/'}"
@@ -130,8 +194,9 @@ def target(method: str, url: str) -> str:
 @dataclass
 class _Open:
     target: str
-    since: float  # start, or the last failed attempt: an answer is awaited since then
+    since: float  # start, the last failed attempt, or the headers: the next part is awaited since then
     collection: bool
+    headers: bool = False  # the headers arrived; the body is awaited
 
 
 class ApiHealth:
@@ -147,7 +212,9 @@ class ApiHealth:
         self.server = server
         self.clock = clock
         self._open: dict[int, _Open] = {}
-        self._failing: dict[str, tuple[float, str, bool]] = {}  # target -> (when, cause, collection)
+        # target -> (when, cause, collection); a list whose body did not arrive counts as any request (its
+        # failure is shown and logged here, as its stall was), not as a list failure
+        self._failing: dict[str, tuple[float, str, bool]] = {}
         self._said: str | None = None  # the cause last logged and shown, None when all is well
 
     # ---- reports from controller/listing.py ------------------------------------------------------------
@@ -162,6 +229,21 @@ class ApiHealth:
             return
         current.since = self.clock()
         self._note(current.target, error, current.collection)
+
+    def headers(self, request: int) -> None:
+        """The headers arrived; the request counts as answered only once its body has arrived too."""
+        current = self._open.get(request)
+        if current is not None:
+            current.since, current.headers = self.clock(), True
+
+    def stream_failed(self, method: str, url: str, error: BaseException) -> None:
+        """A list or watch stream failed after its request was answered (a watch ERROR event, a line or a
+        body that is not JSON): the failure of that request until a request to it is answered again."""
+        self._note(target(method, url), error, True)
+
+    def awaiting_collection(self) -> bool:
+        """A list or watch request is waiting for its answer or its body (a listing in progress)."""
+        return any(o.collection for o in self._open.values())
 
     def ended(self, request: int, error: BaseException | None) -> None:
         current = self._open.pop(request, None)
@@ -180,7 +262,8 @@ class ApiHealth:
         if cause is None:
             self._failing.pop(where, None)
         else:
-            self._failing[where] = (self.clock(), cause, collection)
+            stalled = isinstance(error, BodyNotReceived)
+            self._failing[where] = (self.clock(), cause, collection and not stalled)
         self.refresh()
 
     # ---- what is wrong -------------------------------------------------------------------------------------
@@ -195,11 +278,18 @@ class ApiHealth:
         ]
         if failing:
             _, cause, where = max(failing)
-            return cause, f"{cause} [{where}]"
+            kind = "body stalled" if "stopped sending the body" in cause else cause  # one episode
+            return kind, f"{cause} [{where}]"
         now = self.clock()
         waiting = [o for o in self._open.values() if now - o.since >= UNANSWERED_AFTER]
         if waiting:
             oldest = min(waiting, key=lambda o: o.since)
+            if oldest.headers:
+                return "body stalled", (
+                    f"the API server at {self.server} stopped sending the body of {oldest.target} after the "
+                    f"headers (nothing more for {now - oldest.since:.0f}s): is it overloaded, or is a proxy "
+                    f"in between cutting answers short? [{oldest.target}]"
+                )
             return "unanswered", (
                 f"no answer from the API server at {self.server} for {now - oldest.since:.0f}s (is it "
                 f"overloaded, or is something other than an API server listening there?) [{oldest.target}]"

@@ -13,7 +13,7 @@ import kopf
 from kubernetes import client
 
 from controller import kube, listing, sources
-from controller.apihealth import ApiHealth
+from controller.apihealth import ApiHealth, explain
 from controller.sources import Resource
 from controller.state import ClusterState
 from controller.streams import StreamHealth
@@ -78,7 +78,7 @@ def observe_listings(state: ClusterState, resources: Iterable[Resource]) -> Call
     return listing.observe(observer)
 
 
-def observe_requests(streams: StreamHealth, resources: Iterable[Resource]) -> Callable[[], None]:
+def observe_requests(streams: StreamHealth, resources: Iterable[Resource], server: str) -> Callable[[], None]:
     """Feed the stream health with how the list and watch requests of the sources end."""
     plurals = {r.plural for r in resources}
 
@@ -88,8 +88,7 @@ def observe_requests(streams: StreamHealth, resources: Iterable[Resource]) -> Ca
         if error is None:
             streams.answered(plural, namespace, verb)
         else:
-            message = getattr(error, "message", None) or repr(error)
-            streams.failed(plural, namespace, verb, getattr(error, "status", None), message)
+            streams.failed(plural, namespace, verb, getattr(error, "status", None), explain(error, server))
 
     return listing.observe_requests(observer)
 
@@ -104,8 +103,12 @@ def observe_api(api_health: ApiHealth) -> Callable[[], None]:
             api_health.started(request, method, url, collection)
         elif event == "attempt failed" and error is not None:
             api_health.attempt_failed(request, error)
+        elif event == "headers":
+            api_health.headers(request)
         elif event == "end":
             api_health.ended(request, error)
+        elif event == "stream failed" and error is not None:
+            api_health.stream_failed(method, url, error)
 
     return listing.observe_api(observer)
 

@@ -4,6 +4,8 @@ The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/
 in a thread and bounded: a lock held by another process makes it give up, say so and exit 1.
 --once and --dry-run give up (exit 1) when the API server keeps failing their requests for ONE_SHOT_BOUND
 seconds, naming the cause (controller/apihealth.py), or when the listing hook never fires (decision 10).
+Nothing the API server answers ends the process: kopf's operator, should it fail, is started again with the
+entries kept (decision 7); only a signal, or the one-shot bounds, end it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import asyncio
 import contextlib
 import importlib.metadata
 import logging
-import signal
 
 import kopf
 from kubernetes import client
@@ -26,6 +27,7 @@ from controller.events import EventQueue
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
+from controller.operate import operate, signal_handlers
 from controller.plan import Bounds, Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
@@ -97,21 +99,34 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
     streams = StreamHealth(health, [(r.plural, ns) for r in resources for ns in namespaces])
     metrics.ready.set_function(lambda: float(health.serving))
     unobserve = handlers.observe_listings(state, resources)
-    unobserve_requests = handlers.observe_requests(streams, resources)
+    unobserve_requests = handlers.observe_requests(streams, resources, configuration.host)
     api_health = ApiHealth(health, configuration.host)
     unobserve_api = handlers.observe_api(api_health)
     registry = handlers.build_registry(state, resources, lambda: kube.load(config.kubeconfig, config.context))
     stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
-    operator = asyncio.create_task(
-        kopf.operator(
+    signalled = asyncio.Event()
+    install_signals = signal_handlers(signalled, stop_flag)
+    install_signals()  # kopf installs its own when it starts; ours replace them at once (start_operator)
+
+    async def start_operator(run_ready: asyncio.Event) -> None:
+        """kopf.operator() in its two public steps, to put our signal handlers back over the ones kopf's
+        start installs before any of its tasks runs (a signal is never kopf's alone, restarts included)."""
+        current = asyncio.current_task()
+        existing = {t for t in asyncio.all_tasks() if t is not current}
+        tasks = await kopf.spawn_tasks(
             registry=registry,
             settings=handlers.operator_settings(config.verbose),
             standalone=True,
             clusterwide=config.all_namespaces,
             namespaces=config.namespaces,
             stop_flag=stop_flag,
-            ready_flag=ready_flag,
-        ),
+            ready_flag=run_ready,
+        )
+        install_signals()
+        await kopf.run_tasks(tasks, ignored=existing)
+
+    operator = asyncio.create_task(
+        operate(start_operator, stop_flag, ready_flag, health, api_health, streams, install_signals),
         name="kopf operator",
     )
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
@@ -128,21 +143,23 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         if one_shot
         else asyncio.create_task(BlockWatch(hosts, writer, health, metrics).run(), name="block watch")
     )
-    signalled = asyncio.Event()
-    signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
 
     exit_code = 0
+    return_without_cleanup = False
     try:
         done, _ = await asyncio.wait(
             {operator, writer_task, watchdog, asyncio.create_task(signalled.wait(), name="signal")},
             return_when=asyncio.FIRST_COMPLETED,
         )
         if operator in done:
-            # kopf owns SIGTERM/SIGINT once it runs: a clean return is its reaction to a signal.
-            exc = operator.exception()
-            if exc is not None:
-                cause = api_health.cause() or f"{exc!r}"
-                log.error("the watcher failed, giving up: %s", cause)
+            # operate() restarts kopf when it fails: it returns only when kopf stopped on our stop flag (or,
+            # in the instant before ours are back, on a signal to kopf's own handlers).
+            if operator.exception() is not None:  # a fault of operate() itself: keep the entries
+                log.error(
+                    "running kopf failed: %r; exiting without removing the entries (they are still right)",
+                    operator.exception(),
+                )
+                return_without_cleanup = True
                 exit_code = 1
             elif not signalled.is_set():
                 log.info("signal received, shutting down")
@@ -165,7 +182,6 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         heartbeat.cancel()
         watchdog.cancel()
         release.cancel()
-        signals.cancel()
         if watch is not None:
             watch.cancel()  # before the shutdown cleanup removes the block
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -179,7 +195,7 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         unobserve_requests()
         if stop_http:
             stop_http()
-        if config.cleanup_on_exit and not (config.once or config.dry_run):
+        if config.cleanup_on_exit and not (config.once or config.dry_run or return_without_cleanup):
             # Off the event loop, and bounded by the lock timeout (controller/filelock.py).
             exit_code = await asyncio.to_thread(_cleanup, hosts) or exit_code
     return exit_code
@@ -204,30 +220,6 @@ def _cleanup(hosts: HostsFile) -> int:
         hosts.path,
     )
     return 0
-
-
-# SIGHUP too: a closed terminal must remove the block like Ctrl-C, not kill the process and leave it.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-async def _take_signals(ready: asyncio.Event, signalled: asyncio.Event, stop_flag: asyncio.Event) -> None:
-    """Own SIGTERM/SIGINT/SIGHUP: stop kopf through its stop flag, so the shutdown is quick and ours.
-
-    kopf installs its own handlers (SIGTERM, SIGINT) when it starts; ours replace them once kopf is ready.
-    A signal before that still stops kopf (its handler), only more slowly.
-    """
-
-    def on_signal(sig: signal.Signals) -> None:
-        log.info("%s received, shutting down", sig.name)
-        signalled.set()
-        stop_flag.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, on_signal, sig)
-    await ready.wait()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, on_signal, sig)
 
 
 async def _check_listing(
@@ -257,7 +249,7 @@ async def _check_listing(
             continue
         now = loop.time()
         cause = api.cause()
-        if cause is not None or streams.failing:
+        if cause is not None or streams.failing or api.awaiting_collection():
             if one_shot and cause is not None and now - started >= ONE_SHOT_BOUND:
                 return now - started, cause
             continue

@@ -49,14 +49,17 @@ class StreamHealth:
                 f"{plural} to the controller's account (the chart's RBAC has it); not ready until then"
             )
         else:
-            text = f"the {verb} request for {plural} in {_where(namespace)} fails; not ready until it works"
+            text = (
+                f"the {verb} request for {plural} in {_where(namespace)} fails ({printable(error, 300)}); "
+                "retrying, the entries stay as they are; not ready until it works"
+            )
         first = self._failing.get(stream, ("", ""))[0] != verb
         self._failing[stream] = (verb, text)
         if verb == "watch":
             self._watching.discard(stream)
         self._update(stream)
         if first:
-            log.error("%s (API: %s)", text, printable(error, 300))
+            log.error("%s", text if status not in (401, 403) else f"{text} (API: {printable(error, 300)})")
 
     def answered(self, plural: str, namespace: str | None, verb: str) -> None:
         stream = (plural, namespace)
@@ -66,6 +69,12 @@ class StreamHealth:
         if verb == "watch":
             self._watching.add(stream)
         self._update(stream)
+
+    def restarted(self) -> None:
+        """kopf starts again: no stream counts as established until its watch is answered again."""
+        self._watching.clear()
+        for stream in self._streams:
+            self._update(stream)
 
     def _update(self, stream: Stream) -> None:
         plural, namespace = stream
