@@ -13,8 +13,9 @@ Guarantees (docs/architecture.md, decision 3):
 - duplicate blocks collapse into the first one; a BEGIN without END (a crashed writer) is repaired by removing
   the BEGIN line and only the lines right after it that are byte for byte what render_block writes (and, at
   the very end of the file, the start of one: a write cut short); the first other line and all after it stay;
-- remove_block is the exact inverse of splice: the blank line splice puts before an appended block goes with
-  the block only while the block ends the file;
+- the block always ends with a newline (a line appended after it stays a line of its own); splice appends
+  it after exactly one line end, and remove_block is the exact inverse: that line end goes with the block
+  (after a line that had no final newline it stays while lines follow the block: two lines are never joined);
 - parsing is linear in the file size: no regex may backtrack, no line is scanned twice.
 
 Pure functions of (content, entries, marker): no file I/O (that is controller/hostsfile.py), stdlib only.
@@ -294,9 +295,10 @@ def parse(content: bytes, marker: str) -> ParsedHosts:
 
 
 def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
-    """New content with our block replaced where it is, or appended after one blank line.
+    """New content with our block replaced where it is, or appended after one line end.
 
-    With no entries the block is removed: an empty block is never written.
+    With no entries the block is removed: an empty block is never written. The block always ends with a
+    newline, so that a line appended to the file later (``tee -a``) stays a line of its own.
     """
     entries = list(entries)
     if not entries:
@@ -304,26 +306,31 @@ def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
     nl = detect_newline(content)
     block = render_block(entries, marker, nl)
     spans = _spans(content, marker)
-    if spans:
-        first = spans[0]
-        if first.terminated and first.end == len(content) and not content.endswith(b"\n"):
-            block = block[: -len(nl)]  # the file ended without a newline after our END line: keep it so
-        return _without_spans(content, spans, block)
-    if not content:
-        return block
-    if content.endswith(b"\n"):
-        return content + nl + block
-    # No final newline: terminate the last line, add the blank line, and mirror the missing final newline
-    # at the end of the block so that remove_block can give back the exact original bytes.
-    return content + nl + nl + block[: -len(nl)]
+    if not spans:
+        return _append(content, block, nl)
+    first = spans[0]
+    if first.terminated and first.end == len(content) and not content.endswith(b"\n"):
+        # A block written before blocks always ended with a newline: append anew to the user's own bytes.
+        return _append(remove_block(content, marker), block, nl)
+    return _without_spans(content, spans, block)
+
+
+def _append(user: bytes, block: bytes, nl: bytes) -> bytes:
+    """``block`` after one line end: it terminates a last line without newline, else it is a blank line.
+
+    Always exactly one ``nl``, so remove_block knows which byte is ours: the file ``user`` (with or without
+    a final newline, or with blank lines at its end) is ``prefix[:-len(nl)]`` again.
+    """
+    return user + nl + block if user else block
 
 
 def remove_block(content: bytes, marker: str) -> bytes:
     """Content without our block(s); unchanged if there is no block.
 
-    The exact inverse of splice's append: the blank line splice puts before a block it appends at the end of
-    the file goes with it, but only while the block still ends the file. A blank line before a block in the
-    middle of the file may be the user's, so it stays.
+    The exact inverse of splice's append: the one line end splice puts before a block it appends (the end
+    of the user's last line when it had none, else a blank line) goes with it, but only while the block
+    still ends the file. Before a block in the middle that line end may be the user's, so it stays: after a
+    last line without newline it is what keeps a line appended after the block a line of its own.
     """
     spans = _spans(content, marker)
     if not spans:
@@ -333,12 +340,20 @@ def remove_block(content: bytes, marker: str) -> bytes:
     rest = _without_spans(content, spans, b"")[first.start :]
     if rest:
         return prefix + rest
-    nl = detect_newline(content)
-    if prefix.endswith(b"\n" + nl):
-        prefix = prefix[: -len(nl)]  # the blank line splice added when appending
-    if spans[-1].terminated and not content.endswith(b"\n") and prefix.endswith(nl):
-        prefix = prefix[: -len(nl)]  # splice terminated the user's last line when appending: undo that
+    nl = _begin_newline(content, first)
+    if prefix.endswith(nl):
+        prefix = prefix[: -len(nl)]  # the line end splice added when appending
+        if first.terminated and not content.endswith(b"\n") and prefix.endswith(nl):
+            # A block written before blocks always ended with a newline: a blank line and the user's
+            # missing final newline were added before it.
+            prefix = prefix[: -len(nl)]
     return prefix
+
+
+def _begin_newline(content: bytes, span: _Span) -> bytes:
+    """The line end of the span's BEGIN line: splice writes the same one before the block."""
+    line = content[span.start : _next_line(content, span.start)]
+    return b"\r\n" if line.endswith(b"\r\n") else b"\n"
 
 
 def only_block_from(content: bytes, offset: int, marker: str) -> bool:

@@ -204,12 +204,13 @@ def test_crlf_file_gets_crlf_block_and_keeps_its_bytes() -> None:
     assert remove_block(out, M) == content
 
 
-def test_missing_final_newline_is_kept() -> None:
+def test_missing_final_newline_is_given_back_and_the_block_ends_with_one() -> None:
     content = b"127.0.0.1 localhost"
     out = splice(content, [E1], M)
-    assert not out.endswith(b"\n")
-    assert splice(out, [E1, E2], M).endswith(b"gateway\n" + END)
+    assert out == content + b"\n" + render_block([E1], M)  # no blank line: that says "no final newline"
+    assert splice(out, [E1, E2], M).endswith(b"gateway\n" + END + b"\n")
     assert remove_block(out, M) == content
+    assert remove_block(splice(out, [E1, E2], M), M) == content
 
 
 def test_non_utf8_tabs_and_other_tools_blocks_survive() -> None:
@@ -315,7 +316,9 @@ def test_no_entries_removes_the_block_and_never_writes_an_empty_one() -> None:
 def test_remove_block_takes_only_the_blank_line_it_added() -> None:
     content = BASE + b"\n\n" + block(b"10.0.0.1 a.local  # n/a")  # the user had a blank line too
     assert remove_block(content, M) == BASE + b"\n"
-    assert remove_block(BASE + block(b"10.0.0.1 a.local  # n/a"), M) == BASE
+    # Right after a line, the line end before the block is how splice appends to a file whose last line had
+    # no newline (the block itself always ends with one): it goes with the block.
+    assert remove_block(BASE + block(b"10.0.0.1 a.local  # n/a"), M) == BASE[:-1]
 
 
 # ----------------------------------------------------------------------------------------------------- parse
