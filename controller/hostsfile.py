@@ -37,6 +37,7 @@ from controller.block import (
 from controller.entries import Entry, HostsFileError
 from controller.filelock import LOCK_TIMEOUT, lock_exclusive
 from controller.safepath import describe, open_regular, resolve
+from controller.sizes import format_size
 from controller.xattrs import CannotCopy
 from controller.xattrs import copy as copy_xattrs
 
@@ -68,16 +69,37 @@ _TEMP_FALLBACK = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
-def _read_all(fd: int) -> bytes:
+DEFAULT_MAX_SIZE = 64 << 20  # far above any real hosts file (a big ad-blocking list is a few MB)
+
+
+class HostsFileTooLarge(HostsFileError):
+    """The file is above the size bound: it is neither read nor written."""
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    """The whole file, read through ``fd``; _TooLarge when it has more than ``limit`` bytes.
+
+    The size is checked before anything is read (a sparse 1 TiB file must not be loaded), and no more than
+    ``limit + 1`` bytes are ever read: the file may grow while it is read.
+    """
     size = os.fstat(fd).st_size
+    if size > limit:
+        raise _TooLarge(size)
     chunks = []
     offset = 0
     while True:
-        chunk = os.pread(fd, max(size - offset, 65536), offset)
+        chunk = os.pread(fd, max(min(size, limit + 1) - offset, 65536), offset)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
         offset += len(chunk)
+        if offset > limit:
+            raise _TooLarge(max(offset, os.fstat(fd).st_size))
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -116,9 +138,14 @@ class HostsFile:
     """One hosts file and our block in it."""
 
     def __init__(
-        self, path: str | os.PathLike[str], marker: str = DEFAULT_MARKER, mode: WriteMode | str = "auto"
+        self,
+        path: str | os.PathLike[str],
+        marker: str = DEFAULT_MARKER,
+        mode: WriteMode | str = "auto",
+        max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self.path = os.fspath(path)
+        self.max_size = max_size  # a bigger file is refused (HostsFileTooLarge), never loaded
         self.marker = validate_marker(marker)
         try:
             self.mode = WriteMode(mode)
@@ -148,11 +175,27 @@ class HostsFile:
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
         try:
-            return _read_all(fd)
+            return self._read_fd(fd)
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
         finally:
             os.close(fd)
+
+    def _read_fd(self, fd: int, limit: int | None = None) -> bytes:
+        """The content through ``fd``, bounded by max_size (or by ``limit``, for a read-back)."""
+        try:
+            return _read_all(fd, self.max_size if limit is None else limit)
+        except _TooLarge as big:
+            if limit is not None:  # a read-back: the file grew meanwhile, not what we wrote
+                return b""
+            raise self.too_large(big.size) from None
+
+    def too_large(self, size: int) -> HostsFileTooLarge:
+        return HostsFileTooLarge(
+            f"{self.path} is {size} bytes ({format_size(size)}), above the bound of "
+            f"{format_size(self.max_size)} for a hosts file: check what wrote it, or raise "
+            "--max-hosts-file-size"
+        )
 
     def parse(self) -> ParsedHosts:
         return parse(self.read(), self.marker)
@@ -268,7 +311,7 @@ class HostsFile:
 
     def _read_locked(self, fd: int) -> bytes:
         try:
-            return _read_all(fd)
+            return self._read_fd(fd)
         except OSError as err:
             raise HostsFileError(describe(self.path, err)) from None
 
@@ -277,6 +320,11 @@ class HostsFile:
             self._remove_stale_temps(*os.path.split(target))
         if new == current:
             return WriteResult(False, None, 0, st.st_ino, st.st_nlink == 0)
+        if len(new) > self.max_size:  # what we write must be readable again
+            raise HostsFileTooLarge(
+                f"{self.path}: the new content would be {len(new)} bytes ({format_size(len(new))}), above "
+                f"the bound of {format_size(self.max_size)} for a hosts file; raise --max-hosts-file-size"
+            )
         try:
             if self.mode is WriteMode.INPLACE or (self.mode is WriteMode.AUTO and self._rename_failed):
                 return self._write_in_place(fd, current, new)
@@ -402,7 +450,7 @@ class HostsFile:
             os.fsync(fd)
         except OSError as err:
             raise self._undo(fd, current, overwritten, at_end, err) from None
-        if _read_all(fd) != new:
+        if self._read_fd(fd, len(new)) != new:
             raise HostsFileError(
                 f"{self.path}: read-back after writing in place did not match (changed by "
                 "another program at the same time?); the next sync retries"
@@ -421,7 +469,7 @@ class HostsFile:
             os.ftruncate(fd, len(current))
             os.fsync(fd)
         try:
-            kept = _read_all(fd) == current
+            kept = self._read_fd(fd, len(current)) == current
         except OSError:
             kept = False
         reason = describe(self.path, err)
@@ -440,7 +488,7 @@ class HostsFile:
     def _verify_path(self, target: str, new: bytes) -> None:
         fd = open_regular(self.path, target, os.O_RDONLY)
         try:
-            if _read_all(fd) != new:
+            if self._read_fd(fd, len(new)) != new:
                 raise HostsFileError(
                     f"{self.path}: read-back after rename did not match (changed by another "
                     "program at the same time?); the next sync retries"
