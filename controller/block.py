@@ -306,31 +306,21 @@ def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
     nl = detect_newline(content)
     block = render_block(entries, marker, nl)
     spans = _spans(content, marker)
-    if not spans:
-        return _append(content, block, nl)
-    first = spans[0]
-    if first.terminated and first.end == len(content) and not content.endswith(b"\n"):
-        # A block written before blocks always ended with a newline: append anew to the user's own bytes.
-        return _append(remove_block(content, marker), block, nl)
-    return _without_spans(content, spans, block)
-
-
-def _append(user: bytes, block: bytes, nl: bytes) -> bytes:
-    """``block`` after one line end: it terminates a last line without newline, else it is a blank line.
-
-    Always exactly one ``nl``, so remove_block knows which byte is ours: the file ``user`` (with or without
-    a final newline, or with blank lines at its end) is ``prefix[:-len(nl)]`` again.
-    """
+    if spans and not (spans[0].end == len(content) and not content.endswith(b"\n")):
+        return _without_spans(content, spans, block)
+    # Appended after exactly one line end (it ends a last line without newline, else it is a blank line),
+    # so remove_block knows which byte is ours. A block at the very end without a final newline was written
+    # before blocks always ended with one (or was cut short): appended anew to the user's own bytes.
+    user = remove_block(content, marker) if spans else content
     return user + nl + block if user else block
 
 
 def remove_block(content: bytes, marker: str) -> bytes:
     """Content without our block(s); unchanged if there is no block.
 
-    The exact inverse of splice's append: the one line end splice puts before a block it appends (the end
-    of the user's last line when it had none, else a blank line) goes with it, but only while the block
-    still ends the file. Before a block in the middle that line end may be the user's, so it stays: after a
-    last line without newline it is what keeps a line appended after the block a line of its own.
+    The exact inverse of splice's append: the line end splice puts before a block it appends goes with it,
+    but only while the block ends the file. Before a block in the middle it may be the user's, so it stays
+    (after a last line without newline it keeps a line appended after the block a line of its own).
     """
     spans = _spans(content, marker)
     if not spans:
@@ -340,20 +330,15 @@ def remove_block(content: bytes, marker: str) -> bytes:
     rest = _without_spans(content, spans, b"")[first.start :]
     if rest:
         return prefix + rest
-    nl = _begin_newline(content, first)
+    # splice writes the BEGIN line's line end before the block
+    nl = b"\r\n" if content[first.start : _next_line(content, first.start)].endswith(b"\r\n") else b"\n"
     if prefix.endswith(nl):
-        prefix = prefix[: -len(nl)]  # the line end splice added when appending
-        if first.terminated and not content.endswith(b"\n") and prefix.endswith(nl):
-            # A block written before blocks always ended with a newline: a blank line and the user's
-            # missing final newline were added before it.
-            prefix = prefix[: -len(nl)]
+        prefix = prefix[: -len(nl)]
+        if spans[-1].terminated and not content.endswith(b"\n") and prefix.endswith(nl):
+            prefix = prefix[
+                : -len(nl)
+            ]  # an older version's block: it ended without newline, after a blank line
     return prefix
-
-
-def _begin_newline(content: bytes, span: _Span) -> bytes:
-    """The line end of the span's BEGIN line: splice writes the same one before the block."""
-    line = content[span.start : _next_line(content, span.start)]
-    return b"\r\n" if line.endswith(b"\r\n") else b"\n"
 
 
 def only_block_from(content: bytes, offset: int, marker: str) -> bool:
