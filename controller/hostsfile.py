@@ -38,6 +38,8 @@ from controller.entries import Entry, HostsFileError
 from controller.filelock import LOCK_TIMEOUT, lock_exclusive
 from controller.safepath import describe, open_regular, resolve
 from controller.sizes import format_size
+from controller.undo import record as undo_record
+from controller.undo import recover
 from controller.xattrs import CannotCopy
 from controller.xattrs import copy as copy_xattrs
 
@@ -175,11 +177,14 @@ class HostsFile:
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
         try:
-            return self._read_fd(fd)
+            content = self._read_fd(fd)
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
         finally:
             os.close(fd)
+        # A write in place that was cut short: what the file said before it (the next sync puts it back).
+        old = recover(content, self.marker)
+        return content if old is None else old
 
     def _read_fd(self, fd: int, limit: int | None = None) -> bytes:
         """The content through ``fd``, bounded by max_size (or by ``limit``, for a read-back)."""
@@ -190,9 +195,9 @@ class HostsFile:
                 return b""
             raise self.too_large(big.size) from None
 
-    def too_large(self, size: int) -> HostsFileTooLarge:
+    def too_large(self, size: int, what: str = "is ") -> HostsFileTooLarge:
         return HostsFileTooLarge(
-            f"{self.path} is {size} bytes ({format_size(size)}), above the bound of "
+            f"{self.path} {what}{size} bytes ({format_size(size)}), above the bound of "
             f"{format_size(self.max_size)} for a hosts file: check what wrote it, or raise "
             "--max-hosts-file-size"
         )
@@ -274,8 +279,8 @@ class HostsFile:
             if held is None:
                 return WriteResult(False, None, 0, 0, False)  # no file and nothing to add
             fd, st = held
-            current = self._read_locked(fd)
-            return self._apply(target, fd, st, current, splice(current, entries, self.marker))
+            current, changed = self._read_current(fd)
+            return self._apply(target, fd, st, current, splice(current, entries, self.marker), changed)
 
     def cleanup(self) -> WriteResult:
         """Remove the block (and the blank line we added); a file without a block is not touched."""
@@ -284,8 +289,8 @@ class HostsFile:
             if held is None:
                 return WriteResult(False, None, 0, 0, False)
             fd, st = held
-            current = self._read_locked(fd)
-            return self._apply(target, fd, st, current, remove_block(current, self.marker))
+            current, changed = self._read_current(fd)
+            return self._apply(target, fd, st, current, remove_block(current, self.marker), changed)
 
     def check_writable(self) -> None:
         """Raise HostsFileError (with a remedy) unless sync() can write this path."""
@@ -315,10 +320,36 @@ class HostsFile:
         except OSError as err:
             raise HostsFileError(describe(self.path, err)) from None
 
-    def _apply(self, target: str, fd: int, st: os.stat_result, current: bytes, new: bytes) -> WriteResult:
+    def _read_current(self, fd: int) -> tuple[bytes, bool]:
+        """The content, and whether the file on disk says otherwise (an undo record that cannot be put
+        back through ``fd``: then the file must be written even if the new content equals it)."""
+        content = self._read_locked(fd)
+        old = recover(content, self.marker)
+        if old is None:
+            return content, False
+        log.warning(
+            "%s: a write in place was cut short (the writer was killed?); putting back what it changed",
+            self.path,
+        )
+        if _read_only(fd):
+            return old, True
+        try:
+            start = _common_prefix(content, old)
+            # Only bytes before the record change: killed here, the next reader finds the record again.
+            _pwrite_all(fd, old[start:], start)
+            os.fsync(fd)
+            os.ftruncate(fd, len(old))
+            os.fsync(fd)
+        except OSError as err:
+            raise HostsFileError(describe(self.path, err)) from None
+        return old, False
+
+    def _apply(
+        self, target: str, fd: int, st: os.stat_result, current: bytes, new: bytes, differs: bool = False
+    ) -> WriteResult:
         if self.mode is not WriteMode.INPLACE and not self._rename_failed:
             self._remove_stale_temps(*os.path.split(target))
-        if new == current:
+        if new == current and not differs:
             return WriteResult(False, None, 0, st.st_ino, st.st_nlink == 0)
         if len(new) > self.max_size:  # what we write must be readable again
             raise HostsFileTooLarge(
@@ -417,11 +448,11 @@ class HostsFile:
 
         Only the bytes after the common prefix are written. When nothing but our block follows that point
         (the block is at the end, where the engine puts it), truncate first. Otherwise (user lines after the
-        block) the space a longer file needs is taken first, by appending newlines, so that a full disk fails
-        before any old byte is overwritten; then write and, when shrinking, pad the end with newlines: a kill
-        before the truncate leaves only blank lines, never a duplicated piece of a user line. A kill in the
-        middle of a multi-page write can still mix old and new bytes in that case: in place is never atomic,
-        which is why rename is preferred. A write that fails (full disk, quota) puts the old bytes back.
+        block) an undo record (controller/undo.py) is appended and fsynced first: a full disk fails there,
+        before any old byte is overwritten, and a kill at any later point leaves a file the next sync or
+        cleanup puts back exactly. Then write (when shrinking, what is left of the old end becomes blank
+        lines, never a duplicated piece of a user line) and truncate, which drops the record in one step.
+        A write that fails (full disk, quota) puts the old bytes back.
         """
         if _read_only(fd):
             # Only the directory was writable (see _open_for_lock), and rename is not possible after all.
@@ -440,12 +471,14 @@ class HostsFile:
                 os.ftruncate(fd, start)
                 _pwrite_all(fd, new[start:], start)
             else:
-                grow = len(new) - len(current)
-                if grow > 0:
-                    _pwrite_all(fd, b"\n" * grow, len(current))
-                    os.fsync(fd)  # network file systems may report a full disk only here
+                undo, blank_until = undo_record(current, start, len(new), self.marker)
+                if len(current) + len(undo) > self.max_size:  # it must stay readable to be put back
+                    raise self.too_large(len(current) + len(undo), "writing in place needs, for a moment, ")
+                _pwrite_all(fd, undo, len(current))
+                os.fsync(fd)  # the record is on disk before the first old byte changes (and a full disk
+                # on a network file system may show only here)
                 overwritten = start
-                _pwrite_all(fd, new[start:] + b"\n" * -grow, start)
+                _pwrite_all(fd, new[start:] + b"\n" * (blank_until - len(new)), start)
                 os.ftruncate(fd, len(new))
             os.fsync(fd)
         except OSError as err:
