@@ -42,7 +42,7 @@ def record(old: bytes, start: int, new_size: int, marker: str) -> tuple[bytes, i
     end = b"\n" if old and not old.endswith(b"\n") else b""  # the user's last line ends before our line
     header = _header(marker, start, old)
     copy = b"".join(_LINE + line + b"\n" for line in old[start:].split(b"\n"))
-    if new_size <= len(old):
+    if new_size < len(old):  # at least one blank line, so the header starts a line whatever new ends with
         return end + header + copy, len(old)
     first_header_end = len(old) + len(end) + len(header)
     second_header_at = max(new_size + 1, first_header_end)  # a newline at new_size ends the last line
