@@ -195,11 +195,12 @@ class HostsFile:
                 return b""
             raise self.too_large(big.size) from None
 
-    def too_large(self, size: int, what: str = "is ") -> HostsFileTooLarge:
+    def too_large(
+        self, size: int, what: str = "is", remedy: str = "check what wrote it, or raise"
+    ) -> HostsFileTooLarge:
         return HostsFileTooLarge(
-            f"{self.path} {what}{size} bytes ({format_size(size)}), above the bound of "
-            f"{format_size(self.max_size)} for a hosts file: check what wrote it, or raise "
-            "--max-hosts-file-size"
+            f"{self.path} {what} {size} bytes ({format_size(size)}), above the bound of "
+            f"{format_size(self.max_size)} for a hosts file: {remedy} --max-hosts-file-size"
         )
 
     def parse(self) -> ParsedHosts:
@@ -279,8 +280,8 @@ class HostsFile:
             if held is None:
                 return WriteResult(False, None, 0, 0, False)  # no file and nothing to add
             fd, st = held
-            current, changed = self._read_current(fd)
-            return self._apply(target, fd, st, current, splice(current, entries, self.marker), changed)
+            disk, current = self._read_current(fd)
+            return self._apply(target, fd, st, disk, current, splice(current, entries, self.marker))
 
     def cleanup(self) -> WriteResult:
         """Remove the block (and the blank line we added); a file without a block is not touched."""
@@ -289,8 +290,8 @@ class HostsFile:
             if held is None:
                 return WriteResult(False, None, 0, 0, False)
             fd, st = held
-            current, changed = self._read_current(fd)
-            return self._apply(target, fd, st, current, remove_block(current, self.marker), changed)
+            disk, current = self._read_current(fd)
+            return self._apply(target, fd, st, disk, current, remove_block(current, self.marker))
 
     def check_writable(self) -> None:
         """Raise HostsFileError (with a remedy) unless sync() can write this path."""
@@ -320,45 +321,40 @@ class HostsFile:
         except OSError as err:
             raise HostsFileError(describe(self.path, err)) from None
 
-    def _read_current(self, fd: int) -> tuple[bytes, bool]:
-        """The content, and whether the file on disk says otherwise (an undo record that cannot be put
-        back through ``fd``: then the file must be written even if the new content equals it)."""
-        content = self._read_locked(fd)
-        old = recover(content, self.marker)
+    def _read_current(self, fd: int) -> tuple[bytes, bytes]:
+        """(what is on disk, what the file says): the old content when a write in place was cut short."""
+        disk = self._read_locked(fd)
+        old = recover(disk, self.marker)
         if old is None:
-            return content, False
-        log.warning(
-            "%s: a write in place was cut short (the writer was killed?); putting back what it changed",
-            self.path,
-        )
-        if _read_only(fd):
-            return old, True
-        try:
-            start = _common_prefix(content, old)
-            # Only bytes before the record change: killed here, the next reader finds the record again.
-            _pwrite_all(fd, old[start:], start)
+            return disk, disk
+        log.warning("%s: a write in place was cut short (the writer was killed?); it is undone", self.path)
+        return disk, old
+
+    def _in_place(self, fd: int, disk: bytes, current: bytes, new: bytes) -> WriteResult:
+        if disk != current:
+            if _read_only(fd):
+                raise PermissionError(errno.EACCES, "file not writable")
+            # What a killed write in place changed goes back first. Only bytes before its undo record
+            # change until the truncate drops it: killed here too, the next writer finds the record again.
+            start = _common_prefix(disk, current)
+            _pwrite_all(fd, current[start:], start)
             os.fsync(fd)
-            os.ftruncate(fd, len(old))
+            os.ftruncate(fd, len(current))
             os.fsync(fd)
-        except OSError as err:
-            raise HostsFileError(describe(self.path, err)) from None
-        return old, False
+        return self._write_in_place(fd, current, new)
 
     def _apply(
-        self, target: str, fd: int, st: os.stat_result, current: bytes, new: bytes, differs: bool = False
+        self, target: str, fd: int, st: os.stat_result, disk: bytes, current: bytes, new: bytes
     ) -> WriteResult:
         if self.mode is not WriteMode.INPLACE and not self._rename_failed:
             self._remove_stale_temps(*os.path.split(target))
-        if new == current and not differs:
+        if new == disk:
             return WriteResult(False, None, 0, st.st_ino, st.st_nlink == 0)
         if len(new) > self.max_size:  # what we write must be readable again
-            raise HostsFileTooLarge(
-                f"{self.path}: the new content would be {len(new)} bytes ({format_size(len(new))}), above "
-                f"the bound of {format_size(self.max_size)} for a hosts file; raise --max-hosts-file-size"
-            )
+            raise self.too_large(len(new), "with the new block would be", "raise")
         try:
             if self.mode is WriteMode.INPLACE or (self.mode is WriteMode.AUTO and self._rename_failed):
-                return self._write_in_place(fd, current, new)
+                return self._in_place(fd, disk, current, new)
             try:
                 return self._write_by_rename(target, fd, st, new)
             except _NeedInPlace as why:
@@ -374,7 +370,7 @@ class HostsFile:
                     ) from None
                 log.info("%s: rename not possible (%s); writing in place from now on", self.path, why)
                 self._rename_failed = True
-                return self._write_in_place(fd, current, new)
+                return self._in_place(fd, disk, current, new)
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
 
@@ -473,7 +469,8 @@ class HostsFile:
             else:
                 undo, blank_until = undo_record(current, start, len(new), self.marker)
                 if len(current) + len(undo) > self.max_size:  # it must stay readable to be put back
-                    raise self.too_large(len(current) + len(undo), "writing in place needs, for a moment, ")
+                    size = len(current) + len(undo)
+                    raise self.too_large(size, "written in place would need, for a moment,", "raise")
                 _pwrite_all(fd, undo, len(current))
                 os.fsync(fd)  # the record is on disk before the first old byte changes (and a full disk
                 # on a network file system may show only here)

@@ -10,7 +10,6 @@ completes. After each kill: a reader sees no torn user line and reads the old or
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -171,16 +170,33 @@ def test_a_restart_killed_at_each_step_of_its_repair(tmp_path: Path) -> None:
 
 def test_the_record_is_not_mistaken_for_user_lines_that_look_like_it(tmp_path: Path) -> None:
     """A user line that copies a record's header (or a whole stale record) is the user's: kept as it is."""
-    hosts = tmp_path / "hosts"
-    hosts.write_bytes(splice(BEFORE, FEW, M) + AFTER)
-    for _step, raw in kills(hosts, hosts.read_bytes(), "inplace", MANY, half=False):
-        if b"#### UNDO" in raw:
-            stale = raw  # the file with a record, as a killed writer left it
-            break
-    fake = BEFORE + b"### UNDO TYK-K8S-HOSTS 0 10 " + b"0" * 64 + b" ####\n" + stale[-5000:]
+    path = tmp_path / "hosts"
+    original = splice(BEFORE, FEW, M) + AFTER
+    stale = next(
+        raw for _step, raw in kills(path, original, "inplace", MANY, half=False) if b"#### UNDO" in raw
+    )
+    fake = BEFORE + b"#### UNDO TYK-K8S-HOSTS 0 10 " + b"0" * 64 + b" ####\n" + stale[-5000:]
     content = splice(fake, FEW, M) + b"10.1.1.1 mine.local\n"
-    hosts.write_bytes(content)
-    assert HostsFile(hosts).read() == content
-    HostsFile(hosts, mode="inplace").sync(MANY)
-    assert remove_block(hosts.read_bytes(), M) == remove_block(content, M)
-    shutil.rmtree(tmp_path / "unused", ignore_errors=True)
+    path.write_bytes(content)
+    assert HostsFile(path).read() == content
+    HostsFile(path, mode="inplace").sync(MANY)
+    assert remove_block(path.read_bytes(), M) == remove_block(content, M)
+
+
+@pytest.mark.parametrize("restart_mode", ["rename", "auto"])
+def test_a_restart_that_renames_replaces_what_a_killed_in_place_writer_left(
+    tmp_path: Path, restart_mode: str
+) -> None:
+    """The next writer renames (another host's controller, or `auto` where rename works): it writes from the
+    old content, also when its entries are the old ones (the file on disk still differs)."""
+    old = splice(BEFORE, FEW, M) + AFTER
+    path = tmp_path / "hosts"
+    seen = 0
+    for _step, raw in kills(path, old, "inplace", MANY, half=True):
+        for entries in (MANY, FEW):
+            restarted = tmp_path / "restarted"
+            restarted.write_bytes(raw)
+            HostsFile(restarted, mode=restart_mode).sync(entries)
+            assert restarted.read_bytes() == splice(old, entries, M)
+            seen += 1
+    assert seen >= 6

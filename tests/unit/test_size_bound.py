@@ -86,7 +86,7 @@ def test_the_bound_is_the_files_size_and_a_raised_bound_reads_it(tmp_path: Path)
     # What we would write must be readable again: a sync that would cross the bound is refused, unwritten.
     original = path.read_bytes()
     many = [Entry(f"svc-{i}.local", "172.18.0.9", f"ns/i{i}") for i in range(50)]
-    with pytest.raises(HostsFileTooLarge, match="the new content would be"):
+    with pytest.raises(HostsFileTooLarge, match="with the new block would be"):
         HostsFile(path, max_size=size + 100).sync(many)
     assert path.read_bytes() == original
 
