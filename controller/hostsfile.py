@@ -1,8 +1,10 @@
 """The hosts file itself: read it, and write our block into it safely (docs/architecture.md, decision 4).
 
 Writes are skipped when nothing changes, go through temp file + rename when possible (owner, mode and extended
-attributes carried over) and in place otherwise (a bind-mounted single file), are serialised by an advisory
-lock on the file and verified by reading back; a write that fails (a full disk) leaves the file as it was.
+attributes carried over) and in place otherwise (a bind-mounted single file, with an undo record that a
+killed writer leaves for the next one: controller/undo.py), are serialised by an advisory lock on the file
+and verified by reading back; a write that fails (a full disk) leaves the file as it was. A file above the
+size bound is neither read nor written.
 What the block looks like and where it goes in the content is controller/block.py's job; this module only
 moves bytes between that and the disk.
 
