@@ -97,7 +97,7 @@ def _read_all(fd: int, limit: int) -> bytes:
     chunks = []
     offset = 0
     while True:
-        chunk = os.pread(fd, max(min(size, limit + 1) - offset, 65536), offset)
+        chunk = os.pread(fd, min(max(size - offset, 65536), limit + 1 - offset), offset)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
