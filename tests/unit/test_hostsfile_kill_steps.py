@@ -9,7 +9,11 @@ completes. After each kill: a reader sees no torn user line and reads the old or
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -200,3 +204,70 @@ def test_a_restart_that_renames_replaces_what_a_killed_in_place_writer_left(
             assert restarted.read_bytes() == splice(old, entries, M)
             seen += 1
     assert seen >= 6
+
+
+BIND_KILLS = r"""
+import json, os, subprocess, sys
+from pathlib import Path
+from controller.block import DEFAULT_MARKER as M, remove_block, splice
+from controller.hostsfile import HostsFile
+from tests.unit.test_hostsfile_kill_steps import AFTER, BEFORE, FEW, MANY, run_until
+d = Path(sys.argv[1])
+src, dst = d / "host-hosts", d / "container-hosts"
+for args in (["--make-rprivate", "/"], ["--bind", str(src), str(dst)]):
+    p = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if p.returncode:
+        print(json.dumps({"skip": "mount " + " ".join(args) + ": " + p.stderr.strip()})); sys.exit(0)
+old = splice(BEFORE, FEW, M) + AFTER
+new = splice(old, MANY, M)
+out = []
+for step in range(1, 50):
+    src.write_bytes(old)  # the same inode: O_TRUNC, then the bytes
+    code = run_until(dst, "auto", MANY, step, False)
+    if code == 0:
+        break
+    raw = dst.read_bytes()
+    hosts = HostsFile(dst, mode="auto")
+    result = hosts.sync(MANY)
+    synced = src.read_bytes() == new
+    hosts.cleanup()
+    cleaned = src.read_bytes() == remove_block(old, M)
+    out.append([step, code, b"#### UNDO" in raw, result.mode, synced, cleaned])
+out.append(sorted(n for n in os.listdir(d) if n.endswith(".tmp")))
+print(json.dumps(out))
+"""
+
+
+def test_kills_on_a_real_bind_mount_in_auto_mode(tmp_path: Path) -> None:
+    """auto on a real bind-mounted file: rename fails with EBUSY, the write goes in place; killed at each
+    step (the temp file of the rename attempt too), the next writer and the cleanup are exact on the host."""
+    if os.geteuid() != 0:
+        pytest.skip(f"bind mounts need root; running as uid {os.geteuid()}")
+    if not shutil.which("unshare") or not shutil.which("mount"):
+        pytest.skip("unshare or mount not installed")
+    for name in ("host-hosts", "container-hosts"):
+        (tmp_path / name).write_bytes(b"")
+    script = tmp_path / "bind_kills.py"
+    script.write_text(BIND_KILLS)
+    proc = subprocess.run(
+        ["unshare", "-m", sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    if proc.returncode and "unshare" in proc.stderr:
+        pytest.skip(f"unshare -m is not allowed here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    if isinstance(out, dict):
+        pytest.skip(f"mounts are forbidden here: {out['skip']}")
+    *steps, leftover = out
+    assert len(steps) >= 5, steps  # the rename attempt's temp file, then the in-place steps
+    for step, code, _record, mode, synced, cleaned in steps:
+        assert code == KILLED, step
+        # in place, or nothing to write (killed after the truncate: the file was already new)
+        assert mode in ("inplace", None) and synced and cleaned, (step, mode, synced, cleaned)
+    assert any(record for _, _, record, *_ in steps), "no kill came after the undo record: nothing tested"
+    assert leftover == []
