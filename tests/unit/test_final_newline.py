@@ -38,6 +38,11 @@ USER_FILE = (
 APPENDED = b"10.0.0.9 nexus.corp.example\n"
 
 
+def ended_by_us(block: bytes) -> bytes:
+    """The block as splice appends it after a last line without newline: a tab after the BEGIN marker."""
+    return block.replace(b" ####\n", b" ####\t\n", 1)
+
+
 def tee_a(path: Path, data: bytes) -> None:
     """What `tee -a` does: one write with O_APPEND."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -77,7 +82,7 @@ def test_without_an_append_cleanup_gives_back_the_missing_final_newline(tmp_path
     hosts = HostsFile(path, mode=mode)
     for entries in (TYK, TYK[:1], TYK[::-1]):
         hosts.sync(entries)
-        assert path.read_bytes() == USER_FILE + b"\n" + render_block(entries, M)
+        assert path.read_bytes() == USER_FILE + b"\n" + ended_by_us(render_block(entries, M))
     assert hosts.cleanup().changed
     assert path.read_bytes() == USER_FILE
 
@@ -87,8 +92,9 @@ def test_a_block_written_by_an_earlier_version_without_final_newline_is_rewritte
     old = USER_FILE + b"\n\n" + render_block(TYK, M)[:-1]
     assert remove_block(old, M) == USER_FILE
     new = splice(old, TYK, M)
-    assert new == USER_FILE + b"\n" + render_block(TYK, M)
+    assert new == USER_FILE + b"\n" + ended_by_us(render_block(TYK, M))
     assert remove_block(new, M) == USER_FILE
+
 
 
 @given(st.one_of(USER, st.binary(max_size=200)), ENTRIES, st.sampled_from([b"\n", b"\r\n"]))
@@ -125,8 +131,8 @@ REFUSED = (
     ("before", "entries"),
     [
         (USER_FILE, TYK),  # add a block to a file without final newline
-        (USER_FILE + b"\n" + render_block(TYK, M) + APPENDED.rstrip(b"\n"), TYK[:2]),  # user line, no \n
-        (USER_FILE + b"\n" + render_block(TYK, M), []),  # remove the block again
+        (splice(USER_FILE, TYK, M) + APPENDED.rstrip(b"\n"), TYK[:2]),  # a user line after it, no \n
+        (splice(USER_FILE, TYK, M), []),  # remove the block again
         (USER_FILE + b"\n\n" + render_block(TYK, M)[:-1], TYK),  # an earlier version's block
     ],
 )

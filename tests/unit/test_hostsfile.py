@@ -207,8 +207,10 @@ def test_crlf_file_gets_crlf_block_and_keeps_its_bytes() -> None:
 def test_missing_final_newline_is_given_back_and_the_block_ends_with_one() -> None:
     content = b"127.0.0.1 localhost"
     out = splice(content, [E1], M)
-    assert out == content + b"\n" + render_block([E1], M)  # no blank line: that says "no final newline"
+    # The line end after the user's last line is ours: a tab after the BEGIN marker says so.
+    assert out == content + b"\n" + BEGIN + b"\t\n" + render_block([E1], M).split(b"\n", 1)[1]
     assert splice(out, [E1, E2], M).endswith(b"gateway\n" + END + b"\n")
+    assert splice(out, [E1, E2], M).count(BEGIN + b"\t\n") == 1  # kept when the block is rewritten
     assert remove_block(out, M) == content
     assert remove_block(splice(out, [E1, E2], M), M) == content
 
@@ -316,9 +318,7 @@ def test_no_entries_removes_the_block_and_never_writes_an_empty_one() -> None:
 def test_remove_block_takes_only_the_blank_line_it_added() -> None:
     content = BASE + b"\n\n" + block(b"10.0.0.1 a.local  # n/a")  # the user had a blank line too
     assert remove_block(content, M) == BASE + b"\n"
-    # Right after a line, the line end before the block is how splice appends to a file whose last line had
-    # no newline (the block itself always ends with one): it goes with the block.
-    assert remove_block(BASE + block(b"10.0.0.1 a.local  # n/a"), M) == BASE[:-1]
+    assert remove_block(BASE + block(b"10.0.0.1 a.local  # n/a"), M) == BASE
 
 
 # ----------------------------------------------------------------------------------------------------- parse
