@@ -185,8 +185,7 @@ class HostsFile:
         finally:
             os.close(fd)
         # A write in place that was cut short: what the file said before it (the next sync puts it back).
-        old = recover(content, self.marker)
-        return content if old is None else old
+        return self._recovered(content)
 
     def _read_fd(self, fd: int, limit: int | None = None) -> bytes:
         """The content through ``fd``, bounded by max_size (or by ``limit``, for a read-back)."""
@@ -283,7 +282,7 @@ class HostsFile:
                 return WriteResult(False, None, 0, 0, False)  # no file and nothing to add
             fd, st = held
             disk, current = self._read_current(fd)
-            return self._apply(target, fd, st, disk, current, splice(current, entries, self.marker))
+            return self._apply(target, fd, st, disk, splice(current, entries, self.marker))
 
     def cleanup(self) -> WriteResult:
         """Remove the block (and the blank line we added); a file without a block is not touched."""
@@ -293,7 +292,7 @@ class HostsFile:
                 return WriteResult(False, None, 0, 0, False)
             fd, st = held
             disk, current = self._read_current(fd)
-            return self._apply(target, fd, st, disk, current, remove_block(current, self.marker))
+            return self._apply(target, fd, st, disk, remove_block(current, self.marker))
 
     def check_writable(self) -> None:
         """Raise HostsFileError (with a remedy) unless sync() can write this path."""
@@ -324,30 +323,28 @@ class HostsFile:
             raise HostsFileError(describe(self.path, err)) from None
 
     def _read_current(self, fd: int) -> tuple[bytes, bytes]:
-        """(what is on disk, what the file says): the old content when a write in place was cut short."""
+        """(what is on disk, what the file says): they differ when a write in place was cut short."""
         disk = self._read_locked(fd)
-        old = recover(disk, self.marker)
-        if old is None:
-            return disk, disk
-        log.warning("%s: a write in place was cut short (the writer was killed?); it is undone", self.path)
-        return disk, old
+        current = self._recovered(disk)
+        if current != disk:
+            log.warning(
+                "%s: a write in place was cut short (the writer was killed?); it is undone", self.path
+            )
+        return disk, current
 
-    def _in_place(self, fd: int, disk: bytes, current: bytes, new: bytes) -> WriteResult:
-        if disk != current:
-            if _read_only(fd):
-                raise PermissionError(errno.EACCES, "file not writable")
-            # What a killed write in place changed goes back first. Only bytes before its undo record
-            # change until the truncate drops it: killed here too, the next writer finds the record again.
-            start = _common_prefix(disk, current)
-            _pwrite_all(fd, current[start:], start)
-            os.fsync(fd)
-            os.ftruncate(fd, len(current))
-            os.fsync(fd)
-        return self._write_in_place(fd, current, new)
+    def _recovered(self, content: bytes) -> bytes:
+        """What the file says: the content a killed write in place was changing (controller/undo.py). A
+        writer killed while it repaired such a file left a record of that file: undone in turn."""
+        for _ in range(8):
+            old = recover(content, self.marker)
+            if old is None:
+                break
+            content = old
+        return content
 
-    def _apply(
-        self, target: str, fd: int, st: os.stat_result, disk: bytes, current: bytes, new: bytes
-    ) -> WriteResult:
+    def _apply(self, target: str, fd: int, st: os.stat_result, disk: bytes, new: bytes) -> WriteResult:
+        """Write ``new`` over ``disk``; a record a killed writer left in it goes too: in place, by a write
+        protected by a record of its own like any other (killed again, the next one undoes both)."""
         if self.mode is not WriteMode.INPLACE and not self._rename_failed:
             self._remove_stale_temps(*os.path.split(target))
         if new == disk:
@@ -356,7 +353,7 @@ class HostsFile:
             raise self.too_large(len(new), "with the new block would be", "raise")
         try:
             if self.mode is WriteMode.INPLACE or (self.mode is WriteMode.AUTO and self._rename_failed):
-                return self._in_place(fd, disk, current, new)
+                return self._write_in_place(fd, disk, new)
             try:
                 return self._write_by_rename(target, fd, st, new)
             except _NeedInPlace as why:
@@ -372,7 +369,7 @@ class HostsFile:
                     ) from None
                 log.info("%s: rename not possible (%s); writing in place from now on", self.path, why)
                 self._rename_failed = True
-                return self._in_place(fd, disk, current, new)
+                return self._write_in_place(fd, disk, new)
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
 

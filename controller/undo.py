@@ -51,7 +51,11 @@ def record(old: bytes, start: int, new_size: int, marker: str) -> tuple[bytes, i
 
 
 def recover(content: bytes, marker: str) -> bytes | None:
-    """The old content when ``content`` ends with an undo record the hash confirms; None otherwise."""
+    """What the file says when ``content`` holds an undo record the hash confirms; None otherwise.
+
+    That is the old content, followed (on a line of its own) by whatever was appended after the whole record
+    once its writer was gone (``tee -a`` before the next sync): those bytes are the user's.
+    """
     key = b"\n#### UNDO " + marker.encode() + b" "
     pos = content.rfind(key)
     for _ in range(_TRIES):
@@ -61,20 +65,28 @@ def recover(content: bytes, marker: str) -> bytes | None:
         if found and found[1] == marker.encode():
             start, size, digest = int(found[2]), int(found[3]), found[4].decode()
             if start <= size <= pos + 1:
-                copy = _decode(content[found.end() :])
-                if copy is not None and start + len(copy) == size:
-                    old = content[:start] + copy
-                    if hashlib.sha256(old).hexdigest() == digest:
-                        return old  # killed after the overwrite began
+                copy = _decode(content, found.end(), size - start)
+                if copy is not None:
+                    old = content[:start] + copy[0]
+                    if hashlib.sha256(old).hexdigest() == digest:  # killed after the overwrite began
+                        after = content[copy[1] :]
+                        return old + (b"\n" if after and old and not old.endswith(b"\n") else b"") + after
                 if hashlib.sha256(content[:size]).hexdigest() == digest:
                     return content[:size]  # killed while the record was appended: nothing overwritten yet
         pos = content.rfind(key, 0, pos)
     return None
 
 
-def _decode(encoded: bytes) -> bytes | None:
-    """The bytes the record's copy stands for; None when it is not a whole copy (cut short)."""
-    lines = encoded.split(b"\n")
-    if len(lines) < 2 or lines[-1] or not all(line.startswith(_LINE) for line in lines[:-1]):
-        return None
-    return b"\n".join(line[len(_LINE) :] for line in lines[:-1])
+def _decode(content: bytes, offset: int, size: int) -> tuple[bytes, int] | None:
+    """The ``size`` bytes the record's copy from ``offset`` stands for, and where the copy ends; None when
+    it is not a whole copy (cut short)."""
+    pieces: list[bytes] = []
+    total = -1  # the decoded length: the pieces and the newlines between them
+    while total < size:
+        end = content.find(b"\n", offset)
+        if end == -1 or not content.startswith(_LINE, offset):
+            return None
+        pieces.append(content[offset + len(_LINE) : end])
+        total += end - offset - len(_LINE) + 1
+        offset = end + 1
+    return (b"\n".join(pieces), offset) if total == size else None

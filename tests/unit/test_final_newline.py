@@ -96,7 +96,6 @@ def test_a_block_written_by_an_earlier_version_without_final_newline_is_rewritte
     assert remove_block(new, M) == USER_FILE
 
 
-
 @given(st.one_of(USER, st.binary(max_size=200)), ENTRIES, st.sampled_from([b"\n", b"\r\n"]))
 def test_insert_append_a_line_remove_gives_the_users_bytes_and_the_line(
     user: bytes, entries: list[Entry], crlf: bytes

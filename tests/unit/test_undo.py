@@ -78,11 +78,29 @@ def test_content_without_a_record_is_never_taken_for_one(content: bytes) -> None
 
 
 @given(CONTENT, CONTENT)
-def test_a_stale_record_inside_user_lines_is_not_taken_for_ours(user: bytes, other: bytes) -> None:
-    """A record copied into the middle of a file (by a backup, by hand) does not match the bytes before it."""
+def test_a_stale_record_of_other_bytes_is_not_taken_for_ours(user: bytes, other: bytes) -> None:
+    """A record copied into a file (by a backup, by hand) that does not describe the bytes before it."""
+    assume(not (user + b"\n").startswith(other))
     undo, _ = record(other + b"x", len(other), len(other), M)
     content = user + b"\n" + undo + b"10.1.1.1 mine.local\n"
     assert recover(content, M) is None
+
+
+@given(CONTENT, CONTENT, st.data())
+def test_lines_appended_after_a_whole_record_are_kept_as_lines_of_their_own(
+    old: bytes, new_tail: bytes, data: st.DataObject
+) -> None:
+    """The writer was killed, then the user appended a line (`tee -a`) before the next sync."""
+    start = data.draw(st.integers(0, len(old)))
+    new = old[:start] + new_tail
+    assume(old and new != old)
+    line = b"10.0.0.9 nexus.corp.example\n"
+    undo, _ = record(old, start, len(new), M)
+    expected = old + (b"" if old.endswith(b"\n") else b"\n") + line
+    for step, state in states(old, new, start):
+        if step == "append" and len(state) - len(old) < len(undo):
+            continue  # a record cut short: the appended line would be glued onto our comment line
+        assert recover(state + line, M) == expected, (step, len(state))
 
 
 def test_another_markers_record_is_not_ours() -> None:
