@@ -271,3 +271,27 @@ def test_kills_on_a_real_bind_mount_in_auto_mode(tmp_path: Path) -> None:
         assert mode in ("inplace", None) and synced and cleaned, (step, mode, synced, cleaned)
     assert any(record for _, _, record, *_ in steps), "no kill came after the undo record: nothing tested"
     assert leftover == []
+
+
+@pytest.mark.parametrize("half", [False, True], ids=["between calls", "in the middle of a write"])
+@pytest.mark.parametrize("write", list(WRITES))
+def test_a_line_appended_after_the_kill_is_kept(tmp_path: Path, write: str, half: bool) -> None:
+    """Killed, then `tee -a` before the next sync: the restart and the cleanup keep the user's line."""
+    current, target = WRITES[write]
+    old = splice(BEFORE, current, M) + AFTER
+    line = b"10.0.0.9 nexus.corp.example\n"
+    path = tmp_path / "hosts"
+    seen = 0
+    for _step, raw in kills(path, old, "inplace", target, half):
+        if not raw.endswith(b"\n"):
+            continue  # a record cut in the middle of its one write: the line would be glued onto ours
+        seen += 1
+        appended = tmp_path / "appended"
+        appended.write_bytes(raw + line)
+        hosts = HostsFile(appended, mode="inplace")
+        if target is not None:
+            hosts.sync(target)
+            assert appended.read_bytes() == splice(old + line, target, M)
+        hosts.cleanup()
+        assert appended.read_bytes() == BEFORE + b"\n" + AFTER + line
+    assert seen >= 4
