@@ -85,7 +85,7 @@ def check_value(name: str, kind: str, raw: Any, label: str, default: Any = None)
             raise UsageError(f"{label}: {err}") from None
 
 
-MIN_SIZE, MAX_SIZE = 1 << 10, 4 << 30  # below 1 KiB even an empty block does not fit; 4 GiB: a typo
+MIN_SIZE, MAX_SIZE = 1 << 10, 4 << 30  # below 1 KiB a real file and a block hardly fit; over 4 GiB: a typo
 
 
 def check_size(raw: str, label: str) -> int:
