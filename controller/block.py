@@ -13,11 +13,12 @@ Guarantees (docs/architecture.md, decision 3):
 - duplicate blocks collapse into the first one; a BEGIN without END (a crashed writer) is repaired by removing
   the BEGIN line and only the lines right after it that are byte for byte what render_block writes (and, at
   the very end of the file, the start of one: a write cut short); the first other line and all after it stay;
-- remove_block is the exact inverse of splice: the blank line splice puts before an appended block goes with
-  the block only while the block ends the file;
+- the block ends with a newline (a line appended after it stays its own); splice appends it after one line
+  end (a blank line, or a tab after BEGIN says it ended the last line), remove_block is its exact inverse;
 - parsing is linear in the file size: no regex may backtrack, no line is scanned twice.
 
-Pure functions of (content, entries, marker): no file I/O (that is controller/hostsfile.py), stdlib only.
+Pure functions of (content, entries, marker): no file I/O (that is controller/hostsfile.py), stdlib only;
+above 350 lines on purpose: the format, its parser and its exact inverse are one promise, tested together.
 """
 
 from __future__ import annotations
@@ -293,38 +294,41 @@ def parse(content: bytes, marker: str) -> ParsedHosts:
 # --------------------------------------------------------------------------------------------------- splice
 
 
-def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
-    """New content with our block replaced where it is, or appended after one blank line.
+# A tab after the BEGIN marker (marker lines ignore spaces and tabs) records that splice ended the user's last
+# line, which had no newline, to append the block: remove_block takes that line end away again.
+_ENDED_BY_US = b"\t"
 
-    With no entries the block is removed: an empty block is never written.
-    """
+
+def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
+    """New content with our block replaced where it is, or appended after one line end; with no entries
+    the block is removed. The block always ends with a newline: a line appended later (``tee -a``) stays
+    a line of its own."""
     entries = list(entries)
     if not entries:
         return remove_block(content, marker)
     nl = detect_newline(content)
     block = render_block(entries, marker, nl)
     spans = _spans(content, marker)
-    if spans:
-        first = spans[0]
-        if first.terminated and first.end == len(content) and not content.endswith(b"\n"):
-            block = block[: -len(nl)]  # the file ended without a newline after our END line: keep it so
-        return _without_spans(content, spans, block)
-    if not content:
-        return block
-    if content.endswith(b"\n"):
-        return content + nl + block
-    # No final newline: terminate the last line, add the blank line, and mirror the missing final newline
-    # at the end of the block so that remove_block can give back the exact original bytes.
-    return content + nl + nl + block[: -len(nl)]
+    if spans and not (spans[0].end == len(content) and not content.endswith(b"\n")):
+        return _without_spans(content, spans, _flagged(block, _ended_by_us(content, spans[0])))
+    # Appended after a blank line, or ending the user's last line. A block at the very end without a final
+    # newline (an older version's, or cut short) is appended anew to the user's own bytes.
+    user = remove_block(content, marker) if spans else content
+    return user + nl + _flagged(block, not user.endswith(b"\n")) if user else block
+
+
+def _flagged(block: bytes, ended_by_us: bool) -> bytes:
+    return block.replace(b" ####", b" ####" + _ENDED_BY_US, 1) if ended_by_us else block  # on the BEGIN line
+
+
+def _ended_by_us(content: bytes, span: _Span) -> bool:
+    return _line_text(content[span.start : _next_line(content, span.start)]).endswith(_ENDED_BY_US)
 
 
 def remove_block(content: bytes, marker: str) -> bytes:
-    """Content without our block(s); unchanged if there is no block.
-
-    The exact inverse of splice's append: the blank line splice puts before a block it appends at the end of
-    the file goes with it, but only while the block still ends the file. A blank line before a block in the
-    middle of the file may be the user's, so it stays.
-    """
+    """Content without our block(s). The exact inverse of splice's append: the line end it puts before the
+    block goes with it while the block ends the file; before a block in the middle it may be the user's, so
+    it stays (and keeps a line appended after the block a line of its own)."""
     spans = _spans(content, marker)
     if not spans:
         return content
@@ -333,11 +337,14 @@ def remove_block(content: bytes, marker: str) -> bytes:
     rest = _without_spans(content, spans, b"")[first.start :]
     if rest:
         return prefix + rest
+    if _ended_by_us(content, first):  # the line end splice gave the user's last line (the BEGIN line's)
+        nl = b"\r\n" if content[first.start : _next_line(content, first.start)].endswith(b"\r\n") else b"\n"
+        return prefix.removesuffix(nl)
     nl = detect_newline(content)
     if prefix.endswith(b"\n" + nl):
         prefix = prefix[: -len(nl)]  # the blank line splice added when appending
     if spans[-1].terminated and not content.endswith(b"\n") and prefix.endswith(nl):
-        prefix = prefix[: -len(nl)]  # splice terminated the user's last line when appending: undo that
+        prefix = prefix[: -len(nl)]  # an older version's block ended without newline and ended that line
     return prefix
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from controller.block import validate_marker
 from controller.entries import HostsFileError, validate_hostname
+from controller.sizes import parse_size, size_flag
 from controller.sources import SOURCES
 
 # A namespace name is a DNS label (RFC 1123), as the API server requires.
@@ -89,6 +90,8 @@ def check_value(
             raise UsageError(f"{label} must be a finite number of seconds{allowed}, got {raw}")
         if span is not None and raw not in span:
             raise UsageError(f"{label} must be {span} seconds, got {raw:g}")
+    elif kind == "size":
+        check_size(raw, label)
     elif name == "marker":
         try:
             validate_marker(raw)
@@ -102,6 +105,23 @@ def check_value(
             parse_bind_address(raw)
         except ValueError as err:
             raise UsageError(f"{label}: {err}") from None
+
+
+MIN_SIZE, MAX_SIZE = 1 << 10, 4 << 30  # below 1 KiB a real file and a block hardly fit; over 4 GiB: a typo
+
+
+def check_size(raw: str, label: str) -> int:
+    """A size such as 64Mi, within MIN_SIZE..MAX_SIZE."""
+    try:
+        size = parse_size(raw)
+    except ValueError as err:
+        raise UsageError(f"{label}: {err}") from None
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise UsageError(
+            f"{label} {raw.strip()!r} is out of range: give {size_flag(MIN_SIZE)} to {size_flag(MAX_SIZE)} "
+            "(e.g. 64Mi)"
+        )
+    return size
 
 
 def check_suffix(suffix: str, label: str) -> None:

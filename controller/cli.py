@@ -69,7 +69,9 @@ def parse_args(argv: Sequence[str]) -> Config:
 
 
 def cleanup(config: Config) -> int:
-    result = HostsFile(config.hosts_file, config.marker, config.write_mode).cleanup()
+    result = HostsFile(
+        config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size
+    ).cleanup()
     if result.changed:
         log.info("removed the %s block from %s", config.marker, config.hosts_file)
     else:
@@ -105,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config.cleanup:
             return cleanup(config)
         if not config.dry_run:
-            HostsFile(config.hosts_file, config.marker, config.write_mode).check_writable()
+            HostsFile(
+                config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size
+            ).check_writable()
     except LockTimeout as err:  # not bad input: the same command works once the lock is released (exit 1)
         print(f"{PROG}: error: {err}; the block is left in the file: try again later", file=sys.stderr)
         return 1

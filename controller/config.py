@@ -32,8 +32,9 @@ from controller.checks import (
     check_value,
     split_list,
 )
-from controller.hostsfile import WriteMode
+from controller.hostsfile import DEFAULT_MAX_SIZE, WriteMode
 from controller.share import MAX_BLOCK_BYTES, MAX_BLOCK_LINES
+from controller.sizes import parse_size, size_flag
 from controller.sources import SOURCES
 
 PROG = "k8s-hosts-controller"
@@ -44,8 +45,9 @@ WATCH, HOSTS_FILE, MODES, OPERATIONS = "what to watch", "the hosts file", "modes
 GROUPS = (WATCH, HOSTS_FILE, MODES, OPERATIONS)
 
 # text: a string as given; path: a Path; seconds: a float; choice: one of `choices`; switch: a flag without a
-# value (true/false in the environment); list: repeatable, comma lists allowed; count: a whole number >= 1.
-Kind = Literal["text", "path", "seconds", "choice", "switch", "list", "count"]
+# value (true/false in the environment); list: repeatable, comma lists allowed; count: a whole number >= 1;
+# size: bytes, e.g. 64Mi.
+Kind = Literal["text", "path", "seconds", "choice", "switch", "list", "count", "size"]
 
 # What the environment may say for a boolean flag.
 FALSE_WORDS = ("", "0", "false", "no", "off")
@@ -97,7 +99,7 @@ class Setting:
             return None
         if self.kind == "list":
             return [raw] if raw else None
-        if self.kind in ("seconds", "choice", "count") and not raw.strip():
+        if self.kind in ("seconds", "choice", "count", "size") and not raw.strip():
             return None
         if self.kind == "seconds":
             try:
@@ -240,6 +242,15 @@ class Config:
         kind="count",
         metavar="N",
     )
+    max_hosts_file_size: int = setting(
+        DEFAULT_MAX_SIZE,
+        "--max-hosts-file-size",
+        "refuse a hosts file bigger than this (bytes, or Ki, Mi, Gi: e.g. 128Mi); it is never loaded",
+        HOSTS_FILE,
+        kind="size",
+        metavar="SIZE",
+        shown_default=size_flag(DEFAULT_MAX_SIZE),
+    )
     post_write_command: str | None = setting(
         None,
         "--post-write-command",
@@ -296,6 +307,8 @@ class Config:
         for field, spec in settings():
             value = getattr(self, field.name)
             shown = _show(not value if spec.negated else value)
+            if spec.kind == "size":
+                shown = size_flag(value)
             if field.name == "cleanup_on_exit" and (self.once or self.dry_run):
                 # --once and --dry-run keep the file as they leave it: never say cleanup is on.
                 shown = f"true (implied by {'--dry-run' if self.dry_run else '--once'})"
@@ -340,6 +353,8 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
             value = split_list(value) or field.default
         elif spec.kind == "path" and value is not None:
             value = Path(value)
+        elif spec.kind == "size" and value is not None:
+            value = parse_size(value)
         values[field.name] = field.default if value is None else value
 
     # The command line wins as a whole: --namespaces on it overrides an environment --all-namespaces.

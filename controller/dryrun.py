@@ -35,12 +35,9 @@ def print_dry_run(hosts: HostsFile, result_plan: Plan, out: TextIO | None = None
     out = out or sys.stdout
     parts = [render_block(result_plan.entries, hosts.marker).decode(errors="backslashreplace")]
     diff = difflib.unified_diff(
-        current.decode(errors="backslashreplace").splitlines(keepends=True),
-        new.decode(errors="backslashreplace").splitlines(keepends=True),
-        fromfile=str(hosts.path),
-        tofile=f"{hosts.path} (after sync)",
+        _lines(current), _lines(new), fromfile=str(hosts.path), tofile=f"{hosts.path} (after sync)"
     )
-    text = "".join(diff)
+    text = "".join(_marked(line) for line in diff)
     parts.append(text if text else f"# {hosts.path} is already up to date\n")
     for r in result_plan.rejections:  # escaped: a newline in a name must not start a line of its own
         parts.append(f"# refused {printable(r.host)} from {r.owner}: {printable(r.message)} [{r.reason}]\n")
@@ -48,6 +45,21 @@ def print_dry_run(hosts: HostsFile, result_plan: Plan, out: TextIO | None = None
         _write_all("".join(parts), out)
     except BrokenPipeError:
         _reader_left(out)
+
+
+def _lines(content: bytes) -> list[str]:
+    """The file's lines as `patch` sees them: split at LF only (str.splitlines also splits at form feeds,
+    lone CRs, ...), each with its line end; the last one without, when the file ends without a newline."""
+    text = content.decode(errors="backslashreplace")
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _marked(line: str) -> str:
+    """A diff line; the last line of a file without a final newline gets the unified diff's marker, so that
+    the diff stays valid and the next line (a hunk, a `# refused` comment) starts a line of its own."""
+    return line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
 
 
 def _write_all(text: str, out: TextIO) -> None:

@@ -1,8 +1,10 @@
 """The hosts file itself: read it, and write our block into it safely (docs/architecture.md, decision 4).
 
 Writes are skipped when nothing changes, go through temp file + rename when possible (owner, mode and extended
-attributes carried over) and in place otherwise (a bind-mounted single file), are serialised by an advisory
-lock on the file and verified by reading back; a write that fails (a full disk) leaves the file as it was.
+attributes carried over) and in place otherwise (a bind-mounted single file, with an undo record that a
+killed writer leaves for the next one: controller/undo.py), are serialised by an advisory lock on the file
+and verified by reading back; a write that fails (a full disk) leaves the file as it was. A file above the
+size bound is neither read nor written.
 What the block looks like and where it goes in the content is controller/block.py's job; this module only
 moves bytes between that and the disk.
 
@@ -37,6 +39,9 @@ from controller.block import (
 from controller.entries import Entry, HostsFileError
 from controller.filelock import LOCK_TIMEOUT, lock_exclusive
 from controller.safepath import describe, open_regular, resolve
+from controller.sizes import format_size
+from controller.undo import record as undo_record
+from controller.undo import recover
 from controller.xattrs import CannotCopy
 from controller.xattrs import copy as copy_xattrs
 
@@ -68,16 +73,37 @@ _TEMP_FALLBACK = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
-def _read_all(fd: int) -> bytes:
+DEFAULT_MAX_SIZE = 64 << 20  # far above any real hosts file (a big ad-blocking list is a few MB)
+
+
+class HostsFileTooLarge(HostsFileError):
+    """The file is above the size bound: it is neither read nor written."""
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    """The whole file, read through ``fd``; _TooLarge when it has more than ``limit`` bytes.
+
+    The size is checked before anything is read (a sparse 1 TiB file must not be loaded), and no more than
+    ``limit + 1`` bytes are ever read: the file may grow while it is read.
+    """
     size = os.fstat(fd).st_size
+    if size > limit:
+        raise _TooLarge(size)
     chunks = []
     offset = 0
     while True:
-        chunk = os.pread(fd, max(size - offset, 65536), offset)
+        chunk = os.pread(fd, min(max(size - offset, 65536), limit + 1 - offset), offset)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
         offset += len(chunk)
+        if offset > limit:
+            raise _TooLarge(max(offset, os.fstat(fd).st_size))
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -116,9 +142,14 @@ class HostsFile:
     """One hosts file and our block in it."""
 
     def __init__(
-        self, path: str | os.PathLike[str], marker: str = DEFAULT_MARKER, mode: WriteMode | str = "auto"
+        self,
+        path: str | os.PathLike[str],
+        marker: str = DEFAULT_MARKER,
+        mode: WriteMode | str = "auto",
+        max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self.path = os.fspath(path)
+        self.max_size = max_size  # a bigger file is refused (HostsFileTooLarge), never loaded
         self.marker = validate_marker(marker)
         try:
             self.mode = WriteMode(mode)
@@ -148,11 +179,30 @@ class HostsFile:
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
         try:
-            return _read_all(fd)
+            content = self._read_fd(fd)
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
         finally:
             os.close(fd)
+        # A write in place that was cut short: what the file said before it (the next sync puts it back).
+        return self._recovered(content)
+
+    def _read_fd(self, fd: int, limit: int | None = None) -> bytes:
+        """The content through ``fd``, bounded by max_size (or by ``limit``, for a read-back)."""
+        try:
+            return _read_all(fd, self.max_size if limit is None else limit)
+        except _TooLarge as big:
+            if limit is not None:  # a read-back: the file grew meanwhile, not what we wrote
+                return b""
+            raise self.too_large(big.size) from None
+
+    def too_large(
+        self, size: int, what: str = "is", remedy: str = "check what wrote it, or raise"
+    ) -> HostsFileTooLarge:
+        return HostsFileTooLarge(
+            f"{self.path} {what} {size} bytes ({format_size(size)}), above the bound of "
+            f"{format_size(self.max_size)} for a hosts file: {remedy} --max-hosts-file-size"
+        )
 
     def parse(self) -> ParsedHosts:
         return parse(self.read(), self.marker)
@@ -231,8 +281,8 @@ class HostsFile:
             if held is None:
                 return WriteResult(False, None, 0, 0, False)  # no file and nothing to add
             fd, st = held
-            current = self._read_locked(fd)
-            return self._apply(target, fd, st, current, splice(current, entries, self.marker))
+            disk, current = self._read_current(fd)
+            return self._apply(target, fd, st, disk, splice(current, entries, self.marker))
 
     def cleanup(self) -> WriteResult:
         """Remove the block (and the blank line we added); a file without a block is not touched."""
@@ -241,8 +291,8 @@ class HostsFile:
             if held is None:
                 return WriteResult(False, None, 0, 0, False)
             fd, st = held
-            current = self._read_locked(fd)
-            return self._apply(target, fd, st, current, remove_block(current, self.marker))
+            disk, current = self._read_current(fd)
+            return self._apply(target, fd, st, disk, remove_block(current, self.marker))
 
     def check_writable(self) -> None:
         """Raise HostsFileError (with a remedy) unless sync() can write this path."""
@@ -268,18 +318,42 @@ class HostsFile:
 
     def _read_locked(self, fd: int) -> bytes:
         try:
-            return _read_all(fd)
+            return self._read_fd(fd)
         except OSError as err:
             raise HostsFileError(describe(self.path, err)) from None
 
-    def _apply(self, target: str, fd: int, st: os.stat_result, current: bytes, new: bytes) -> WriteResult:
+    def _read_current(self, fd: int) -> tuple[bytes, bytes]:
+        """(what is on disk, what the file says): they differ when a write in place was cut short."""
+        disk = self._read_locked(fd)
+        current = self._recovered(disk)
+        if current != disk:
+            log.warning(
+                "%s: a write in place was cut short (the writer was killed?); it is undone", self.path
+            )
+        return disk, current
+
+    def _recovered(self, content: bytes) -> bytes:
+        """What the file says: the content a killed write in place was changing (controller/undo.py). A
+        writer killed while it repaired such a file left a record of that file: undone in turn."""
+        for _ in range(8):
+            old = recover(content, self.marker)
+            if old is None:
+                break
+            content = old
+        return content
+
+    def _apply(self, target: str, fd: int, st: os.stat_result, disk: bytes, new: bytes) -> WriteResult:
+        """Write ``new`` over ``disk``; a record a killed writer left in it goes too: in place, by a write
+        protected by a record of its own like any other (killed again, the next one undoes both)."""
         if self.mode is not WriteMode.INPLACE and not self._rename_failed:
             self._remove_stale_temps(*os.path.split(target))
-        if new == current:
+        if new == disk:
             return WriteResult(False, None, 0, st.st_ino, st.st_nlink == 0)
+        if len(new) > self.max_size:  # what we write must be readable again
+            raise self.too_large(len(new), "with the new block would be", "raise")
         try:
             if self.mode is WriteMode.INPLACE or (self.mode is WriteMode.AUTO and self._rename_failed):
-                return self._write_in_place(fd, current, new)
+                return self._write_in_place(fd, disk, new)
             try:
                 return self._write_by_rename(target, fd, st, new)
             except _NeedInPlace as why:
@@ -295,7 +369,7 @@ class HostsFile:
                     ) from None
                 log.info("%s: rename not possible (%s); writing in place from now on", self.path, why)
                 self._rename_failed = True
-                return self._write_in_place(fd, current, new)
+                return self._write_in_place(fd, disk, new)
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
 
@@ -369,11 +443,11 @@ class HostsFile:
 
         Only the bytes after the common prefix are written. When nothing but our block follows that point
         (the block is at the end, where the engine puts it), truncate first. Otherwise (user lines after the
-        block) the space a longer file needs is taken first, by appending newlines, so that a full disk fails
-        before any old byte is overwritten; then write and, when shrinking, pad the end with newlines: a kill
-        before the truncate leaves only blank lines, never a duplicated piece of a user line. A kill in the
-        middle of a multi-page write can still mix old and new bytes in that case: in place is never atomic,
-        which is why rename is preferred. A write that fails (full disk, quota) puts the old bytes back.
+        block) an undo record (controller/undo.py) is appended and fsynced first: a full disk fails there,
+        before any old byte is overwritten, and a kill at any later point leaves a file the next sync or
+        cleanup puts back exactly. Then write (when shrinking, what is left of the old end becomes blank
+        lines, never a duplicated piece of a user line) and truncate, which drops the record in one step.
+        A write that fails (full disk, quota) puts the old bytes back.
         """
         if _read_only(fd):
             # Only the directory was writable (see _open_for_lock), and rename is not possible after all.
@@ -392,17 +466,20 @@ class HostsFile:
                 os.ftruncate(fd, start)
                 _pwrite_all(fd, new[start:], start)
             else:
-                grow = len(new) - len(current)
-                if grow > 0:
-                    _pwrite_all(fd, b"\n" * grow, len(current))
-                    os.fsync(fd)  # network file systems may report a full disk only here
+                undo, blank_until = undo_record(current, start, len(new), self.marker)
+                if len(current) + len(undo) > self.max_size:  # it must stay readable to be put back
+                    size = len(current) + len(undo)
+                    raise self.too_large(size, "written in place would need, for a moment,", "raise")
+                _pwrite_all(fd, undo, len(current))
+                os.fsync(fd)  # the record is on disk before the first old byte changes (and a full disk
+                # on a network file system may show only here)
                 overwritten = start
-                _pwrite_all(fd, new[start:] + b"\n" * -grow, start)
+                _pwrite_all(fd, new[start:] + b"\n" * (blank_until - len(new)), start)
                 os.ftruncate(fd, len(new))
             os.fsync(fd)
         except OSError as err:
             raise self._undo(fd, current, overwritten, at_end, err) from None
-        if _read_all(fd) != new:
+        if self._read_fd(fd, len(new)) != new:
             raise HostsFileError(
                 f"{self.path}: read-back after writing in place did not match (changed by "
                 "another program at the same time?); the next sync retries"
@@ -421,7 +498,7 @@ class HostsFile:
             os.ftruncate(fd, len(current))
             os.fsync(fd)
         try:
-            kept = _read_all(fd) == current
+            kept = self._read_fd(fd, len(current)) == current
         except OSError:
             kept = False
         reason = describe(self.path, err)
@@ -440,7 +517,7 @@ class HostsFile:
     def _verify_path(self, target: str, new: bytes) -> None:
         fd = open_regular(self.path, target, os.O_RDONLY)
         try:
-            if _read_all(fd) != new:
+            if self._read_fd(fd, len(new)) != new:
                 raise HostsFileError(
                     f"{self.path}: read-back after rename did not match (changed by another "
                     "program at the same time?); the next sync retries"

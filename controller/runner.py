@@ -55,7 +55,7 @@ def run_controller(config: Config, configuration: client.Configuration) -> int:
 
 async def _run(config: Config, configuration: client.Configuration) -> int:
     metrics, health = Metrics(), Health()
-    hosts = HostsFile(config.hosts_file, config.marker, config.write_mode)
+    hosts = HostsFile(config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size)
     resources = sources.resources_for(config.sources)
     namespaces: list[str | None] = [None] if config.all_namespaces else list(config.namespaces)
     scopes = [(r.kind, ns) for r in resources for ns in namespaces]

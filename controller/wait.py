@@ -28,6 +28,7 @@ from controller.config import Config, UsageError, env_label, env_name
 from controller.entries import HostsFileError
 from controller.hostsfile import HostsFile
 from controller.logs import printable
+from controller.sizes import parse_size, size_flag
 
 PROG = "k8s-hosts-controller wait"
 POLL_SECONDS = 0.1
@@ -82,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     # The controller's defaults and environment names, so that both look at the same block.
     p.add_argument("--hosts-file", help=f"default: ${env_name('--hosts-file')}, else {Config.hosts_file}")
     p.add_argument("--marker", help=f"default: ${env_name('--marker')}, else {Config.marker}")
+    p.add_argument(
+        "--max-hosts-file-size",
+        metavar="SIZE",
+        help=f"default: ${env_name('--max-hosts-file-size')}, else {size_flag(Config.max_hosts_file_size)}",
+    )
     p.add_argument("--ready-url", help="also wait for HTTP 200 here, e.g. http://127.0.0.1:8080/readyz")
     p.add_argument(
         "--timeout",
@@ -156,11 +162,12 @@ def _wait(args: argparse.Namespace) -> int:
     hosts = [h.strip().lower() for value in args.host for h in value.split(",") if h.strip()]
     path = _setting("hosts_file", args.hosts_file)
     marker = _setting("marker", args.marker)
+    max_size = parse_size(_setting("max_hosts_file_size", args.max_hosts_file_size))
     url = check_url(args.ready_url) if args.ready_url is not None else None
     if not hosts and not url:
         raise UsageError("nothing to wait for (give --host NAME and/or --ready-url URL)")
     try:
-        hosts_file = HostsFile(path, marker)
+        hosts_file = HostsFile(path, marker, max_size=max_size)
     except HostsFileError as err:
         raise UsageError(str(err)) from None
     answered: dict[str, list[str]] = {}  # the last completed check's findings, per kind

@@ -116,3 +116,40 @@ def test_dry_run_into_head(namespace, hosts_file, kubeconfig, stale_block, tmp_p
     assert (tmp_path / "stdout").read_bytes() == b"#### BEGIN TYK-K8S-H"
     assert_quiet(stderr)
     assert hosts_file.read_bytes() == stale_block
+
+
+def test_a_file_without_final_newline_gets_a_diff_patch_applies(ingresses, namespace, tmp_path, kubeconfig):
+    """Tyk-chart-like Ingresses (one with a wildcard the file cannot hold) and a hosts file whose last line
+    has no newline: the real `patch` applies the dry run's diff, and gives what --once then writes."""
+    user = b"127.0.0.1\tlocalhost\n::1 localhost\n10.1.1.1 gw.corp.example"  # no final newline
+    hosts_file = tmp_path / "hosts"
+    hosts_file.write_bytes(user)
+    ingresses.create(namespace, "dashboard-ingress", ["chart-dash.local"], ips=["172.18.0.200"])
+    ingresses.create(
+        namespace, "gateway-ingress", ["chart-gw.local", "*.chart-gw.local"], ips=["172.18.0.200"]
+    )
+    proc = subprocess.run(
+        dry_run_argv(namespace, hosts_file, kubeconfig), capture_output=True, timeout=HANG_GUARD, check=False
+    )
+    stdout, stderr = proc.stdout.decode(), proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, stderr
+    assert_quiet(stderr)
+    diff = stdout[stdout.index("--- ") :]
+    assert "-10.1.1.1 gw.corp.example\n\\ No newline at end of file\n+10.1.1.1 gw.corp.example\n" in diff
+    refused = [line for line in diff.splitlines() if line.startswith("# refused ")]
+    assert len(refused) == 1 and refused[0].startswith(f"# refused *.chart-gw.local from {namespace}/"), diff
+    patched = tmp_path / "patched"
+    result = subprocess.run(
+        ["patch", "--batch", "--output", str(patched), str(hosts_file)],
+        input=diff.encode(),
+        capture_output=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hosts_file.read_bytes() == user  # the dry run wrote nothing
+    once = dry_run_argv(namespace, hosts_file, kubeconfig)
+    once[once.index("--dry-run")] = "--once"
+    assert subprocess.run(once, capture_output=True, timeout=HANG_GUARD, check=False).returncode == 0
+    assert patched.read_bytes() == hosts_file.read_bytes()
+    assert hosts_file.read_bytes().endswith(b"#### END TYK-K8S-HOSTS ####\n")

@@ -204,12 +204,15 @@ def test_crlf_file_gets_crlf_block_and_keeps_its_bytes() -> None:
     assert remove_block(out, M) == content
 
 
-def test_missing_final_newline_is_kept() -> None:
+def test_missing_final_newline_is_given_back_and_the_block_ends_with_one() -> None:
     content = b"127.0.0.1 localhost"
     out = splice(content, [E1], M)
-    assert not out.endswith(b"\n")
-    assert splice(out, [E1, E2], M).endswith(b"gateway\n" + END)
+    # The line end after the user's last line is ours: a tab after the BEGIN marker says so.
+    assert out == content + b"\n" + BEGIN + b"\t\n" + render_block([E1], M).split(b"\n", 1)[1]
+    assert splice(out, [E1, E2], M).endswith(b"gateway\n" + END + b"\n")
+    assert splice(out, [E1, E2], M).count(BEGIN + b"\t\n") == 1  # kept when the block is rewritten
     assert remove_block(out, M) == content
+    assert remove_block(splice(out, [E1, E2], M), M) == content
 
 
 def test_non_utf8_tabs_and_other_tools_blocks_survive() -> None:
