@@ -256,6 +256,8 @@ def test_kills_on_a_real_bind_mount_in_auto_mode(tmp_path: Path) -> None:
         timeout=120,
         check=False,
         cwd=Path(__file__).parents[2],
+        # the script imports this module: the checkout first on its path, as for `python -m pytest`
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     if proc.returncode and "unshare" in proc.stderr:
         pytest.skip(f"unshare -m is not allowed here: {proc.stderr.strip()}")
