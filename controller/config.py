@@ -6,6 +6,8 @@ Every flag falls back to the environment variable ``K8S_HOSTS_CONTROLLER_<FLAG>`
 hands the parsed values to :func:`resolve`, which applies the environment fallback (one table-driven loop),
 validates, and returns a :class:`Config`. The start-up banner (:meth:`Config.describe`) lists every field.
 
+The module is above 350 lines because it is that one table: every flag is a field here.
+
 Adding a flag: add a field to Config with :func:`setting` (and a check in controller/checks.py, or in
 :func:`_validate` when it needs other values, if it needs one). Usage errors raise :class:`UsageError`: one
 line naming the problem and the fix; the command line exits 2. Every value is checked, the environment's
@@ -172,6 +174,14 @@ class Config:
         kind="switch",
         negated=True,
     )
+    owner_daemonset: str | None = setting(
+        None,
+        "--owner-daemonset",
+        "in a cluster (the chart sets it): stopping and --cleanup remove the block only when this DaemonSet "
+        "is gone or being deleted, not when its pod is replaced",
+        HOSTS_FILE,
+        metavar="NS/NAME",
+    )
     sync_delay: float = setting(
         0.1,
         "--sync-delay",
@@ -308,6 +318,7 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         values["all_namespaces"] = bool(given.get("all_namespaces"))
     values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
     values["post_write_command"] = values["post_write_command"] or None
+    values["owner_daemonset"] = values["owner_daemonset"] or None  # empty: a template's unset value
     if not values["cleanup"]:  # --cleanup watches nothing: it must work whatever the namespaces say
         ns = _spec("namespaces")
         for raw, label in ((given.get("namespaces"), ns.flag), (from_env["namespaces"], env_label(ns))):

@@ -1,7 +1,8 @@
 """Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup.
 
 The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/architecture.md, decision 8),
-in a thread and bounded: a lock held by another process makes it give up, say so and exit 1.
+and with --owner-daemonset only when that DaemonSet is going (decision 13), in a thread and bounded: a lock
+held by another process makes it give up, say so and exit 1.
 --once and --dry-run give up (exit 1) when the API server keeps failing their requests for ONE_SHOT_BOUND
 seconds, naming the cause (controller/apihealth.py), or when the listing hook never fires (decision 10).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.metadata
 import logging
 import signal
@@ -25,6 +27,7 @@ from controller.events import EventQueue
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
+from controller.owner import ask
 from controller.plan import Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
@@ -170,12 +173,18 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         if stop_http:
             stop_http()
         if config.cleanup_on_exit and not (config.once or config.dry_run):
-            # Off the event loop, and bounded by the lock timeout (controller/filelock.py).
-            exit_code = await asyncio.to_thread(_cleanup, hosts) or exit_code
+            # Off the event loop, and bounded by the request's and the lock's timeouts.
+            cleanup = functools.partial(_cleanup, hosts, config.owner_daemonset, configuration)
+            exit_code = await asyncio.to_thread(cleanup) or exit_code
     return exit_code
 
 
-def _cleanup(hosts: HostsFile) -> int:
+def _cleanup(hosts: HostsFile, owner: str | None, configuration: client.Configuration) -> int:
+    if owner is not None:  # in a cluster: only when the release is going (controller/owner.py)
+        decision = ask(owner, configuration)
+        log.info("%s", decision.reason)
+        if not decision.remove:
+            return 0
     try:
         result = hosts.cleanup()
     except LockTimeout as err:  # the metrics endpoint is already closed: the log says it

@@ -1,0 +1,44 @@
+"""The rule a stopping pod follows on its DaemonSet's answer (controller/owner.py, decision 13)."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.owner import daemonset_path, judge
+
+OWNER = "hosts-sync/hosts-sync-k8s-hosts-controller"
+
+
+def test_the_path_of_the_daemonset():
+    assert daemonset_path(OWNER) == (
+        "/apis/apps/v1/namespaces/hosts-sync/daemonsets/hosts-sync-k8s-hosts-controller"
+    )
+
+
+def test_a_daemonset_that_exists_keeps_the_block():
+    decision = judge(OWNER, 200, {"metadata": {"name": "x", "uid": "u"}})
+    assert not decision.remove
+    assert decision.reason == f"the DaemonSet {OWNER} still exists: leaving the block to the next pod"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        (200, {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}, "is being deleted"),
+        (404, {}, "is gone"),
+        (403, {}, "403 Forbidden"),
+        (401, {}, "401 Unauthorized"),
+    ],
+)
+def test_a_release_that_is_going_takes_the_block(status, body, said):
+    decision = judge(OWNER, status, body)
+    assert decision.remove
+    assert said in decision.reason and decision.reason.endswith("removing the block")
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 0])
+def test_an_answer_that_says_nothing_keeps_the_block(status):
+    decision = judge(OWNER, status, {})
+    assert not decision.remove
+    assert decision.reason.startswith(f"cannot tell whether the DaemonSet {OWNER} still exists")
+    assert f"answered {status}" in decision.reason
