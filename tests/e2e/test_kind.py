@@ -334,8 +334,28 @@ def replace_pod(cluster: Tools, how: str, run: int) -> None:
     assert controller_pod(cluster)["metadata"]["name"] != old
 
 
+def follow_logs(cluster: Tools, path: Path) -> subprocess.Popen:
+    """`kubectl logs -f` of the controller's pod into PATH, until the pod's container ends: what its SIGTERM
+    path decided (the preStop hook's own output goes to no log)."""
+    pod = controller_pod(cluster)["metadata"]["name"]
+    with open(path, "wb") as out:
+        return subprocess.Popen(
+            [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", RELEASE_NS, "logs", "-f", pod],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def print_decision(follower: subprocess.Popen, path: Path) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        follower.wait(timeout=60)
+    follower.kill()
+    lines = [line for line in path.read_text(errors="replace").splitlines() if "DaemonSet" in line]
+    print("the stopping pod's decision:", *lines or ["(none logged)"], sep="\n  ")
+
+
 def test_replacing_the_pod_keeps_the_names(
-    cluster: Tools, tyk: str, host_file: Path, images: dict[str, str]
+    cluster: Tools, tyk: str, host_file: Path, images: dict[str, str], tmp_path: Path
 ) -> None:
     """Names follow the release, not the pod (docs/in-cluster.md, lifecycle): every replacement of the pod
     leaves the names in place (the old pod leaves the block to the next one, which runs before it stops:
@@ -360,12 +380,16 @@ def test_replacing_the_pod_keeps_the_names(
             print(f"{how:20} run {run}: {missing}/{polls} polls missing, over {gap:.2f} s")
         assert [missing for _, _, _, missing, _ in figures] == [0] * 9, figures
         assert host_file.read_bytes().startswith(HOST_FILE_CONTENT)
+        followed.append(follow_logs(cluster, tmp_path / "last-pod.log"))
 
+    followed: list[subprocess.Popen] = []
     check_then_uninstall(cluster, host_file, check)
+    for follower in followed:
+        print_decision(follower, tmp_path / "last-pod.log")
 
 
 def test_kubectl_delete_daemonset_removes_the_block(
-    cluster: Tools, tyk: str, host_file: Path, images: dict[str, str]
+    cluster: Tools, tyk: str, host_file: Path, images: dict[str, str], tmp_path: Path
 ) -> None:
     """Deleting the release's DaemonSet takes the names with it, byte-identical, without `helm uninstall`."""
     assert host_file.read_bytes() == HOST_FILE_CONTENT
@@ -373,9 +397,11 @@ def test_kubectl_delete_daemonset_removes_the_block(
     install(cluster, images)
     try:
         synced_hosts(cluster, host_file)
+        follower = follow_logs(cluster, tmp_path / "pod.log")
         cluster.kubectl_("-n", RELEASE_NS, "delete", DAEMONSET, "--wait=true", "--timeout=120s", timeout=200)
         eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file as before")
         print("byte-identical to the file before helm install")
+        print_decision(follower, tmp_path / "pod.log")
     finally:
         cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", timeout=240, check=False)
     assert host_file.read_bytes() == HOST_FILE_CONTENT
