@@ -24,6 +24,7 @@ ASK_TIMEOUT = 2.5
 class Decision:
     remove: bool
     reason: str  # one log line: what was seen, what is done
+    seen: str = ""  # what was seen, alone
 
 
 def daemonset_path(owner: str) -> str:
@@ -35,29 +36,44 @@ def judge(owner: str, status: int, body: dict) -> Decision:
     """The rule on the API server's answer to GET of the DaemonSet OWNER (NAMESPACE/NAME)."""
     if status == 200:
         if (body.get("metadata") or {}).get("deletionTimestamp"):
-            return Decision(True, f"the DaemonSet {owner} is being deleted: removing the block")
-        return Decision(False, f"the DaemonSet {owner} still exists: leaving the block to the next pod")
+            return _remove(f"the DaemonSet {owner} is being deleted")
+        seen = f"the DaemonSet {owner} still exists"
+        return Decision(False, f"{seen}: leaving the block to the next pod", seen)
     if status == 404:
-        return Decision(True, f"the DaemonSet {owner} is gone: removing the block")
+        return _remove(f"the DaemonSet {owner} is gone")
     if status in (401, 403):
         # The chart's ServiceAccount and Role go in the same `helm uninstall`, right after the DaemonSet, so
         # by the time the pod stops they are often gone already; a replaced pod keeps them.
         word = "401 Unauthorized" if status == 401 else "403 Forbidden"
-        return Decision(
-            True,
-            f"the API server refuses to show the DaemonSet {owner} ({word}): the release's ServiceAccount or "
-            "Role is gone, so the release is being uninstalled: removing the block",
+        return _remove(
+            f"the API server refuses to show the DaemonSet {owner} ({word})",
+            ": the release's ServiceAccount or Role is gone, so the release is being uninstalled",
         )
     return _cannot_tell(owner, f"the API server answered {status}")
+
+
+def _remove(seen: str, because: str = "") -> Decision:
+    return Decision(True, f"{seen}{because}: removing the block", seen)
+
+
+def startup_warning(owner: str, decision: Decision) -> str | None:
+    """What to say when the answer at start already means "remove": a wrong name or a missing `get` would make
+    every stop of the pod, a replacement too, take the names away."""
+    if not decision.remove:
+        return None
+    return (
+        f"--owner-daemonset {owner}: at start, {decision.seen}; every stop of this pod, a replacement too, "
+        f"would remove the block (check the name, and grant get on daemonsets/{owner.partition('/')[2]} in "
+        f"{owner.partition('/')[0]})"
+    )
 
 
 def _cannot_tell(owner: str, why: str) -> Decision:
     # A replaced pod while the API server is away is far likelier than an uninstall then (deleting the release
     # needs the API server): keep the names working; the next pod takes the block over.
+    seen = f"cannot tell whether the DaemonSet {owner} still exists ({why})"
     return Decision(
-        False,
-        f"cannot tell whether the DaemonSet {owner} still exists ({why}): leaving the block to the next pod; "
-        "k8s-hosts-controller --cleanup removes it",
+        False, f"{seen}: leaving the block to the next pod; k8s-hosts-controller --cleanup removes it", seen
     )
 
 

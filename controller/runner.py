@@ -27,7 +27,7 @@ from controller.events import EventQueue
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
-from controller.owner import ask
+from controller.owner import ask, startup_warning
 from controller.plan import Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
@@ -123,6 +123,11 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         _check_listing(ready_flag, state, streams, api_health, health, one_shot), name="listing check"
     )
     release = asyncio.create_task(_release_after_listing(health), name="memory release")
+    owner_check = None
+    if config.owner_daemonset and config.cleanup_on_exit and not one_shot:
+        owner_check = asyncio.create_task(
+            asyncio.to_thread(_check_owner, config.owner_daemonset, configuration), name="owner check"
+        )
     signalled = asyncio.Event()
     signals = asyncio.create_task(_take_signals(ready_flag, signalled, stop_flag), name="signals")
 
@@ -161,6 +166,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         watchdog.cancel()
         release.cancel()
         signals.cancel()
+        if owner_check is not None:
+            owner_check.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(operator, timeout=10)
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -177,6 +184,13 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
             cleanup = functools.partial(_cleanup, hosts, config.owner_daemonset, configuration)
             exit_code = await asyncio.to_thread(cleanup) or exit_code
     return exit_code
+
+
+def _check_owner(owner: str, configuration: client.Configuration) -> None:
+    """At start: warn when the stop would already remove the block (a wrong name, no get on it)."""
+    warning = startup_warning(owner, ask(owner, configuration))
+    if warning:
+        log.warning("%s", warning)
 
 
 def _cleanup(hosts: HostsFile, owner: str | None, configuration: client.Configuration) -> int:

@@ -249,6 +249,7 @@ def test_sigterm_leaves_the_block_to_the_next_pod_and_the_last_pod_removes_it(re
         assert old.wait(timeout=60) == 0, old_log.read_text()
         assert (hosts.read_bytes(), hosts.stat().st_mtime_ns) == written, "neither removed nor rewritten"
         assert KEPT in old_log.read_text()
+        assert "at start" not in old_log.read_text(), "the pod may read its DaemonSet: no warning"
 
         ingress("gateway", "chart-gw.local")  # the next pod has taken over
         eventually(lambda: b"chart-gw.local" in hosts.read_bytes(), 60, what="the next pod's write")
@@ -262,3 +263,38 @@ def test_sigterm_leaves_the_block_to_the_next_pod_and_the_last_pod_removes_it(re
         stop(old)
         if new is not None:
             stop(new)
+
+
+@pytest.mark.parametrize("wrong", ["name", "role"])
+def test_a_pod_that_could_not_tell_a_replacement_says_so_at_start(release, tmp_path, wrong):
+    """A wrong --owner-daemonset, or no get on it (rbac.create=false without the grant), would make every
+    replacement remove the block: the controller warns at start, naming the fix, and runs on."""
+    argv, base = chart_argv(
+        tmp_path,
+        controller_argv0(),
+        release.values,
+        release.namespace,
+        tmp_path / "hosts",
+        release.kubeconfig,
+    )
+    (tmp_path / "hosts").write_bytes(USER)
+    if wrong == "name":
+        owner = f"--owner-daemonset={release.namespace}/{release.daemonset['metadata']['name']}"
+        argv = [f"{owner}-typo" if a == owner else a for a in argv]
+    else:
+        name = f"{release.daemonset['metadata']['name']}-owner"
+        path = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{release.namespace}/rolebindings/{name}"
+        assert release.cp.request("DELETE", path)[0] == 200
+        path = object_path(release.daemonset)
+        eventually(lambda: release.cp.request("GET", path, token=release.token)[0] == 403, 30, what="403")
+    log = tmp_path / "controller.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=clean_env(tmp_path))
+    try:
+        said = "every stop of this pod, a replacement too, would remove the block"
+        eventually(lambda: said in log.read_text() or proc.poll() is not None, 60, what="the warning")
+        assert said in log.read_text() and "WARNING" in log.read_text(), log.read_text()
+        assert proc.poll() is None, log.read_text()
+        eventually(lambda: _get(f"{base}/readyz")[0] == 200, 60, what="ready all the same")
+    finally:
+        stop(proc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.owner import daemonset_path, judge
+from controller.owner import daemonset_path, judge, startup_warning
 
 OWNER = "hosts-sync/hosts-sync-k8s-hosts-controller"
 
@@ -42,3 +42,14 @@ def test_an_answer_that_says_nothing_keeps_the_block(status):
     assert not decision.remove
     assert decision.reason.startswith(f"cannot tell whether the DaemonSet {OWNER} still exists")
     assert f"answered {status}" in decision.reason
+
+
+def test_at_start_an_answer_that_means_remove_is_a_warning_naming_the_fix():
+    assert startup_warning(OWNER, judge(OWNER, 200, {})) is None
+    assert startup_warning(OWNER, judge(OWNER, 503, {})) is None  # no answer: the stop would keep the block
+    warning = startup_warning(OWNER, judge(OWNER, 403, {}))
+    assert warning is not None
+    assert warning.startswith(f"--owner-daemonset {OWNER}: at start, the API server refuses to show")
+    assert "a replacement too, would remove the block" in warning
+    assert "get on daemonsets/hosts-sync-k8s-hosts-controller in hosts-sync" in warning
+    assert "at start, the DaemonSet" in (startup_warning(OWNER, judge(OWNER, 404, {})) or "")
