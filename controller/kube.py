@@ -123,11 +123,13 @@ def get_once(configuration: client.Configuration, path: str, timeout: float) -> 
             headers={"Accept": "application/json", **auth_headers(configuration)},
             _request_timeout=timeout,
         )
+        data = response.read() if hasattr(response, "read") else response.data
     except client.ApiException as err:  # older clients raise on an error status themselves
         if not err.status:
             raise
         return err.status, {}
-    data = response.read() if hasattr(response, "read") else response.data
+    finally:
+        pool.close()
     try:
         body = json.loads(data or b"{}")
     except ValueError:

@@ -5,15 +5,13 @@ A pod of the chart stops both when it is replaced (a rollout, a template change,
 eviction) and when its release goes (`helm uninstall`, `kubectl delete daemonset`, a deleted namespace). With
 --owner-daemonset, the stopping pod reads its own DaemonSet once, bounded, and removes the block only when
 the release is going; otherwise its successor takes the block over. :func:`judge` is the rule on the answer,
-:func:`ask` makes the request (the Kubernetes client is imported only here and in controller/kube.py).
+:func:`ask` makes the request (controller/kube.py, imported only then: a preStop hook without the flag
+loads no Kubernetes client).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-
-log = logging.getLogger("k8s-hosts-controller")
 
 # Seconds for the one request at shutdown, connecting included: a preStop hook must not hang on a dead API
 # server (the pod's grace period is 30 s by default, and SIGTERM's cleanup asks again).
