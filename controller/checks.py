@@ -24,6 +24,9 @@ from controller.sources import SOURCES
 # A namespace name is a DNS label (RFC 1123), as the API server requires.
 NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
+# A DaemonSet's name is a DNS subdomain (RFC 1123), at most 253 characters.
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
 # What to give instead of an empty list value.
 _EMPTY_LIST_HINT = {
     "sources": f"choose from {', '.join(SOURCES)}",
@@ -97,6 +100,8 @@ def check_value(
             validate_marker(raw)
         except HostsFileError as err:
             raise UsageError(f"{label}: {err}") from None
+    elif name == "owner_daemonset" and raw:  # empty: not given (a template's unset value)
+        check_owner(raw, label)
     elif name == "metrics_bind_address":
         # Here, not at the top: `wait` imports this module and needs no prometheus_client.
         from controller.metrics import parse_bind_address
@@ -142,6 +147,17 @@ def check_suffix(suffix: str, label: str) -> None:
         raise UsageError(
             f"{label} {suffix!r} is not a domain suffix ({problem}); give one such as local or example.test"
         ) from None
+
+
+def check_owner(raw: str, label: str) -> None:
+    """--owner-daemonset is NAMESPACE/NAME of one DaemonSet."""
+    namespace, slash, name = raw.partition("/")
+    valid_name = DNS_SUBDOMAIN.fullmatch(name) and len(name) <= 253
+    if not slash or not NAMESPACE.fullmatch(namespace) or not valid_name:
+        raise UsageError(
+            f"{label} {raw!r} is not NAMESPACE/NAME of a DaemonSet (e.g. hosts-sync/hosts-sync-k8s-hosts-"
+            "controller: lower-case letters, digits, '-' and, in the name, '.')"
+        )
 
 
 def check_namespaces(raw: str | None, label: str) -> None:

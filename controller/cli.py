@@ -1,6 +1,7 @@
 """Command line: parse the flags (built from controller/config.py's settings) and dispatch.
 
-`k8s-hosts-controller wait ...` goes to controller/wait.py, `--cleanup` removes the block here, anything else
+`k8s-hosts-controller wait ...` goes to controller/wait.py, `--cleanup` removes the block here (with
+--owner-daemonset only when that DaemonSet is going: controller/owner.py), anything else
 starts the controller (controller/runner.py). Usage errors exit 2 with one line naming the problem and the
 fix, before anything is watched or written; a failure that the same command survives later (a full or
 read-only file system, the file's lock held by another process) exits 1 (README, exit codes).
@@ -69,6 +70,13 @@ def parse_args(argv: Sequence[str]) -> Config:
 
 
 def cleanup(config: Config) -> int:
+    if config.owner_daemonset:  # a preStop hook: only when the release is going (controller/owner.py)
+        from controller.owner import at_shutdown
+
+        decision = at_shutdown(config.owner_daemonset, config.kubeconfig, config.context)
+        log.info("%s", decision.reason)
+        if not decision.remove:
+            return 0
     result = HostsFile(
         config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size
     ).cleanup()

@@ -192,6 +192,14 @@ class Config:
         kind="switch",
         negated=True,
     )
+    owner_daemonset: str | None = setting(
+        None,
+        "--owner-daemonset",
+        "in a cluster (the chart sets it): stopping and --cleanup remove the block only when this DaemonSet "
+        "is gone or being deleted, not when its pod is replaced",
+        HOSTS_FILE,
+        metavar="NS/NAME",
+    )
     sync_delay: float = setting(
         0.1,
         "--sync-delay",
@@ -366,6 +374,7 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         values["all_namespaces"] = bool(given.get("all_namespaces"))
     values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
     values["post_write_command"] = values["post_write_command"] or None
+    values["owner_daemonset"] = values["owner_daemonset"] or None  # empty: a template's unset value
     # Every name is checked, with --cleanup too, like every other value given to it; only what to watch
     # (the scope rules in _validate) does not matter to --cleanup.
     ns = _spec("namespaces")

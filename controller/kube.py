@@ -6,6 +6,7 @@ we do not; kopf gets the same credentials through its login handler (controller/
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import json
@@ -97,6 +98,43 @@ def load(kubeconfig: str | None, context: str | None) -> client.Configuration:
 def _one_line(err: Exception, limit: int = 200) -> str:
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def auth_headers(configuration: client.Configuration) -> dict[str, str]:
+    """The Authorization header of the configuration's credentials (none for client certificates)."""
+    token = bearer_token(configuration)
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    if configuration.username:
+        return {"Authorization": configuration.get_basic_auth_token()}
+    return {}
+
+
+def get_once(configuration: client.Configuration, path: str, timeout: float) -> tuple[int, dict]:
+    """One GET of PATH, bounded by TIMEOUT seconds in all and never retried: (status, decoded body).
+    Raises on a connection, TLS or timeout failure."""
+    bounded = copy.copy(configuration)
+    bounded.retries = False  # urllib3 would retry a refused or timed-out connection 3 times
+    pool = rest.RESTClientObject(bounded)
+    try:
+        response = pool.request(
+            "GET",
+            f"{configuration.host}{path}",
+            headers={"Accept": "application/json", **auth_headers(configuration)},
+            _request_timeout=timeout,
+        )
+        data = response.read() if hasattr(response, "read") else response.data
+    except client.ApiException as err:  # older clients raise on an error status themselves
+        if not err.status:
+            raise
+        return err.status, {}
+    finally:
+        pool.close()
+    try:
+        body = json.loads(data or b"{}")
+    except ValueError:
+        body = {}
+    return response.status, body if isinstance(body, dict) else {}
 
 
 def bearer_token(configuration: client.Configuration) -> str | None:
@@ -195,11 +233,7 @@ class EventPoster:
             if method == "POST"
             else "application/strategic-merge-patch+json",
         }
-        token = bearer_token(self._configuration)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        elif self._configuration.username:
-            headers["Authorization"] = self._configuration.get_basic_auth_token()
+        headers.update(auth_headers(self._configuration))
         if self._rest is None:
             self._rest = rest.RESTClientObject(self._configuration)
         # Older clients raise ApiException on an error status themselves; newer ones return the response.

@@ -1,7 +1,8 @@
 """Runs the controller: kopf (watching), the writer (the file), the metrics endpoint, and shutdown cleanup.
 
 The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/architecture.md, decision 8),
-in a thread and bounded: a lock held by another process makes it give up, say so and exit 1.
+and with --owner-daemonset only when that DaemonSet is going (decision 13), in a thread and bounded: a lock
+held by another process makes it give up, say so and exit 1.
 --once and --dry-run give up (exit 1) when the API server keeps failing their requests for ONE_SHOT_BOUND
 seconds, naming the cause (controller/apihealth.py), or when the listing hook never fires (decision 10).
 Nothing the API server answers ends the process: kopf's operator, should it fail, is started again with the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.metadata
 import logging
 
@@ -28,6 +30,7 @@ from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.metrics import Health, Metrics, parse_bind_address, serve
 from controller.operate import operate, signal_handlers
+from controller.owner import ask, startup_warning
 from controller.plan import Bounds, Filters
 from controller.resolve import Resolver
 from controller.state import ClusterState
@@ -143,6 +146,11 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         if one_shot
         else asyncio.create_task(BlockWatch(hosts, writer, health, metrics).run(), name="block watch")
     )
+    owner_check = None
+    if config.owner_daemonset and config.cleanup_on_exit and not one_shot:
+        owner_check = asyncio.create_task(
+            asyncio.to_thread(_check_owner, config.owner_daemonset, configuration), name="owner check"
+        )
 
     exit_code = 0
     return_without_cleanup = False
@@ -184,6 +192,8 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         release.cancel()
         if watch is not None:
             watch.cancel()  # before the shutdown cleanup removes the block
+        if owner_check is not None:
+            owner_check.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(operator, timeout=10)
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -196,12 +206,25 @@ async def _run(config: Config, configuration: client.Configuration) -> int:
         if stop_http:
             stop_http()
         if config.cleanup_on_exit and not (config.once or config.dry_run or return_without_cleanup):
-            # Off the event loop, and bounded by the lock timeout (controller/filelock.py).
-            exit_code = await asyncio.to_thread(_cleanup, hosts) or exit_code
+            # Off the event loop, and bounded by the request's and the lock's timeouts.
+            cleanup = functools.partial(_cleanup, hosts, config.owner_daemonset, configuration)
+            exit_code = await asyncio.to_thread(cleanup) or exit_code
     return exit_code
 
 
-def _cleanup(hosts: HostsFile) -> int:
+def _check_owner(owner: str, configuration: client.Configuration) -> None:
+    """At start: warn when the stop would already remove the block (a wrong name, no get on it)."""
+    warning = startup_warning(owner, ask(owner, configuration))
+    if warning:
+        log.warning("%s", warning)
+
+
+def _cleanup(hosts: HostsFile, owner: str | None, configuration: client.Configuration) -> int:
+    if owner is not None:  # in a cluster: only when the release is going (controller/owner.py)
+        decision = ask(owner, configuration)
+        log.info("%s", decision.reason)
+        if not decision.remove:
+            return 0
     try:
         result = hosts.cleanup()
     except LockTimeout as err:  # the metrics endpoint is already closed: the log says it

@@ -107,6 +107,20 @@ The least-privilege rules of the enabled sources, shared by the Role(s) and the 
 {{- end }}
 
 {{/*
+The DaemonSet as --owner-daemonset names it: NAMESPACE/NAME.
+*/}}
+{{- define "k8s-hosts-controller.owner" -}}
+{{- printf "%s/%s" .Release.Namespace (include "k8s-hosts-controller.fullname" .) }}
+{{- end }}
+
+{{/*
+Name of the Role that lets the pod read its own DaemonSet (next to the per-namespace Roles of the full name).
+*/}}
+{{- define "k8s-hosts-controller.ownerRoleName" -}}
+{{- printf "%s-owner" (include "k8s-hosts-controller.fullname" .) }}
+{{- end }}
+
+{{/*
 Controller arguments (the flags of README.md).
 */}}
 {{- define "k8s-hosts-controller.args" -}}
@@ -127,7 +141,9 @@ Controller arguments (the flags of README.md).
 {{- else }}
 - --metrics-bind-address=0
 {{- end }}
-{{- if not .Values.cleanupOnExit }}
+{{- if .Values.cleanupOnExit }}
+- {{ printf "--owner-daemonset=%s" (include "k8s-hosts-controller.owner" .) | quote }}
+{{- else }}
 - --no-cleanup-on-exit
 {{- end }}
 {{- with .Values.domainFilter }}

@@ -1,5 +1,6 @@
-"""The controller run the way the chart runs it: the preStop cleanup command, and the DaemonSet's args with
-the chart's ServiceAccount token (a kubeconfig holding only that token), syncing Ingresses into a file."""
+"""The controller run the way the chart runs it: the DaemonSet's args with the chart's ServiceAccount token (a
+kubeconfig holding only that token), syncing Ingresses into a file. The preStop command and the stop of a pod:
+tests/chart/test_chart_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -42,32 +43,6 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
 def replace_path(argv: list[str], hosts: Path) -> list[str]:
     out = [str(hosts) if a == CONTAINER_PATH else a for a in argv]
     return [f"--hosts-file={hosts}" if a == f"--hosts-file={CONTAINER_PATH}" else a for a in out]
-
-
-@pytest.mark.parametrize("values", [{}, {"marker": "MY-BLOCK"}], ids=["default-marker", "custom-marker"])
-def test_prestop_command_removes_the_block(values, tmp_path):
-    argv0 = controller_argv0()
-    marker = values.get("marker", "TYK-K8S-HOSTS")
-    command = container(render(tmp_path, values))["lifecycle"]["preStop"]["exec"]["command"]
-    assert command[0] == "k8s-hosts-controller"
-    hosts = tmp_path / "hosts"
-    other = b"# BEGIN other-tool\n10.0.0.1 other.example\n# END other-tool\n"
-    block = (
-        f"#### BEGIN {marker} ####\n172.18.0.200 chart-dash.local  # tyk/dashboard\n#### END {marker} ####\n"
-    ).encode()
-    original = USER + other
-    hosts.write_bytes(original + b"\n" + block)
-    # The second run (e.g. SIGTERM's cleanup after the preStop hook) must change nothing.
-    for run in ("preStop", "again"):
-        proc = subprocess.run(
-            argv0 + replace_path(command[1:], hosts),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=clean_env(tmp_path),
-        )
-        assert proc.returncode == 0, (run, proc.stderr)
-        assert hosts.read_bytes() == original, f"{run}: the block (and only the block) is gone"
 
 
 def _get(url: str) -> tuple[int, str]:

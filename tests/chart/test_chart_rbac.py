@@ -193,3 +193,30 @@ def test_gateway_sources_token_reads_routes_and_gateways_only(
         },
         LEAST_RULES[1],  # events: create, patch
     ]
+
+
+def test_the_pod_may_get_its_own_daemonset_and_no_other(tmp_path, control_plane, applier, new_namespace):
+    """The owner Role (--owner-daemonset): get on the release's DaemonSet, by name; nothing else of apps."""
+    cp = control_plane
+    release_ns, watched = new_namespace("rel"), new_namespace("watched")
+    docs = render(tmp_path, {"namespaces": [watched]}, release="hosts-sync", namespace=release_ns)
+    install_rbac(tmp_path, applier, release_ns, {"namespaces": [watched]})
+    (daemonset,) = [doc for doc in docs if doc["kind"] == "DaemonSet"]
+    applier.apply(daemonset)
+    other = {**daemonset, "metadata": {**daemonset["metadata"], "name": "someone-else"}}
+    applier.apply(other)
+    token = cp.mint_token(release_ns, SA)
+    apps = f"/apis/apps/v1/namespaces/{release_ns}/daemonsets"
+
+    assert cp.request("GET", f"{apps}/{daemonset['metadata']['name']}", token=token)[0] == 200
+    for method, path, body in [
+        ("GET", f"{apps}/someone-else", None),
+        ("GET", apps, None),
+        ("GET", f"{apps}?watch=true&timeoutSeconds=1", None),
+        ("DELETE", f"{apps}/{daemonset['metadata']['name']}", None),
+        ("PATCH", f"{apps}/{daemonset['metadata']['name']}", {"metadata": {"labels": {"x": "y"}}}),
+        ("GET", f"/apis/apps/v1/namespaces/{watched}/daemonsets/{daemonset['metadata']['name']}", None),
+        ("GET", f"/api/v1/namespaces/{release_ns}/pods", None),
+    ]:
+        got = cp.request(method, path, body, token=token, content_type="application/merge-patch+json")[0]
+        assert got == 403, f"{method} {path}: {got}"

@@ -21,6 +21,8 @@ from tests.chart.conftest import (
 )
 
 NAMESPACED_COMMON = ["DaemonSet", "ServiceAccount"]
+OWNER_RBAC = ["Role", "RoleBinding"]  # get on the release's own DaemonSet (--owner-daemonset)
+OWNER = "hosts/hosts-sync-k8s-hosts-controller"  # the DaemonSet, as render() names it
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -43,19 +45,37 @@ def test_chart_metadata():
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("defaults", ["DaemonSet", "Pod", "Role", "RoleBinding", "Service", "ServiceAccount"]),
+        # One Role + RoleBinding per watched namespace, and the owner's pair in the release namespace.
+        ("defaults", ["DaemonSet", "Pod", *OWNER_RBAC, "Role", "RoleBinding", "Service", "ServiceAccount"]),
         (
             "all-namespaces",
-            ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Pod", "Service", "ServiceAccount"],
+            [
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "DaemonSet",
+                "Pod",
+                *OWNER_RBAC,
+                "Service",
+                "ServiceAccount",
+            ],
         ),
         (
             "listed-namespaces",
-            ["DaemonSet", "Pod"] + ["Role"] * 3 + ["RoleBinding"] * 3 + ["Service", "ServiceAccount"],
+            ["DaemonSet", "Pod"] + ["Role"] * 4 + ["RoleBinding"] * 4 + ["Service", "ServiceAccount"],
         ),
-        ("metrics-off", ["DaemonSet", "Role", "RoleBinding", "ServiceAccount"]),
+        ("metrics-off", ["DaemonSet", *OWNER_RBAC, "Role", "RoleBinding", "ServiceAccount"]),
         (
             "servicemonitor-on",
-            ["DaemonSet", "Pod", "Role", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"],
+            [
+                "DaemonSet",
+                "Pod",
+                *OWNER_RBAC,
+                "Role",
+                "RoleBinding",
+                "Service",
+                "ServiceAccount",
+                "ServiceMonitor",
+            ],
         ),
     ],
 )
@@ -98,18 +118,19 @@ BASE_ARGS = [
     "--sync-max-delay=1",
     "--log-format=text",
 ]
+OWNER_ARG = f"--owner-daemonset={OWNER}"
 
 
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("defaults", ["--namespaces=default", *BASE_ARGS, "--metrics-bind-address=:8080"]),
-        ("all-namespaces", ["--all-namespaces", *BASE_ARGS, "--metrics-bind-address=:8080"]),
+        ("defaults", ["--namespaces=default", *BASE_ARGS, "--metrics-bind-address=:8080", OWNER_ARG]),
+        ("all-namespaces", ["--all-namespaces", *BASE_ARGS, "--metrics-bind-address=:8080", OWNER_ARG]),
         (
             "listed-namespaces",
-            ["--namespaces=tyk,tyk-dp-1,tyk-dp-2", *BASE_ARGS, "--metrics-bind-address=:8080"],
+            ["--namespaces=tyk,tyk-dp-1,tyk-dp-2", *BASE_ARGS, "--metrics-bind-address=:8080", OWNER_ARG],
         ),
-        ("metrics-off", ["--namespaces=default", *BASE_ARGS, "--metrics-bind-address=0"]),
+        ("metrics-off", ["--namespaces=default", *BASE_ARGS, "--metrics-bind-address=0", OWNER_ARG]),
     ],
 )
 def test_args(case, expected, tmp_path):
@@ -164,8 +185,9 @@ def test_every_value_maps_onto_a_flag(tmp_path):
 def test_rbac_is_a_role_per_listed_namespace_with_exactly_the_least_rules(case, tmp_path):
     docs = render(tmp_path, CASES[case], release="hosts-sync", namespace="hosts")
     watched = CASES[case].get("namespaces", ["default"])
-    roles = [doc for doc in docs if doc["kind"] == "Role"]
-    bindings = [doc for doc in docs if doc["kind"] == "RoleBinding"]
+    # The owner Role (its own DaemonSet, in the release namespace): test_the_pod_may_read_its_own_daemonset...
+    roles = [doc for doc in docs if doc["kind"] == "Role" and not is_owner_rbac(doc)]
+    bindings = [doc for doc in docs if doc["kind"] == "RoleBinding" and not is_owner_rbac(doc)]
     assert sorted(r["metadata"]["namespace"] for r in roles) == sorted(watched)
     assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(watched)
     for role in roles:
@@ -195,7 +217,12 @@ def test_rbac_cluster_wide_has_exactly_the_least_rules(values, tmp_path):
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "hosts-sync-k8s-hosts-controller", "namespace": "hosts"}
     ]
-    assert not [doc for doc in docs if doc["kind"] in ("Role", "RoleBinding")]
+    roles = [doc for doc in docs if doc["kind"] in ("Role", "RoleBinding")]
+    assert all(is_owner_rbac(doc) for doc in roles) and len(roles) == 2, "only the owner's Role and binding"
+
+
+def is_owner_rbac(doc: dict) -> bool:
+    return doc["metadata"]["name"] == "hosts-sync-k8s-hosts-controller-owner"
 
 
 def test_rbac_and_serviceaccount_can_be_left_out(tmp_path):
@@ -246,7 +273,55 @@ def test_prestop_runs_the_cleanup_on_the_same_file_and_marker(case, tmp_path):
         "/host/etc/hosts",
         "--marker",
         "TYK-K8S-HOSTS",
+        "--owner-daemonset",
+        OWNER,
     ]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_pod_may_read_its_own_daemonset_and_nothing_more(case, tmp_path):
+    docs = render(tmp_path, CASES[case])
+    daemonset = only(docs, "DaemonSet")["metadata"]
+    owner_role = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-owner")]
+    assert len(owner_role) == 1
+    role = owner_role[0]
+    assert role["metadata"]["namespace"] == daemonset["namespace"]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["daemonsets"],
+            "resourceNames": [daemonset["name"]],
+            "verbs": ["get"],
+        }
+    ]
+    (binding,) = [
+        d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["metadata"]["namespace"] == daemonset["namespace"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": "hosts-sync-k8s-hosts-controller",
+            "namespace": daemonset["namespace"],
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "values", [{"cleanupOnExit": False}, {"rbac": {"create": False}}], ids=["no-cleanup", "no-rbac"]
+)
+def test_no_owner_role_without_cleanup_or_rbac(values, tmp_path):
+    docs = render(tmp_path, values)
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-owner")]
+    has_owner_flag = any(a.startswith("--owner-daemonset") for a in container(docs)["args"])
+    assert has_owner_flag == values.get("cleanupOnExit", True), (
+        "the flag follows cleanupOnExit, not rbac.create"
+    )
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c != "metrics-off"])
@@ -303,9 +378,10 @@ def test_scheduling_defaults(tmp_path):
     } in pod["tolerations"]
     assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
     assert pod["terminationGracePeriodSeconds"] == 30
+    # The next pod runs before the old one stops: names never go missing during a rollout (decision 13).
     assert ds["spec"]["updateStrategy"] == {
         "type": "RollingUpdate",
-        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
     }
     assert container(docs)["image"] == f"k8s-hosts-controller:{__version__}"
     assert container(docs)["imagePullPolicy"] == "IfNotPresent"
@@ -396,7 +472,8 @@ READ = ["get", "list", "watch"]
 )
 def test_rbac_follows_the_enabled_sources(sources, expected, tmp_path):
     docs = render(tmp_path, {"namespaces": ["tyk"], "sources": sources})
-    assert only(docs, "Role")["rules"] == [*expected, LEAST_RULES[1]]
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == "tyk"]
+    assert role["rules"] == [*expected, LEAST_RULES[1]]
     assert container(docs)["args"][1] == f"--source={','.join(sources)}"
 
 
@@ -412,8 +489,8 @@ def _pod_template(tmp_path, chart, values: dict) -> dict:
 
 
 def test_a_chart_upgrade_alone_does_not_change_the_pod_template(tmp_path):
-    """A changed pod template restarts the pod, which removes and rewrites the block: a new chart version
-    with the same image and values must leave it as it was."""
+    """A changed pod template restarts the pod for nothing: a new chart version with the same image and
+    values must leave it as it was."""
     import shutil
 
     bumped = tmp_path / "bumped"

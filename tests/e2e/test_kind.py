@@ -7,6 +7,8 @@ import contextlib
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.timeout(1500)
 TYK = TYK_INGRESSES  # the user's five Ingresses (namespace, name, host)
 NAMESPACES = "tyk,tyk-dp-1,tyk-dp-2"
 RELEASE, RELEASE_NS = "hosts-sync", "hosts-sync"
+DAEMONSET = f"daemonset/{RELEASE}-k8s-hosts-controller"
 BACKEND_BODY = "hello from the e2e backend"
 MOVED_IP = "198.51.100.7"  # TEST-NET-2: an address the load balancer "moves" to; no traffic is sent there
 
@@ -247,22 +250,161 @@ def test_in_cluster(cluster: Tools, tyk: str, host_file: Path, images: dict[str,
         step("helm test (the chart's own test pod scrapes the metrics Service)")
         helm_test(cluster)
 
-        step("kubectl delete pod: preStop removes the block, the DaemonSet's next pod writes it again")
-        old = pod["metadata"]["name"]
-        deleted = subprocess.Popen(
-            [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", RELEASE_NS, "delete", "pod", old]
-        )
-        eventually(lambda: not block(host_file), 90, 0.02, "the block to go after kubectl delete pod")
-        print("block removed by the deleted pod")
-        assert deleted.wait(timeout=120) == 0
-        wait_hosts(host_file, [host for host in hosts if host != "chart-mdcb.local"])
-        new = controller_pod(cluster)["metadata"]["name"]
-        assert new != old
-        print(f"block written again by {new}")
-        show_file(host_file, "after the new pod's sync")
-
     check_then_uninstall(cluster, host_file, check)
     show_file(host_file, "after helm uninstall")
+
+
+def install(cluster: Tools, images: dict[str, str]) -> None:
+    cluster.helm_(
+        "install", RELEASE, str(REPO_ROOT / "chart"), "--namespace", RELEASE_NS, "--create-namespace",
+        *chart_image_args(images), "--set", f"namespaces={{{NAMESPACES}}}",
+        "--wait", "--timeout", "5m", timeout=360,
+    )  # fmt: skip
+    cluster.kubectl_("-n", RELEASE_NS, "rollout", "status", DAEMONSET, "--timeout=180s", timeout=200)
+
+
+def synced_hosts(cluster: Tools, host_file: Path) -> list[str]:
+    """The user's Ingress hosts that exist now (test_in_cluster deletes one), once they are in the file."""
+    ingresses = cluster.kubectl_json("get", "ingress", "--all-namespaces")["items"]
+    present = {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in ingresses}
+    hosts = [host for ns, name, host in TYK if (ns, name) in present]
+    wait_hosts(host_file, hosts)
+    return hosts
+
+
+class Poller:
+    """Reads the host-side file every 20 ms in a thread, as a resolver would, counting the reads that lack
+    any of HOSTS in the block (a read that caught a write half-done counts as missing too)."""
+
+    def __init__(self, host_file: Path, hosts: list[str]) -> None:
+        self.host_file, self.hosts = host_file, hosts
+        self.polls = self.missing = 0
+        self.first_missing: float | None = None  # monotonic times: how long the names were missing
+        self.last_missing: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                names = {line.split()[1] for line in block(self.host_file)}
+            except Exception:  # a file that does not parse lacks the names too
+                names = set()
+            self.polls += 1
+            if not all(host in names for host in self.hosts):
+                self.missing += 1
+                self.last_missing = time.monotonic()
+                self.first_missing = self.first_missing or self.last_missing
+            self._stop.wait(0.02)
+
+    def gap(self) -> float:
+        """Seconds from the first read without a name to the last one (0 when none)."""
+        return (self.last_missing or 0) - (self.first_missing or 0)
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def replace_pod(cluster: Tools, how: str, run: int) -> None:
+    """Replace the controller's pod HOW; return once the old pod is gone and the next one is ready."""
+    old = controller_pod(cluster)["metadata"]["name"]
+    if how == "rollout restart":
+        cluster.kubectl_("-n", RELEASE_NS, "rollout", "restart", DAEMONSET)
+    elif how == "helm upgrade":  # a changed pod template: a rollout
+        cluster.helm_(
+            "upgrade", RELEASE, str(REPO_ROOT / "chart"), "--namespace", RELEASE_NS, "--reuse-values",
+            "--set", f"podAnnotations.e2e-run=run-{run}", timeout=200,
+        )  # fmt: skip
+    else:
+        cluster.kubectl_("-n", RELEASE_NS, "delete", "pod", old, "--wait=false")
+
+    def old_gone() -> bool:
+        got = cluster.kubectl_(
+            "-n", RELEASE_NS, "get", "pod", old, "--ignore-not-found", "-o", "name", quiet=True
+        )
+        return not got.stdout.strip()
+
+    eventually(old_gone, 180, 0.5, f"the old pod {old} to be gone")
+    cluster.kubectl_("-n", RELEASE_NS, "rollout", "status", DAEMONSET, "--timeout=180s", timeout=200)
+    assert controller_pod(cluster)["metadata"]["name"] != old
+
+
+def follow_logs(cluster: Tools, path: Path) -> subprocess.Popen:
+    """`kubectl logs -f` of the controller's pod into PATH, until the pod's container ends: what its SIGTERM
+    path decided (the preStop hook's own output goes to no log)."""
+    pod = controller_pod(cluster)["metadata"]["name"]
+    with open(path, "wb") as out:
+        return subprocess.Popen(
+            [cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "-n", RELEASE_NS, "logs", "-f", pod],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def print_decision(follower: subprocess.Popen, path: Path) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        follower.wait(timeout=60)
+    follower.kill()
+    lines = [line for line in path.read_text(errors="replace").splitlines() if "DaemonSet" in line]
+    print("the stopping pod's decision:", *lines or ["(none logged)"], sep="\n  ")
+
+
+def test_replacing_the_pod_keeps_the_names(
+    cluster: Tools, tyk: str, host_file: Path, images: dict[str, str], tmp_path: Path
+) -> None:
+    """Names follow the release, not the pod (docs/in-cluster.md, lifecycle): every replacement of the pod
+    leaves the names in place (the old pod leaves the block to the next one, which runs before it stops:
+    maxSurge 1); `helm uninstall` still removes the block, byte-identical."""
+    assert host_file.read_bytes() == HOST_FILE_CONTENT
+    step("helm install; the names in the host-side file")
+    install(cluster, images)
+
+    def check() -> None:
+        hosts = synced_hosts(cluster, host_file)
+        print(f"polled names: {hosts}")
+        figures = []
+        for how in ("rollout restart", "helm upgrade", "kubectl delete pod"):
+            for run in range(1, 4):
+                step(f"{how} ({run}/3), polling the file every 20 ms")
+                with Poller(host_file, hosts) as poller:
+                    replace_pod(cluster, how, run)
+                    time.sleep(0.5)  # a late removal by the old pod's process would show here
+                figures.append((how, run, poller.polls, poller.missing, poller.gap()))
+        step("polls without every name, of all polls (every 20 ms)")
+        for how, run, polls, missing, gap in figures:
+            print(f"{how:20} run {run}: {missing}/{polls} polls missing, over {gap:.2f} s")
+        assert [missing for _, _, _, missing, _ in figures] == [0] * 9, figures
+        assert host_file.read_bytes().startswith(HOST_FILE_CONTENT)
+        followed.append(follow_logs(cluster, tmp_path / "last-pod.log"))
+
+    followed: list[subprocess.Popen] = []
+    check_then_uninstall(cluster, host_file, check)
+    for follower in followed:
+        print_decision(follower, tmp_path / "last-pod.log")
+
+
+def test_kubectl_delete_daemonset_removes_the_block(
+    cluster: Tools, tyk: str, host_file: Path, images: dict[str, str], tmp_path: Path
+) -> None:
+    """Deleting the release's DaemonSet takes the names with it, byte-identical, without `helm uninstall`."""
+    assert host_file.read_bytes() == HOST_FILE_CONTENT
+    step("helm install; then kubectl delete daemonset")
+    install(cluster, images)
+    try:
+        synced_hosts(cluster, host_file)
+        follower = follow_logs(cluster, tmp_path / "pod.log")
+        cluster.kubectl_("-n", RELEASE_NS, "delete", DAEMONSET, "--wait=true", "--timeout=120s", timeout=200)
+        eventually(lambda: host_file.read_bytes() == HOST_FILE_CONTENT, 90, what="the file as before")
+        print("byte-identical to the file before helm install")
+        print_decision(follower, tmp_path / "pod.log")
+    finally:
+        cluster.helm_("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", timeout=240, check=False)
+    assert host_file.read_bytes() == HOST_FILE_CONTENT
 
 
 def test_host_mode(cluster: Tools, tyk: str, host_file: Path, tmp_path: Path) -> None:

@@ -124,6 +124,10 @@ def assert_usage_error(capsys, argv: list[str], *fragments: str) -> str:
         (["--namespaces"], ["--namespaces"]),
         (["--namespaces", "a", "--source", "ingress,bogus"], ["--source", "bogus"]),
         (["--namespaces", "a", "--post-write-timeout", "0"], ["--post-write-timeout"]),
+        (["--cleanup", "--owner-daemonset", "hosts-sync"], ["--owner-daemonset", "NAMESPACE/NAME"]),
+        (["--cleanup", "--owner-daemonset", "Hosts/ds"], ["--owner-daemonset", "'Hosts/ds'"]),
+        (["--cleanup", "--owner-daemonset", "ns/ds/x"], ["--owner-daemonset", "NAMESPACE/NAME"]),
+        (["--cleanup", "--owner-daemonset", "ns/"], ["--owner-daemonset", "NAMESPACE/NAME"]),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(capsys, hosts, argv, fragments):
@@ -515,3 +519,15 @@ def test_banner_does_not_promise_a_cleanup_that_once_and_dry_run_skip(flag, tmp_
     c = parse_args(["--namespaces", "a", flag, "--hosts-file", str(tmp_path / "h")])
     described = dict(part.split("=", 1) for part in c.describe().split(", "))
     assert described["no-cleanup-on-exit"] == f"true (implied by {flag})"
+
+
+def test_owner_daemonset_from_the_flag_or_the_environment(monkeypatch):
+    assert parse_args(["--cleanup"]).owner_daemonset is None
+    assert parse_args(["--cleanup", "--owner-daemonset", "hs/hs-k8s.x"]).owner_daemonset == "hs/hs-k8s.x"
+    monkeypatch.setenv(env_name("--owner-daemonset"), "rel/ds")
+    assert parse_args(["--cleanup"]).owner_daemonset == "rel/ds"
+    monkeypatch.setenv(env_name("--owner-daemonset"), "")  # a template's unset value
+    assert parse_args(["--cleanup"]).owner_daemonset is None
+    monkeypatch.setenv(env_name("--owner-daemonset"), "no-slash")
+    with pytest.raises(UsageError, match="K8S_HOSTS_CONTROLLER_OWNER_DAEMONSET"):
+        parse_args(["--cleanup", "--owner-daemonset", "rel/ds"])
