@@ -17,6 +17,7 @@ from typing import Any
 
 from controller.block import validate_marker
 from controller.entries import HostsFileError, validate_hostname
+from controller.record import RULE, valid_value
 from controller.sources import SOURCES
 
 # A namespace name is a DNS label (RFC 1123), as the API server requires.
@@ -28,6 +29,8 @@ _EMPTY_LIST_HINT = {
     "ingress_classes": "give a class name, or leave the flag out for every class",
     "domain_filters": "give a suffix such as local or example.test, or leave the flag out for every name",
 }
+# The settings recorded in the block's cluster line (controller/record.py), by field of the record.
+_RECORDED = {"cluster_name": "name", "cluster_server": "server", "node_name": "node"}
 _NON_NEGATIVE = ("sync_delay", "sync_max_delay", "resync_interval")  # 0 means "off" or "at once"
 
 
@@ -72,6 +75,9 @@ def check_value(name: str, kind: str, raw: Any, label: str, default: Any = None)
             validate_marker(raw)
         except HostsFileError as err:
             raise UsageError(f"{label}: {err}") from None
+    elif name in _RECORDED:
+        if raw and not valid_value(_RECORDED[name], raw):
+            raise UsageError(f"{label} {raw!r} cannot be recorded in the block: {RULE}")
     elif name == "metrics_bind_address":
         # Here, not at the top: `wait` imports this module and needs no prometheus_client.
         from controller.metrics import parse_bind_address

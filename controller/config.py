@@ -215,6 +215,30 @@ class Config:
         HOSTS_FILE,
         kind="seconds",
     )
+    cluster_name: str | None = setting(
+        None,
+        "--cluster-name",
+        "the cluster's name, recorded in the block (`status` shows which cluster wrote it)",
+        HOSTS_FILE,
+        metavar="NAME",
+        shown_default="the kubeconfig context's name; none in-cluster",
+    )
+    cluster_server: str | None = setting(
+        None,
+        "--cluster-server",
+        "the API server URL as this machine's host reaches it, recorded in the block: `status` and `wait` "
+        "call the block stale when it no longer answers",
+        HOSTS_FILE,
+        metavar="URL",
+        shown_default="the kubeconfig's server; none in-cluster",
+    )
+    node_name: str | None = setting(
+        None,
+        "--node-name",
+        "the node this runs on, recorded in the block (the chart sets it from the pod's spec.nodeName)",
+        HOSTS_FILE,
+        metavar="NAME",
+    )
     # -- modes
     cleanup: bool = setting(False, "--cleanup", "remove the block and exit", MODES, kind="switch")
     once: bool = setting(
@@ -308,6 +332,8 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         values["all_namespaces"] = bool(given.get("all_namespaces"))
     values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
     values["post_write_command"] = values["post_write_command"] or None
+    for name in ("cluster_name", "cluster_server", "node_name"):
+        values[name] = values[name] or None  # a template's empty value: not known
     if not values["cleanup"]:  # --cleanup watches nothing: it must work whatever the namespaces say
         ns = _spec("namespaces")
         for raw, label in ((given.get("namespaces"), ns.flag), (from_env["namespaces"], env_label(ns))):
