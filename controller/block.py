@@ -19,7 +19,7 @@ Guarantees (docs/architecture.md, decision 3):
   the block only while the block ends the file;
 - parsing is linear in the file size: no regex may backtrack, no line is scanned twice.
 
-Above 350 lines on purpose: render, parse, repair and splice share the private span machinery.
+Render, parse, repair and splice share the private span machinery: above 350 lines on purpose.
 Pure functions of (content, entries, marker): no file I/O (that is controller/hostsfile.py), stdlib only.
 """
 

@@ -9,7 +9,7 @@ validates, and returns a :class:`Config`. The start-up banner (:meth:`Config.des
 Adding a flag: add a field to Config with :func:`setting` (and a check in controller/checks.py, or in
 :func:`_validate` when it needs other values, if it needs one). Usage errors raise :class:`UsageError`: one
 line naming the problem and the fix; the command line exits 2. Every value is checked, the environment's
-even when a flag overrides it.
+even when a flag overrides it. One declaration per setting with its help text: above 350 lines on purpose.
 """
 
 from __future__ import annotations

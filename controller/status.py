@@ -22,10 +22,11 @@ from controller.config import Config, UsageError, env_name
 from controller.entries import HostsFileError
 from controller.filelock import holder
 from controller.hostsfile import HostsFile
-from controller.liveness import LIVE, STALE, liveness
+from controller.liveness import LIVE, STALE, Liveness, liveness
 from controller.wait import _setting
 
 PROG = "k8s-hosts-controller status"
+UNCHECKED = "unchecked"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STALE, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 
 
@@ -46,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hosts-file", help=f"default: ${env_name('--hosts-file')}, else {Config.hosts_file}")
     p.add_argument("--marker", help=f"default: ${env_name('--marker')}, else {Config.marker}")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not ask whether the block's cluster answers (state: unchecked, exit 0); for scripts that "
+        "only need to know whether there is a block",
+    )
     return p
 
 
@@ -66,14 +73,14 @@ def lock_holder(path: str) -> str | None:
     return None
 
 
-def report(path: str, marker: str) -> dict:
+def report(path: str, marker: str, check: bool = True) -> dict:
     """Everything `status` says, as a JSON-able dict."""
     content = HostsFile(path, marker).read()
     parsed = parse(content, marker)
     out: dict = {"hosts_file": path, "marker": marker, "block": parsed.has_block}
     if parsed.has_block:
         record = block_record(content, marker)
-        alive = liveness(record)
+        alive = liveness(record) if check else Liveness(UNCHECKED, "not checked (--no-check)")
         names = sorted(block_names(content, marker))
         out.update(
             entries=len(parsed.managed),
@@ -89,7 +96,7 @@ def report(path: str, marker: str) -> dict:
 def exit_code(out: dict) -> int:
     if not out["block"]:
         return EXIT_OK
-    return {LIVE: EXIT_OK, STALE: EXIT_STALE}.get(out["state"], EXIT_UNKNOWN)
+    return {LIVE: EXIT_OK, UNCHECKED: EXIT_OK, STALE: EXIT_STALE}.get(out["state"], EXIT_UNKNOWN)
 
 
 def text(out: dict) -> str:
@@ -121,7 +128,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        out = report(path, marker)
+        out = report(path, marker, check=not args.no_check)
     except HostsFileError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
