@@ -54,9 +54,7 @@ def test_a_comment_naming_the_marker_is_no_block(tmp_path):
     assert "removing the block" not in result.stderr  # nothing to remove: no --cleanup is run
     assert hosts.read_bytes() == USER_FILE
 
-
-def test_a_real_block_is_found_and_removed(tmp_path):
-    hosts = tmp_path / "hosts"
+    # while a real block is found and removed
     hosts.write_bytes(splice(USER_FILE, [Entry("a.local", "10.0.0.1", "ns/a")], "TYK-K8S-HOSTS"))
     result = stop(tmp_path, hosts)
     assert result.returncode == 0, result.stderr

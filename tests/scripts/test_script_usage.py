@@ -376,6 +376,13 @@ def test_delete_uninstalls_the_controller_and_waits_for_its_block_before_deletin
     delete = calls.index("kind delete cluster --name hosts-sync")
     assert "--kube-context kind-hosts-sync" in calls[uninstall] and uninstall < delete
 
+    # no release in the cluster: nothing to uninstall, the cluster is deleted
+    Path(fake_kind_env["FAKE_LOG"]).unlink()
+    result = run(CREATE_CLUSTER, "delete", env={**fake_kind_env, "FAKE_HELM_STATUS": "1"})
+    assert result.returncode == 0, result.stderr
+    calls_text = Path(fake_kind_env["FAKE_LOG"]).read_text()
+    assert " uninstall " not in calls_text and "kind delete cluster --name hosts-sync" in calls_text
+
 
 def test_delete_stops_when_the_block_stays(fake_kind_env):
     hosts = Path(fake_kind_env["HOSTS_SYNC_HOSTS_FILE"])
@@ -387,10 +394,3 @@ def test_delete_stops_when_the_block_stays(fake_kind_env):
     assert result.returncode == 1
     assert "still in the hosts file" in result.stderr and "cleanup" in result.stderr
     assert "kind delete cluster --name hosts-sync" not in Path(fake_kind_env["FAKE_LOG"]).read_text()
-
-
-def test_delete_without_the_controller_installed_just_deletes(fake_kind_env):
-    result = run(CREATE_CLUSTER, "delete", env={**fake_kind_env, "FAKE_HELM_STATUS": "1"})
-    assert result.returncode == 0, result.stderr
-    calls = Path(fake_kind_env["FAKE_LOG"]).read_text()
-    assert " uninstall " not in calls and "kind delete cluster --name hosts-sync" in calls
