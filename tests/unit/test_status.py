@@ -73,6 +73,16 @@ def test_a_closed_port_is_stale(closed_port):
     assert result.state == live.STALE and "does not answer" in result.reason
 
 
+def test_a_proxy_from_the_environment_does_not_answer_for_a_gone_cluster(
+    closed_port, live_server, monkeypatch
+):
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, live_server)  # a proxy that answers everything
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert live.probe_server(closed_port.replace("127.0.0.1", "localhost")).state == live.STALE
+
+
 def test_a_port_that_never_answers_is_stale(silent_port):
     assert live.probe_server(silent_port, seconds=0.3).state == live.STALE
 
