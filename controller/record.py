@@ -22,7 +22,7 @@ from dataclasses import dataclass
 PREFIX = "# cluster: "
 FIELDS = ("name", "server", "node")
 MAX_VALUE = 253
-_VALUE = re.compile(r"[!-\"$-~]{1,253}")  # printable ASCII, no space, no '#'
+_VALUE = re.compile(rf"[!-\"$-~]{{1,{MAX_VALUE}}}")  # printable ASCII, no space, no '#'
 _URL = re.compile(r"https?://[^/?#\s]++(?:/[!-\"$-~]*+)?")
 
 

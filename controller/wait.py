@@ -179,7 +179,9 @@ def _wait(args: argparse.Namespace) -> int:
                 answered["url"] = [f"{url} not ready ({printable(why, 200)})"] if why is not None else []
                 problems += answered["url"]  # the server's words
         if hosts:
-            finished, found = _bounded(lambda: _names_and_stale(hosts_file, hosts, deadline), _left(deadline))
+            finished, found = _bounded(
+                lambda: _names_and_stale(hosts_file, hosts, deadline, not args.absent), _left(deadline)
+            )
             if not finished or found is None:
                 problems += answered.get("hosts", [f"{path} not read by the deadline"])
             else:
@@ -203,13 +205,13 @@ def _wait(args: argparse.Namespace) -> int:
 
 
 def _names_and_stale(
-    hosts_file: HostsFile, hosts: list[str], deadline: float
+    hosts_file: HostsFile, hosts: list[str], deadline: float, check: bool
 ) -> tuple[frozenset[str], list[str]]:
     """The names in the block, and why they are stale when all ``hosts`` are there but the cluster that
     wrote the block is gone (controller/liveness.py): such names are never reported ready."""
     content = hosts_file.read()
     managed = block_names(content, hosts_file.marker)
-    if any(h not in managed for h in hosts):
+    if not check or any(h not in managed for h in hosts):
         return managed, []
     alive = liveness(block_record(content, hosts_file.marker), min(PROBE_SECONDS, _left(deadline)))
     if alive.state != STALE:
