@@ -143,6 +143,16 @@ has_block() {
   awk -v b="#### BEGIN $marker ####" '{ sub(/\r$/, ""); sub(/^[ \t]+/, ""); sub(/[ \t]+$/, "") } $0 == b { f = 1; exit } END { exit !f }' "$hosts_file"
 }
 
+# "; STALE ..." when `status` says the block's cluster is gone (exit 3): deleted without its cleanup.
+stale_note() {
+  local path rc=0
+  path=$(command -v -- "$bin" 2>/dev/null) || return 0
+  "$path" status "${file_flags[@]}" >/dev/null 2>&1 || rc=$?
+  if ((rc == 3)); then
+    printf "; STALE block: the cluster that wrote it is gone (sudo %s --cleanup removes it)" "$bin"
+  fi
+}
+
 # The hostnames currently in the block (one per line).
 block_hosts() {
   [[ -r "$hosts_file" ]] || return 0
@@ -452,7 +462,7 @@ host_stop() {
 host_status() {
   local pid url code
   if ! pid=$(read_pid); then
-    echo "not running (no PID file $pid_file); $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file"
+    echo "not running (no PID file $pid_file); $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file$(stale_note)"
     return 3
   fi
   if ! alive "$pid"; then
@@ -610,7 +620,7 @@ cluster_cleanup() {
 
 cluster_status() {
   if ! cluster_installed; then
-    echo "not installed (no release $release in $release_ns)"
+    echo "not installed (no release $release in $release_ns)$(stale_note)"
     return 3
   fi
   local ds

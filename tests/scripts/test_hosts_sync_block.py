@@ -5,6 +5,7 @@ running controller only looks at the file."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from controller.block import splice
 from controller.entries import Entry
+from controller.record import ClusterRecord
 from testkit.tools import find_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +26,7 @@ USER_FILE = (
 )
 
 
-def stop(tmp_path: Path, hosts: Path) -> subprocess.CompletedProcess:
+def script(tmp_path: Path, hosts: Path, verb: str) -> subprocess.CompletedProcess:
     if CONTROLLER is None:
         pytest.fail("k8s-hosts-controller not found: pip install -e .", pytrace=False)
     env = {
@@ -37,7 +39,7 @@ def stop(tmp_path: Path, hosts: Path) -> subprocess.CompletedProcess:
         "HOSTS_SYNC_TIMEOUT": "20s",
     }
     return subprocess.run(
-        ["bash", str(SCRIPT), "stop"],
+        ["bash", str(SCRIPT), verb],
         env=env,
         capture_output=True,
         text=True,
@@ -49,14 +51,27 @@ def stop(tmp_path: Path, hosts: Path) -> subprocess.CompletedProcess:
 def test_a_comment_naming_the_marker_is_no_block(tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_bytes(USER_FILE)
-    result = stop(tmp_path, hosts)
+    result = script(tmp_path, hosts, "stop")
     assert result.returncode == 0, result.stderr
     assert "removing the block" not in result.stderr  # nothing to remove: no --cleanup is run
     assert hosts.read_bytes() == USER_FILE
 
     # while a real block is found and removed
     hosts.write_bytes(splice(USER_FILE, [Entry("a.local", "10.0.0.1", "ns/a")], "TYK-K8S-HOSTS"))
-    result = stop(tmp_path, hosts)
+    result = script(tmp_path, hosts, "stop")
     assert result.returncode == 0, result.stderr
     assert "removing the block" in result.stderr
     assert hosts.read_bytes() == USER_FILE
+
+
+def test_status_names_a_stale_block(tmp_path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    gone = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+    hosts = tmp_path / "hosts"
+    entries = [Entry("a.local", "10.0.0.1", "ns/a")]
+    hosts.write_bytes(splice(USER_FILE, entries, "TYK-K8S-HOSTS", ClusterRecord("kind-gone", gone)))
+    result = script(tmp_path, hosts, "status")
+    assert result.returncode == 3  # not running
+    assert "1 entries" in result.stdout and "STALE block" in result.stdout and "--cleanup" in result.stdout
