@@ -3,6 +3,7 @@
 Block format::
 
     #### BEGIN TYK-K8S-HOSTS ####
+    # cluster: name=kind-dev server=https://127.0.0.1:40123
     172.18.0.200 chart-dash.local  # tyk/dashboard-ingress
     #### END TYK-K8S-HOSTS ####
 
@@ -13,6 +14,7 @@ Guarantees (docs/architecture.md, decision 3):
 - duplicate blocks collapse into the first one; a BEGIN without END (a crashed writer) is repaired by removing
   the BEGIN line and only the lines right after it that are byte for byte what render_block writes (and, at
   the very end of the file, the start of one: a write cut short); the first other line and all after it stay;
+- the optional cluster record (controller/record.py) is the line right after BEGIN, and only there is it ours;
 - the block ends with a newline (a line appended after it stays its own); splice appends it after one line
   end (a blank line, or a tab after BEGIN says it ended the last line), remove_block is its exact inverse;
 - parsing is linear in the file size: no regex may backtrack, no line is scanned twice.
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from controller.entries import Entry, HostsFileError, InvalidEntryError
+from controller.record import ClusterRecord, record_written
+from controller.record import parse_line as parse_record
 
 DEFAULT_MARKER = "TYK-K8S-HOSTS"
 MAX_MARKER_LEN = 200
@@ -82,8 +86,11 @@ def _entry_line(entry: Entry) -> str:
     return f"{entry.address} {entry.hostname}  # {entry.owner}"
 
 
-def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") -> bytes:
-    """The block, deterministic whatever the order of ``entries``; every line ends with ``newline``."""
+def render_block(
+    entries: Iterable[Entry], marker: str, newline: bytes = b"\n", record: ClusterRecord | None = None
+) -> bytes:
+    """The block, deterministic whatever the order of ``entries``; every line ends with ``newline``; the
+    cluster record, if any, right after the BEGIN line."""
     if newline not in (b"\n", b"\r\n"):
         raise ValueError(f"newline must be b'\\n' or b'\\r\\n', not {newline!r}")
     entries = list(entries)
@@ -92,6 +99,8 @@ def render_block(entries: Iterable[Entry], marker: str, newline: bytes = b"\n") 
             raise InvalidEntryError(f"invalid entry {entry!r}: not an Entry")
     nl = newline.decode()
     lines = [begin_line(marker)]
+    if record:
+        lines.append(record.line())
     for entry in _unique_sorted(entries):
         lines.append(_entry_line(entry))
     lines.append(end_line(marker))
@@ -202,8 +211,11 @@ def _repair_end(content: bytes, pos: int, limit: int, end_text: bytes) -> int:
     """End of the lines from ``pos`` (before ``limit``) that the engine wrote, for a block without END.
 
     Only exact managed lines go, and at the very end of the file a prefix of one or of the END line (a write
-    cut short); the first other line, and everything after it, is the user's.
+    cut short); the first other line, and everything after it, is the user's. The line right after BEGIN
+    may also be the cluster record (or, at the very end of the file, the start of one).
     """
+    if pos < limit and record_written(content[pos : _next_line(content, pos)]):
+        pos = _next_line(content, pos)
     while pos < limit:
         end = _next_line(content, pos)
         line = content[pos:end]
@@ -280,6 +292,13 @@ def block_names(content: bytes, marker: str) -> frozenset[str]:
     return _outside_names(inside)
 
 
+def block_record(content: bytes, marker: str) -> ClusterRecord | None:
+    """The cluster record of the (first) block: the exact record line right after its BEGIN line."""
+    spans = _spans(content, marker)
+    start = _next_line(content, spans[0].start) if spans else 0
+    return parse_record(content[start : _next_line(content, start)]) if start < spans[0].end else None
+
+
 def parse(content: bytes, marker: str) -> ParsedHosts:
     spans = _spans(content, marker)
     outside = _without_spans(content, spans, b"") if spans else content
@@ -299,7 +318,9 @@ def parse(content: bytes, marker: str) -> ParsedHosts:
 _ENDED_BY_US = b"\t"
 
 
-def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
+def splice(
+    content: bytes, entries: Iterable[Entry], marker: str, record: ClusterRecord | None = None
+) -> bytes:
     """New content with our block replaced where it is, or appended after one line end; with no entries
     the block is removed. The block always ends with a newline: a line appended later (``tee -a``) stays
     a line of its own."""
@@ -307,7 +328,7 @@ def splice(content: bytes, entries: Iterable[Entry], marker: str) -> bytes:
     if not entries:
         return remove_block(content, marker)
     nl = detect_newline(content)
-    block = render_block(entries, marker, nl)
+    block = render_block(entries, marker, nl, record)
     spans = _spans(content, marker)
     if spans and not (spans[0].end == len(content) and not content.endswith(b"\n")):
         return _without_spans(content, spans, _flagged(block, _ended_by_us(content, spans[0])))

@@ -18,6 +18,7 @@ from typing import Any
 
 from controller.block import validate_marker
 from controller.entries import HostsFileError, validate_hostname
+from controller.record import RULE, valid_value
 from controller.sizes import parse_size, size_flag
 from controller.sources import SOURCES
 
@@ -33,6 +34,8 @@ _EMPTY_LIST_HINT = {
     "ingress_classes": "give a class name, or leave the flag out for every class",
     "domain_filters": "give a suffix such as local or example.test, or leave the flag out for every name",
 }
+# The settings recorded in the block's cluster line (controller/record.py), by field of the record.
+_RECORDED = {"cluster_name": "name", "cluster_server": "server", "node_name": "node"}
 
 
 class UsageError(Exception):
@@ -102,6 +105,9 @@ def check_value(
             raise UsageError(f"{label}: {err}") from None
     elif name == "owner_daemonset" and raw:  # empty: not given (a template's unset value)
         check_owner(raw, label)
+    elif name in _RECORDED:
+        if raw and not valid_value(_RECORDED[name], raw):
+            raise UsageError(f"{label} {raw!r} cannot be recorded in the block: {RULE}")
     elif name == "metrics_bind_address":
         # Here, not at the top: `wait` imports this module and needs no prometheus_client.
         from controller.metrics import parse_bind_address

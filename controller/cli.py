@@ -1,10 +1,11 @@
 """Command line: parse the flags (built from controller/config.py's settings) and dispatch.
 
-`k8s-hosts-controller wait ...` goes to controller/wait.py, `--cleanup` removes the block here (with
---owner-daemonset only when that DaemonSet is going: controller/owner.py), anything else
-starts the controller (controller/runner.py). Usage errors exit 2 with one line naming the problem and the
-fix, before anything is watched or written; a failure that the same command survives later (a full or
-read-only file system, the file's lock held by another process) exits 1 (README, exit codes).
+`k8s-hosts-controller wait ...` goes to controller/wait.py, `status ...` to controller/status.py,
+`--cleanup` removes the block here (with --owner-daemonset only when that DaemonSet is going:
+controller/owner.py), anything else starts the controller (controller/runner.py). Usage errors exit 2 with
+one line naming the problem and the fix, before anything is watched or written; a failure that the same
+command survives later (a full or read-only file system, the file's lock held by another process) exits 1
+(README, exit codes).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from controller.entries import HostsFileError
 from controller.filelock import LockTimeout
 from controller.hostsfile import HostsFile
 from controller.logs import setup_logging
+from controller.record import ClusterRecord, make_record
 
 log = logging.getLogger(PROG)
 
@@ -45,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Keep Ingress (Gateway API route, Service) hostnames in a marked block of a hosts file. "
         f"Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}NAMESPACES.",
-        epilog=f"Subcommand: {PROG} wait --host NAME [--timeout 120s] waits until names are in the block.",
+        epilog=f"Subcommands: {PROG} wait --host NAME [--timeout 120s] waits until names are in the block; "
+        f"{PROG} status [--json] tells whether there is a block, which cluster wrote it and whether that "
+        "cluster is gone (stale).",
     )
     groups = {name: p.add_argument_group(name) for name in GROUPS}
     for field, spec in settings():
@@ -99,12 +103,28 @@ def exit_code(err: HostsFileError) -> int:
     return 2
 
 
+def cluster_record(config: Config, kubeconfig_server: str) -> ClusterRecord | None:
+    """What the block records about the cluster: the flags' values; in host mode, the kubeconfig context's
+    name and server by default (in-cluster, the pod's API address is not one the host can reach)."""
+    from controller import kube
+
+    name, server = config.cluster_name, config.cluster_server
+    context = kube.context_name(config.kubeconfig, config.context)
+    if context is not None:
+        name, server = name or context, server or kubeconfig_server
+    return make_record(name, server, config.node_name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["wait"]:
         from controller.wait import main as wait_main
 
         return wait_main(argv[1:])
+    if argv[:1] == ["status"]:
+        from controller.status import main as status_main
+
+        return status_main(argv[1:])
     try:
         config = parse_args(argv)
     except UsageError as err:
@@ -133,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from controller.runner import run_controller  # kopf is not needed for --cleanup either
 
-    code = run_controller(config, configuration)
+    code = run_controller(config, configuration, cluster_record(config, configuration.host))
     if config.dry_run and dryrun.output_closed():  # `--dry-run | head`: quiet, like any tool in a pipe
         return dryrun.EXIT_OUTPUT_CLOSED
     return code

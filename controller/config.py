@@ -274,6 +274,30 @@ class Config:
         kind="seconds",
         span=POST_WRITE_TIMEOUT,
     )
+    cluster_name: str | None = setting(
+        None,
+        "--cluster-name",
+        "the cluster's name, recorded in the block (`status` shows which cluster wrote it)",
+        HOSTS_FILE,
+        metavar="NAME",
+        shown_default="the kubeconfig context's name; none in-cluster",
+    )
+    cluster_server: str | None = setting(
+        None,
+        "--cluster-server",
+        "the API server URL as this machine's host reaches it, recorded in the block: `status` and `wait` "
+        "call the block stale when it no longer answers",
+        HOSTS_FILE,
+        metavar="URL",
+        shown_default="the kubeconfig's server; none in-cluster",
+    )
+    node_name: str | None = setting(
+        None,
+        "--node-name",
+        "the node this runs on, recorded in the block (the chart sets it from the pod's spec.nodeName)",
+        HOSTS_FILE,
+        metavar="NAME",
+    )
     # -- modes
     cleanup: bool = setting(False, "--cleanup", "remove the block and exit", MODES, kind="switch")
     once: bool = setting(
@@ -374,6 +398,8 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
         values["all_namespaces"] = bool(given.get("all_namespaces"))
     values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
     values["post_write_command"] = values["post_write_command"] or None
+    for name in ("cluster_name", "cluster_server", "node_name"):
+        values[name] = values[name] or None  # a template's empty value: not known
     values["owner_daemonset"] = values["owner_daemonset"] or None  # empty: a template's unset value
     # Every name is checked, with --cleanup too, like every other value given to it; only what to watch
     # (the scope rules in _validate) does not matter to --cleanup.

@@ -33,7 +33,9 @@ def print_dry_run(hosts: HostsFile, result_plan: Plan, out: TextIO | None = None
     """The block, a unified diff of the file (or "already up to date"), and one comment line per refusal."""
     current, new = hosts.preview(result_plan.entries)
     out = out or sys.stdout
-    parts = [render_block(result_plan.entries, hosts.marker).decode(errors="backslashreplace")]
+    parts = [
+        render_block(result_plan.entries, hosts.marker, record=hosts.record).decode(errors="backslashreplace")
+    ]
     diff = difflib.unified_diff(
         _lines(current), _lines(new), fromfile=str(hosts.path), tofile=f"{hosts.path} (after sync)"
     )

@@ -38,6 +38,7 @@ from controller.block import (
 )
 from controller.entries import Entry, HostsFileError
 from controller.filelock import LOCK_TIMEOUT, lock_exclusive
+from controller.record import ClusterRecord
 from controller.safepath import describe, open_regular, resolve
 from controller.sizes import format_size
 from controller.undo import record as undo_record
@@ -158,6 +159,7 @@ class HostsFile:
             raise HostsFileError(f"{self.path}: unknown write mode {mode!r}; use one of {choices}") from None
         self._rename_failed = False  # auto mode remembers that rename does not work for this file
         self.lock_timeout = LOCK_TIMEOUT  # past it, a sync or cleanup fails with LockTimeout (filelock.py)
+        self.record: ClusterRecord | None = None  # written into the block: which cluster wrote it
 
     def __repr__(self) -> str:
         return f"HostsFile({self.path!r}, marker={self.marker!r}, mode={self.mode.value!r})"
@@ -210,7 +212,7 @@ class HostsFile:
     def preview(self, entries: Iterable[Entry]) -> tuple[bytes, bytes]:
         """(current, new) content, without writing anything (for --dry-run)."""
         current = self.read()
-        return current, splice(current, entries, self.marker)
+        return current, splice(current, entries, self.marker, self.record)
 
     # -- locking
 
@@ -282,7 +284,7 @@ class HostsFile:
                 return WriteResult(False, None, 0, 0, False)  # no file and nothing to add
             fd, st = held
             disk, current = self._read_current(fd)
-            return self._apply(target, fd, st, disk, splice(current, entries, self.marker))
+            return self._apply(target, fd, st, disk, splice(current, entries, self.marker, self.record))
 
     def cleanup(self) -> WriteResult:
         """Remove the block (and the blank line we added); a file without a block is not touched."""

@@ -95,6 +95,20 @@ def load(kubeconfig: str | None, context: str | None) -> client.Configuration:
     return configuration
 
 
+def context_name(kubeconfig: str | None, context: str | None) -> str | None:
+    """The name of the kubeconfig context in use (after a successful load()); None in-cluster."""
+    path = kubeconfig or default_kubeconfig()
+    if path is None:
+        return None
+    if context:
+        return context
+    try:
+        _, active = config.list_kube_config_contexts(config_file=path)
+    except Exception:  # load() has read it already; a name is only a label in the block
+        return None
+    return (active or {}).get("name")
+
+
 def _one_line(err: Exception, limit: int = 200) -> str:
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -32,6 +32,7 @@ from controller.metrics import Health, Metrics, parse_bind_address, serve
 from controller.operate import operate, signal_handlers
 from controller.owner import ask, startup_warning
 from controller.plan import Bounds, Filters
+from controller.record import ClusterRecord
 from controller.resolve import Resolver
 from controller.state import ClusterState
 from controller.streams import StreamHealth
@@ -51,14 +52,17 @@ def banner(config: Config, configuration: client.Configuration) -> str:
     return f"starting k8s-hosts-controller {__version__}: server {configuration.host}, {config.describe()}"
 
 
-def run_controller(config: Config, configuration: client.Configuration) -> int:
+def run_controller(
+    config: Config, configuration: client.Configuration, record: ClusterRecord | None = None
+) -> int:
     log.info(banner(config, configuration))
-    return asyncio.run(_run(config, configuration))
+    return asyncio.run(_run(config, configuration, record))
 
 
-async def _run(config: Config, configuration: client.Configuration) -> int:
+async def _run(config: Config, configuration: client.Configuration, record: ClusterRecord | None) -> int:
     metrics, health = Metrics(), Health()
     hosts = HostsFile(config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size)
+    hosts.record = record  # replaces any other cluster's record on the first write
     resources = sources.resources_for(config.sources)
     namespaces: list[str | None] = [None] if config.all_namespaces else list(config.namespaces)
     scopes = [(r.kind, ns) for r in resources for ns in namespaces]

@@ -4,7 +4,8 @@ Replaces `sleep 5` after starting the controller: exit 0 when satisfied, 1 on ti
 names, 2 on usage errors (checked before anything is waited for). The whole command ends by its deadline:
 every check runs with the time that is left, and a check that does not finish by then (a server that
 answers one byte a second) is abandoned, not waited for. It reads the controller's settings and checks them
-the same way (docs/architecture.md, decision 9).
+the same way (docs/architecture.md, decision 9). Names of a block whose recorded cluster is gone
+(controller/liveness.py) are never reported ready: the cluster was deleted without its cleanup.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from controller.block import block_names
+from controller.block import block_names, block_record
 from controller.checks import check_value
 from controller.config import Config, UsageError, env_label, env_name
 from controller.entries import HostsFileError
 from controller.hostsfile import HostsFile
+from controller.liveness import STALE, liveness
 from controller.logs import printable
 from controller.sizes import parse_size, size_flag
 
@@ -184,16 +186,17 @@ def _wait(args: argparse.Namespace) -> int:
                 answered["url"] = [f"{url} not ready ({printable(why, 200)})"] if why is not None else []
                 problems += answered["url"]  # the server's words
         if hosts:
-            finished, managed = _bounded(
-                lambda: block_names(hosts_file.read(), hosts_file.marker), _left(deadline)
+            finished, found = _bounded(
+                lambda: _names_and_stale(hosts_file, hosts, deadline, not args.absent), _left(deadline)
             )
-            if not finished:
+            if not finished or found is None:
                 problems += answered.get("hosts", [f"{path} not read by the deadline"])
             else:
+                managed, stale = found
                 if args.absent:
                     answered["hosts"] = [f"{h} still present" for h in hosts if h in managed]
                 else:
-                    answered["hosts"] = [f"{h} missing" for h in hosts if h not in managed]
+                    answered["hosts"] = [f"{h} missing" for h in hosts if h not in managed] or stale
                 problems += answered["hosts"]
         if not problems:
             what = ", ".join(hosts) or url
@@ -206,6 +209,21 @@ def _wait(args: argparse.Namespace) -> int:
             )
             return 1
         time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+
+
+def _names_and_stale(
+    hosts_file: HostsFile, hosts: list[str], deadline: float, check: bool
+) -> tuple[frozenset[str], list[str]]:
+    """The names in the block, and why they are stale when all ``hosts`` are there but the cluster that
+    wrote the block is gone (controller/liveness.py): such names are never reported ready."""
+    content = hosts_file.read()
+    managed = block_names(content, hosts_file.marker)
+    if not check or any(h not in managed for h in hosts):
+        return managed, []
+    alive = liveness(block_record(content, hosts_file.marker), min(PROBE_SECONDS, _left(deadline)))
+    if alive.state != STALE:
+        return managed, []
+    return managed, [f"the block is stale: {alive.reason} (remove it with k8s-hosts-controller --cleanup)"]
 
 
 def _left(deadline: float) -> float:

@@ -11,7 +11,10 @@ Usage: scripts/create-cluster.sh [create|delete|lb-address|-h|--help]
                     cloud-provider-kind in the background (kept when it runs), install ingress-nginx with its
                     controller Service of type $NGINX_SVC_TYPE, and wait until the LoadBalancer has an address.
                     Safe to run again: every step is skipped or upgraded in place.
-  delete            stop the cloud-provider-kind started here and delete the kind cluster
+  delete            uninstall k8s-hosts-controller from the cluster when it is installed there and wait until
+                    its block has left the hosts file (scripts/hosts-sync.sh stop), stop the
+                    cloud-provider-kind started here, and delete the kind cluster. A bare `kind delete cluster`
+                    runs no cleanup: the block would stay, pointing at a cluster that is gone.
   lb-address        print the ingress-nginx LoadBalancer address
 
 Environment (defaults in brackets):
@@ -27,6 +30,7 @@ Environment (defaults in brackets):
   CLOUD_PROVIDER_KIND_LOG_FILE  [${XDG_RUNTIME_DIR:-/tmp}/cloud-provider-kind.log]
   LB_TIMEOUT                    seconds to wait for the LoadBalancer address [180]
   KUBECONFIG                    where kind writes the cluster's credentials [~/.kube/config]
+  HOSTS_SYNC_*                  delete: the release, hosts file and marker of scripts/hosts-sync.sh (see its --help)
 EOF
 }
 
@@ -76,6 +80,17 @@ alive() {
 }
 
 cluster_exists() { kind get clusters 2>/dev/null | grep -qx -- "$cluster"; }
+
+# Before the cluster goes: the controller's pods remove their block only when they are stopped (a deleted
+# node container runs no preStop and gets no SIGTERM), so uninstall the chart and wait for the block to go.
+uninstall_hosts_sync() {
+  command -v helm >/dev/null || { log "helm not installed: not checking for a k8s-hosts-controller release"; return 0; }
+  local release=${HOSTS_SYNC_RELEASE:-k8s-hosts-controller} release_ns=${HOSTS_SYNC_RELEASE_NAMESPACE:-k8s-hosts-controller}
+  helm --kube-context "$context" status "$release" --namespace "$release_ns" >/dev/null 2>&1 || return 0
+  log "uninstalling $release (k8s-hosts-controller) first, so that its block leaves the hosts file"
+  HOSTS_SYNC_MODE=cluster HOSTS_SYNC_CONTEXT=$context "$root/scripts/hosts-sync.sh" stop \
+    || die "the block of $release is still in the hosts file: run 'HOSTS_SYNC_MODE=cluster HOSTS_SYNC_CONTEXT=$context scripts/hosts-sync.sh cleanup', then delete again"
+}
 
 create_cluster() {
   if cluster_exists; then
@@ -177,6 +192,7 @@ case "$verb" in
     ;;
   delete)
     check_tools kind
+    if cluster_exists; then uninstall_hosts_sync; fi
     if [[ -f "$cpk_pid_file" ]]; then
       pid=$(tr -cd '0-9' <"$cpk_pid_file")
       if [[ -n "$pid" ]] && alive "$pid"; then

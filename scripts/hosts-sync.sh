@@ -55,6 +55,10 @@ Environment (defaults in brackets):
   HOSTS_SYNC_IMAGE           image repository[:tag], e.g. k8s-hosts-controller:dev [chart default]
   HOSTS_SYNC_NODE_HOSTS_PATH hostsFile.nodePath: where the kind node sees the host's hosts file [chart default]
   HOSTS_SYNC_HELM_ARGS       more helm arguments, split on spaces (e.g. "--set verbose=true")
+  HOSTS_SYNC_CLUSTER_NAME    cluster.name, recorded in the block [the kubeconfig context's name]
+  HOSTS_SYNC_CLUSTER_SERVER  cluster.server: the API server URL as this machine reaches it, recorded in the
+                             block so that `k8s-hosts-controller status` can tell when the cluster is gone
+                             (e.g. after a bare `kind delete cluster`) [the kubeconfig context's server]
 
 Examples:
   HOSTS_SYNC_NAMESPACES=tyk,tyk-dp-1 scripts/hosts-sync.sh start
@@ -124,8 +128,30 @@ set_timeout() {
   timeout="${timeout_s}s"
 }
 
-block_begin() { printf '#### BEGIN %s ####' "$marker"; }
-has_block() { [[ -r "$hosts_file" ]] && grep -qF -- "$(block_begin)" "$hosts_file"; }
+# Is our block in the file? Asked of the controller's own parser (`status`), which takes only whole marker
+# lines: a comment that merely names the marker is no block. Without the controller installed (cluster mode
+# only), a whole-line match of the BEGIN marker.
+has_block() {
+  [[ -r "$hosts_file" ]] || return 1
+  local path out
+  if path=$(command -v -- "$bin" 2>/dev/null); then
+    out=$("$path" status --no-check "${file_flags[@]}" 2>&1) || true
+    [[ "$out" == "block: present"* ]] && return 0
+    [[ "$out" == "block: none"* ]] && return 1
+    die "'$path status' failed: $out"
+  fi
+  awk -v b="#### BEGIN $marker ####" '{ sub(/\r$/, ""); sub(/^[ \t]+/, ""); sub(/[ \t]+$/, "") } $0 == b { f = 1; exit } END { exit !f }' "$hosts_file"
+}
+
+# "; STALE ..." when `status` says the block's cluster is gone (exit 3): deleted without its cleanup.
+stale_note() {
+  local path rc=0
+  path=$(command -v -- "$bin" 2>/dev/null) || return 0
+  "$path" status "${file_flags[@]}" >/dev/null 2>&1 || rc=$?
+  if ((rc == 3)); then
+    printf "; STALE block: the cluster that wrote it is gone (sudo %s --cleanup removes it)" "$bin"
+  fi
+}
 
 # The hostnames currently in the block (one per line).
 block_hosts() {
@@ -436,7 +462,7 @@ host_stop() {
 host_status() {
   local pid url code
   if ! pid=$(read_pid); then
-    echo "not running (no PID file $pid_file); $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file"
+    echo "not running (no PID file $pid_file); $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file$(stale_note)"
     return 3
   fi
   if ! alive "$pid"; then
@@ -531,6 +557,15 @@ cluster_start() {
     printf '{"allNamespaces": false, "namespaces": [%s]' "$ns_json" >"$values"
   fi
   printf ', "marker": "%s"' "$marker" >>"$values"
+  # Which cluster writes the block, as this machine knows it: the pod cannot see the host's kubeconfig.
+  local cluster_name=${HOSTS_SYNC_CLUSTER_NAME:-} cluster_server=${HOSTS_SYNC_CLUSTER_SERVER:-}
+  if [[ -z "$cluster_name" ]]; then
+    cluster_name=${context:-$(kubectl_cmd config current-context 2>/dev/null || true)}
+  fi
+  if [[ -z "$cluster_server" ]]; then
+    cluster_server=$(kubectl_cmd config view --minify -o 'jsonpath={.clusters[0].cluster.server}' 2>/dev/null || true)
+  fi
+  printf ', "cluster": {"name": "%s", "server": "%s"}' "$cluster_name" "$cluster_server" >>"$values"
   if [[ -n "$node_hosts_path" ]]; then printf ', "hostsFile": {"nodePath": "%s"}' "$node_hosts_path" >>"$values"; fi
   if [[ -n "$image" ]]; then
     local repo=$image tag=""
@@ -585,7 +620,7 @@ cluster_cleanup() {
 
 cluster_status() {
   if ! cluster_installed; then
-    echo "not installed (no release $release in $release_ns)"
+    echo "not installed (no release $release in $release_ns)$(stale_note)"
     return 3
   fi
   local ds

@@ -136,6 +136,12 @@ Controller arguments (the flags of README.md).
 - {{ printf "--sync-delay=%v" .Values.syncDelay | quote }}
 - {{ printf "--sync-max-delay=%v" .Values.syncMaxDelay | quote }}
 - {{ printf "--log-format=%s" .Values.logFormat | quote }}
+{{- with .Values.cluster.name }}
+- {{ printf "--cluster-name=%s" . | quote }}
+{{- end }}
+{{- with .Values.cluster.server }}
+- {{ printf "--cluster-server=%s" . | quote }}
+{{- end }}
 {{- if .Values.metrics.enabled }}
 - {{ printf "--metrics-bind-address=:%v" .Values.metrics.port | quote }}
 {{- else }}

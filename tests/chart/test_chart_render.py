@@ -18,6 +18,7 @@ from tests.chart.conftest import (
     lint,
     only,
     render,
+    template,
 )
 
 NAMESPACED_COMMON = ["DaemonSet", "ServiceAccount"]
@@ -155,6 +156,7 @@ def test_every_value_maps_onto_a_flag(tmp_path):
             "metrics": {"port": 9100},
             "extraArgs": ["--resolve-timeout=5"],
             "sources": ["ingress", "gateway-httproute"],
+            "cluster": {"name": "kind-dev", "server": "https://127.0.0.1:40123"},
         },
     )
     ctr = container(docs)
@@ -167,6 +169,8 @@ def test_every_value_maps_onto_a_flag(tmp_path):
         "--sync-delay=0.5",
         "--sync-max-delay=3",
         "--log-format=json",
+        "--cluster-name=kind-dev",
+        "--cluster-server=https://127.0.0.1:40123",
         "--metrics-bind-address=:9100",
         "--no-cleanup-on-exit",
         "--domain-filter=local,test",
@@ -508,3 +512,17 @@ def test_pod_labels_are_the_selector_labels_and_pod_labels_only(tmp_path):
     selector = ds["spec"]["selector"]["matchLabels"]
     assert ds["spec"]["template"]["metadata"]["labels"] == {**selector, "tier": "infra"}
     assert ds["metadata"]["labels"]["team"] == "platform"  # the DaemonSet itself keeps the full set
+
+
+def test_the_pod_records_its_node_and_keeps_the_extra_env(tmp_path):
+    ctr = container(render(tmp_path, {"extraEnv": [{"name": "TZ", "value": "UTC"}]}))
+    assert ctr["env"] == [
+        {"name": "K8S_HOSTS_CONTROLLER_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "TZ", "value": "UTC"},
+    ]
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:6443", "https://a b", "https://x#y"])
+def test_a_cluster_server_that_cannot_be_recorded_is_refused(server, tmp_path):
+    proc = template(tmp_path, {"cluster": {"server": server}})
+    assert proc.returncode != 0 and "cluster" in proc.stderr

@@ -132,6 +132,8 @@ while [[ "${{1:-}}" == --kubeconfig || "${{1:-}}" == --context || "${{1:-}}" == 
 done
 if [[ "{name} $1" == "helm status" ]]; then exit "${{FAKE_HELM_STATUS:-0}}"; fi
 if [[ "{name} $*" == "kubectl -n "*" get ds "* ]]; then echo "k8s-hosts-controller 1/1"; fi
+if [[ "{name} $*" == "kubectl config current-context" ]]; then echo "kind-fake"; fi
+if [[ "{name} $*" == "kubectl config view --minify "* ]]; then printf 'https://127.0.0.1:41234'; fi
 exit 0
 """
 
@@ -185,11 +187,27 @@ def test_cluster_start_installs_the_chart_with_the_settings(fake_cluster_env: di
         "marker": "MY-BLOCK",
         "hostsFile": {"nodePath": "/mnt/hosts"},
         "image": {"repository": "registry.local:5000/k8s-hosts-controller", "tag": "e2e"},
+        # which cluster writes the block, as this machine reaches it (the pod cannot know)
+        "cluster": {"name": "kind-fake", "server": "https://127.0.0.1:41234"},
     }
     assert any(
         c.startswith("kubectl ") and "wait pod -l app.kubernetes.io/instance=k8s-hosts-controller" in c
         for c in calls
     )
+
+
+def test_cluster_start_records_the_cluster_given(fake_cluster_env: dict[str, str]):
+    import json
+
+    env = {
+        **fake_cluster_env,
+        "HOSTS_SYNC_NAMESPACES": "tyk",
+        "HOSTS_SYNC_CLUSTER_NAME": "dev",
+        "HOSTS_SYNC_CLUSTER_SERVER": "https://10.0.0.9:6443",
+    }
+    assert run(HOSTS_SYNC, "start", env=env).returncode == 0
+    line = next(c for c in Path(env["FAKE_LOG"]).read_text().splitlines() if c.startswith("VALUES "))
+    assert json.loads(line[len("VALUES ") :])["cluster"] == {"name": "dev", "server": "https://10.0.0.9:6443"}
 
 
 def test_cluster_start_all_namespaces(fake_cluster_env: dict[str, str]):
@@ -198,7 +216,11 @@ def test_cluster_start_all_namespaces(fake_cluster_env: dict[str, str]):
     env = {**fake_cluster_env, "HOSTS_SYNC_ALL_NAMESPACES": "true"}
     assert run(HOSTS_SYNC, "start", env=env).returncode == 0
     line = next(c for c in Path(env["FAKE_LOG"]).read_text().splitlines() if c.startswith("VALUES "))
-    assert json.loads(line[len("VALUES ") :]) == {"allNamespaces": True, "marker": "TYK-K8S-HOSTS"}
+    assert json.loads(line[len("VALUES ") :]) == {
+        "allNamespaces": True,
+        "marker": "TYK-K8S-HOSTS",
+        "cluster": {"name": "kind-fake", "server": "https://127.0.0.1:41234"},
+    }
 
 
 def test_cluster_status_and_stop_when_not_installed(fake_cluster_env: dict[str, str]):
@@ -332,3 +354,43 @@ def test_other_truth_values_are_refused_naming_the_setting(text: str):
     result = run(HOSTS_SYNC, "status", env={"HOSTS_SYNC_ALL_NAMESPACES": text})
     assert result.returncode == 2
     assert f"HOSTS_SYNC_ALL_NAMESPACES must be true or false (got '{text}')" in result.stderr
+
+
+@pytest.fixture
+def fake_kind_env(fake_cluster_env: dict[str, str]) -> dict[str, str]:
+    bin_dir = Path(fake_cluster_env["PATH"].split(":", 1)[0])
+    kind = bin_dir / "kind"
+    kind.write_text(
+        '#!/usr/bin/env bash\n{ printf kind; printf " %s" "$@"; echo; } >> "$FAKE_LOG"\n'
+        'if [[ "$*" == "get clusters" ]]; then echo hosts-sync; fi\n'
+    )
+    kind.chmod(0o755)
+    return {**fake_cluster_env, "CLOUD_PROVIDER_KIND_PID_FILE": str(bin_dir / "no-cpk.pid")}
+
+
+def test_delete_uninstalls_the_controller_and_waits_for_its_block_before_deleting(fake_kind_env):
+    result = run(CREATE_CLUSTER, "delete", env=fake_kind_env)
+    assert result.returncode == 0, result.stderr
+    calls = Path(fake_kind_env["FAKE_LOG"]).read_text().splitlines()
+    uninstall = next(i for i, c in enumerate(calls) if c.startswith("helm ") and " uninstall " in c)
+    delete = calls.index("kind delete cluster --name hosts-sync")
+    assert "--kube-context kind-hosts-sync" in calls[uninstall] and uninstall < delete
+
+    # no release in the cluster: nothing to uninstall, the cluster is deleted
+    Path(fake_kind_env["FAKE_LOG"]).unlink()
+    result = run(CREATE_CLUSTER, "delete", env={**fake_kind_env, "FAKE_HELM_STATUS": "1"})
+    assert result.returncode == 0, result.stderr
+    calls_text = Path(fake_kind_env["FAKE_LOG"]).read_text()
+    assert " uninstall " not in calls_text and "kind delete cluster --name hosts-sync" in calls_text
+
+
+def test_delete_stops_when_the_block_stays(fake_kind_env):
+    hosts = Path(fake_kind_env["HOSTS_SYNC_HOSTS_FILE"])
+    hosts.write_text(
+        "127.0.0.1 localhost\n"
+        "#### BEGIN TYK-K8S-HOSTS ####\n10.0.0.1 a.local  # ns/a\n#### END TYK-K8S-HOSTS ####\n"
+    )
+    result = run(CREATE_CLUSTER, "delete", env={**fake_kind_env, "HOSTS_SYNC_TIMEOUT": "1s"})
+    assert result.returncode == 1
+    assert "still in the hosts file" in result.stderr and "cleanup" in result.stderr
+    assert "kind delete cluster --name hosts-sync" not in Path(fake_kind_env["FAKE_LOG"]).read_text()
