@@ -61,7 +61,7 @@ def damage(hosts: HostsFile, written: Sequence[Entry]) -> str | None:
         content = hosts.read()
     except HostsFileError:
         return None
-    if splice(content, written, hosts.marker) == content:
+    if splice(content, written, hosts.marker, hosts.record) == content:
         return None
     return CHANGED if parse(content, hosts.marker).has_block else MISSING
 
