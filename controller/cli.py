@@ -26,7 +26,7 @@ from controller.engine.record import ClusterRecord, make_record
 from controller.serve.logs import setup_logging
 from controller.sync import dryrun
 
-log = logging.getLogger(PROG)
+log = logging.getLogger(__name__)
 
 # The file system failing, not the command line naming the wrong thing: the same command works once space is
 # freed or the file system is writable again. Everything else the hosts file refuses (a directory, a FIFO, a

@@ -40,7 +40,7 @@ from controller.sync.resolve import Resolver
 from controller.sync.state import ClusterState
 from controller.sync.writer import Writer
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
 LISTING_BOUND = 60.0  # seconds after kopf is ready without any listing of a scope: the hook is broken
 # --once/--dry-run: seconds after the start without a listing while API requests fail or go unanswered (a

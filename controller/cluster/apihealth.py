@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from controller.engine.printable import printable
 from controller.serve.metrics import Health
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 UNANSWERED_AFTER = 10.0  # seconds without any answer to a request: named as the cause (a timeout)
 BLOCKER = "api server"

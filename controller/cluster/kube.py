@@ -22,7 +22,7 @@ from kubernetes.config.config_exception import ConfigException
 from controller.model import Snapshot
 from controller.sync.events import Notice
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = 10.0  # seconds for one Event request: a hung API server must not hold the queue forever
 
 

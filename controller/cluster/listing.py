@@ -42,6 +42,8 @@ from kopf._cogs.structs import credentials
 
 from controller.cluster import apihealth
 
+log = logging.getLogger(__name__)
+
 # observer(plural, scope, what, uid): what is "start", "object" (uid given) or "complete"
 ListingObserver = Callable[[str, str | None, str, str | None], None]
 
@@ -108,7 +110,7 @@ async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
                 # kopf operator tries them again; controller/cluster/operate.py starts one, keeping
                 # the entries.
                 raise
-            logging.getLogger("k8s-hosts-controller").debug(
+            log.debug(
                 "the %s stream in %s failed (%r); starting it again in %.0fs", plural, scope, error, delay
             )
             await asyncio.sleep(delay)
@@ -292,7 +294,7 @@ def _notify_api(
         try:
             observer(request, event, method, url, collection, error)
         except Exception as fault:  # a fault of ours must not fail kopf's request
-            logging.getLogger("k8s-hosts-controller").error("noting how %s %s ended: %r", method, url, fault)
+            log.error("noting how %s %s ended: %r", method, url, fault)
 
 
 def _notify_request(plural: str, scope: str | None, verb: str, error: BaseException | None) -> None:

@@ -21,7 +21,7 @@ from controller.cluster.streams import StreamHealth
 from controller.engine.printable import printable
 from controller.serve.metrics import Health
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 # SIGHUP too: a closed terminal must remove the block like Ctrl-C, not kill the process and leave it.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

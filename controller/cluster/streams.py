@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from controller.engine.printable import printable
 from controller.serve.metrics import Health
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 # (resource plural, namespace or None for cluster-wide)
 Stream = tuple[str, str | None]

@@ -29,7 +29,7 @@ from controller.engine.hostsfile import HostsFile
 from controller.serve.metrics import Health, Metrics
 from controller.sync.writer import WRITE_BLOCKER, Writer
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 1.0  # seconds between two looks at the file's stat
 # How long the file must be quiet before a repair: the first time, then when the block is removed again

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from controller.engine.printable import printable
 from controller.model import Snapshot
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 1024  # characters of an Event message (events.k8s.io's limit for a note)
 NAMES_SHOWN = 5  # names spelled out in a summary; the rest are counted

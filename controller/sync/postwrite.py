@@ -22,7 +22,7 @@ import signal
 import subprocess
 import threading
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 OUTPUT_TAIL = 2048  # bytes of output kept (the end says why a command failed)
 LOGGED_TAIL = 500  # characters of it in the log line

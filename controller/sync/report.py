@@ -22,7 +22,7 @@ from controller.serve.metrics import Metrics
 from controller.sync.events import Notice, names
 from controller.sync.plan import Plan
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 # Takes a Warning Event about refused hostnames of one object, to be posted later (controller/sync/events.py);
 # must not block.

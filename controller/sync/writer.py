@@ -29,7 +29,7 @@ from controller.sync.report import EventSink, Reporter
 from controller.sync.resolve import Resolver
 from controller.sync.state import ClusterState
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # --once and --dry-run give up on a file error after this many attempts (about 3 s): a CI job must not hang.

@@ -151,6 +151,18 @@ def test_unit_tests_mirror_the_package():
     assert folders == set(SUBPACKAGES)
 
 
+def test_every_module_logs_under_its_own_name():
+    """One scheme: ``logging.getLogger(__name__)``, so a log line names the module that wrote it
+    (``controller.sync.report``) and "controller" is the package's logger. Only the log set-up names others.
+    """
+    for module, path in modules().items():
+        if module == "serve.logs":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "getLogger":
+                assert [ast.unparse(arg) for arg in node.args] == ["__name__"], (module, ast.unparse(node))
+
+
 def test_big_modules_say_why_at_the_top():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()

@@ -16,7 +16,7 @@ from controller.cluster.apihealth import BLOCKER, UNANSWERED_AFTER, ApiHealth, d
 from controller.serve.metrics import Health
 
 SERVER = "https://127.0.0.1:6443"
-LOGGER = "k8s-hosts-controller"
+LOGGER = "controller"
 
 
 class Clock:
@@ -289,7 +289,7 @@ def test_without_verbose_kopf_and_asyncio_records_are_one_line_without_a_traceba
     except RuntimeError:
         exc_info = sys.exc_info()
     lines = []
-    for name in ("kopf._core.reactor.running", "asyncio", "k8s-hosts-controller"):
+    for name in ("kopf._core.reactor.running", "asyncio", "controller.cluster.apihealth"):
         record = logging.LogRecord(name, logging.ERROR, __file__, 1, "failed:\n%s", ("details",), exc_info)
         assert handler.filter(record)
         lines.append(handler.format(record))

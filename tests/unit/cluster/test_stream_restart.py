@@ -246,7 +246,7 @@ def test_a_failed_operator_is_started_again_with_the_entries_kept(monkeypatch, c
         await asyncio.wait_for(task, 5)
         assert task.exception() is None
 
-    with caplog.at_level(logging.ERROR, logger="k8s-hosts-controller"):
+    with caplog.at_level(logging.ERROR, logger="controller"):
         asyncio.run(scenario())
     assert len(starts) == 2
     assert len(installs) >= 2  # ours again at once after the failure, and once the new kopf is ready

@@ -41,7 +41,7 @@ def test_not_ready_until_every_watch_is_up_and_while_one_fails(caplog):
     streams.answered("ingresses", "a", "list")
     streams.answered("ingresses", "a", "watch")
     assert not health.serving  # b is not watched yet
-    with caplog.at_level(logging.INFO, logger="k8s-hosts-controller"):
+    with caplog.at_level(logging.INFO, logger="controller"):
         for _ in range(5):  # kopf retries: one log line per episode
             streams.failed("ingresses", "b", "watch", 403, 'cannot watch resource "ingresses"\nforged')
         assert not health.serving and streams.failing

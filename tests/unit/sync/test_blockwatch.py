@@ -88,7 +88,7 @@ def test_lines_added_outside_the_block_are_left_alone(path):
 
 def test_a_block_removed_again_soon_after_its_repair_waits_longer(path, caplog):
     rig = make_rig(path)
-    caplog.set_level(logging.WARNING, logger="k8s-hosts-controller")
+    caplog.set_level(logging.WARNING, logger="controller")
 
     async def scenario():
         list_scope(rig.state, "ns", snap("a"))

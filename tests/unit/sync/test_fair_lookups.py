@@ -254,7 +254,7 @@ def test_an_unrelated_objects_name_is_written_beside_a_black_holed_object(
     greedy = lb_snap("many-lbs", "ns", ("greedy.test",), tuple(GREEDY))
     other = lb_snap("web", "ns", ("web.test",), ("web-lb.example",))
     hole.answers["web-lb.example"] = ("10.9.0.1",)
-    caplog.set_level(logging.INFO, logger="k8s-hosts-controller")
+    caplog.set_level(logging.INFO, logger="controller")
     sync_twice(path, Resolver(timeout=1.0, lookup=hole.lookup), greedy, other)
     assert names_in(path) == {"web.test": {"10.9.0.1"}}
     assert "lookup of load-balancer hostname lb0.blackhole.test still pending" in caplog.text
@@ -269,7 +269,7 @@ def test_a_name_whose_lookup_goes_unanswered_keeps_its_last_known_address_in_the
     path.write_text("127.0.0.1 localhost\n")
     web = lb_snap("web", "ns", ("web.test",), ("web-lb.example",))
     hole.answers["web-lb.example"] = ("10.9.0.1",)
-    caplog.set_level(logging.INFO, logger="k8s-hosts-controller")
+    caplog.set_level(logging.INFO, logger="controller")
     resolver = Resolver(timeout=0.5, ttl=0.0, lookup=hole.lookup)  # the second sync asks again
     seen = []
 

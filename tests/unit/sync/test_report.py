@@ -15,7 +15,7 @@ from controller.sync.events import MAX_MESSAGE, EventQueue, Notice
 from controller.sync.plan import MAX_HOSTS_PER_OBJECT
 from tests.unit.sync.test_writer import drive, list_scope, make_rig, managed, snap, until
 
-LOGGER = "k8s-hosts-controller"
+LOGGER = "controller"
 
 
 @pytest.fixture

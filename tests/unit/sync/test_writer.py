@@ -609,7 +609,7 @@ def test_dot_local_names_warn_once_on_macos(path, monkeypatch, caplog, platform,
         rig.state.apply("MODIFIED", snap("web", hosts=("app.local", "api.local")))
         await rig.writer.sync()
 
-    with caplog.at_level("WARNING", logger="k8s-hosts-controller"):
+    with caplog.at_level("WARNING", logger="controller"):
         asyncio.run(scenario())
     warnings = [r for r in caplog.records if "mDNS" in r.getMessage()]
     assert len(warnings) == (1 if warned else 0)
