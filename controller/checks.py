@@ -18,7 +18,8 @@ from typing import Any
 
 from controller.cluster.sources import SOURCES
 from controller.engine.block import validate_marker
-from controller.engine.entries import HostsFileError, validate_hostname
+from controller.engine.entries import validate_hostname
+from controller.engine.errors import HostsFileError
 from controller.engine.record import RULE, valid_value
 from controller.engine.sizes import parse_size, size_flag
 

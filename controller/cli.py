@@ -19,8 +19,7 @@ from collections.abc import Sequence
 
 from controller import __version__
 from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
-from controller.engine.entries import HostsFileError
-from controller.engine.filelock import LockTimeout
+from controller.engine.errors import HostsFileError, LockTimeout
 from controller.engine.hostsfile import HostsFile
 from controller.engine.record import ClusterRecord, make_record
 from controller.serve.logs import setup_logging

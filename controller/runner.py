@@ -27,8 +27,7 @@ from controller.cluster.operate import operate, signal_handlers
 from controller.cluster.owner import ask, startup_warning
 from controller.cluster.streams import StreamHealth
 from controller.config import Config
-from controller.engine.entries import HostsFileError
-from controller.engine.filelock import LockTimeout
+from controller.engine.errors import HostsFileError, LockTimeout
 from controller.engine.hostsfile import HostsFile
 from controller.engine.record import ClusterRecord
 from controller.serve.metrics import Health, Metrics, parse_bind_address, serve

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from controller.config import Config, UsageError, env_name
 from controller.engine.block import block_names, block_record, parse
-from controller.engine.entries import HostsFileError
+from controller.engine.errors import HostsFileError
 from controller.engine.filelock import holder
 from controller.engine.hostsfile import HostsFile
 from controller.liveness import LIVE, STALE, Liveness, liveness

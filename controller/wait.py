@@ -26,7 +26,7 @@ from typing import TypeVar
 from controller.checks import check_value
 from controller.config import Config, UsageError, env_label, env_name
 from controller.engine.block import block_names, block_record
-from controller.engine.entries import HostsFileError
+from controller.engine.errors import HostsFileError
 from controller.engine.hostsfile import HostsFile
 from controller.engine.printable import printable
 from controller.engine.sizes import parse_size, size_flag

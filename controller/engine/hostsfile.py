@@ -36,7 +36,8 @@ from controller.engine.block import (
     splice,
     validate_marker,
 )
-from controller.engine.entries import Entry, HostsFileError
+from controller.engine.entries import Entry
+from controller.engine.errors import HostsFileError, HostsFileTooLarge
 from controller.engine.filelock import LOCK_TIMEOUT, lock_exclusive
 from controller.engine.record import ClusterRecord
 from controller.engine.safepath import describe, open_regular, resolve
@@ -75,10 +76,6 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 DEFAULT_MAX_SIZE = 64 << 20  # far above any real hosts file (a big ad-blocking list is a few MB)
-
-
-class HostsFileTooLarge(HostsFileError):
-    """The file is above the size bound: it is neither read nor written."""
 
 
 class _TooLarge(Exception):

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 
 from controller import __version__
-from controller.engine.entries import InvalidEntryError, validate_hostname
+from controller.engine.entries import validate_hostname
+from controller.engine.errors import InvalidEntryError
 from controller.model import REASONS
 from controller.serve.httpserve import HttpServer
 

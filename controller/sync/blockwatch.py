@@ -24,7 +24,8 @@ import time
 from collections.abc import Sequence
 
 from controller.engine.block import parse, splice
-from controller.engine.entries import Entry, HostsFileError
+from controller.engine.entries import Entry
+from controller.engine.errors import HostsFileError
 from controller.engine.hostsfile import HostsFile
 from controller.serve.metrics import Health, Metrics
 from controller.sync.writer import WRITE_BLOCKER, Writer

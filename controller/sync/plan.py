@@ -26,7 +26,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from controller.engine.entries import Entry, InvalidEntryError, validate_address, validate_hostname
+from controller.engine.entries import Entry, validate_address, validate_hostname
+from controller.engine.errors import InvalidEntryError
 from controller.engine.printable import printable
 from controller.model import (
     CONFLICT,

@@ -17,8 +17,8 @@ import logging
 import time
 from collections import Counter
 
-from controller.engine.entries import Entry, HostsFileError
-from controller.engine.filelock import LockTimeout
+from controller.engine.entries import Entry
+from controller.engine.errors import HostsFileError, LockTimeout
 from controller.engine.hostsfile import HostsFile
 from controller.serve.metrics import Health, Metrics
 from controller.sync.dryrun import print_dry_run

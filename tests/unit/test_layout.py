@@ -151,6 +151,18 @@ def test_unit_tests_mirror_the_package():
     assert folders == set(SUBPACKAGES)
 
 
+def test_the_engines_errors_are_in_one_module():
+    """A caller learns what the engine raises from controller/engine/errors.py alone."""
+    family = {"HostsFileError"}
+    errors = ast.parse((PACKAGE / "engine" / "errors.py").read_text())
+    family |= {node.name for node in ast.walk(errors) if isinstance(node, ast.ClassDef)}
+    for path in PACKAGE.rglob("*.py"):
+        if path != PACKAGE / "engine" / "errors.py":
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ClassDef):
+                    assert not {ast.unparse(base) for base in node.bases} & family, (path.name, node.name)
+
+
 def test_every_module_logs_under_its_own_name():
     """One scheme: ``logging.getLogger(__name__)``, so a log line names the module that wrote it
     (``controller.sync.report``) and "controller" is the package's logger. Only the log set-up names others.

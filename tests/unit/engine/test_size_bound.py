@@ -19,7 +19,8 @@ import pytest
 import controller.engine.hostsfile as hostsfile_module
 from controller.engine.block import DEFAULT_MARKER, splice
 from controller.engine.entries import Entry
-from controller.engine.hostsfile import DEFAULT_MAX_SIZE, HostsFile, HostsFileTooLarge
+from controller.engine.errors import HostsFileTooLarge
+from controller.engine.hostsfile import DEFAULT_MAX_SIZE, HostsFile
 from controller.engine.sizes import format_size, parse_size, size_flag
 from controller.sync.dryrun import print_dry_run
 from controller.sync.plan import Plan
