@@ -175,6 +175,28 @@ def test_every_module_logs_under_its_own_name():
                 assert [ast.unparse(arg) for arg in node.args] == ["__name__"], (module, ast.unparse(node))
 
 
+# Unit tests at the top of tests/unit that test no module of the top layer.
+NOT_A_TOP_MODULE = {
+    "test_layout.py": "the package's shape",
+    "test_bench_pairs.py": "bench/workload.py",
+    "test_resilience_report.py": "tests/e2e/resilience_report.py",
+}
+
+
+def test_each_unit_test_sits_with_what_it_tests():
+    """tests/unit/sync/test_x.py imports controller.sync; a test at the top is named for a top module."""
+    unit = ROOT / "tests" / "unit"
+    top = {module for module in modules() if layer(module) in ("top", "model") and module != "controller"}
+    for path in unit.glob("*/test_*.py"):
+        folder = path.parent.name
+        names = imported(ast.parse(path.read_text()))
+        assert any(name.startswith(f"controller.{folder}.") for name in names), f"{folder}/{path.name}"
+    for path in unit.glob("test_*.py"):
+        stem = path.stem.removeprefix("test_")
+        named = any(stem == module or stem.startswith(f"{module}_") for module in top)
+        assert named or path.name in NOT_A_TOP_MODULE, f"{path.name}: move it next to what it tests"
+
+
 def test_big_modules_say_why_at_the_top():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
