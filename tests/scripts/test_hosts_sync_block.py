@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.block import splice
-from controller.entries import Entry
-from controller.record import ClusterRecord
+from controller.engine.block import splice
+from controller.engine.entries import Entry
+from controller.engine.record import ClusterRecord
 from testkit.tools import find_tool
 
 REPO = Path(__file__).resolve().parents[2]
