@@ -16,7 +16,7 @@ class SyncSettings:
 
     delay: float = 0.1  # a burst is written once no change came for this long
     max_delay: float = 1.0  # the longest a stream of changes may hold a write back
-    resync_interval: float = 60.0  # re-read the file and re-resolve LB hostnames; 0: never
+    resync_interval: float = 60  # re-read the file and re-resolve LB hostnames; 0: never
     max_block_lines: int = MAX_BLOCK_LINES
     max_block_bytes: int = MAX_BLOCK_BYTES
     domain_filters: tuple[str, ...] = ()  # only hostnames under these suffixes

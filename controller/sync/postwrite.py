@@ -147,7 +147,7 @@ class PostWriteSettings:
     """``config.postwrite``: the command (None: none) and the bound of one run."""
 
     command: str | None = None
-    timeout: float = 10.0
+    timeout: float = 10
 
 
 class PostWriteCommand:
