@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from controller import __version__
 from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
 from controller.engine.errors import HostsFileError, LockTimeout
-from controller.engine.hostsfile import HostsFile
 from controller.engine.record import ClusterRecord, make_record
 from controller.serve.logs import setup_logging
 from controller.sync import dryrun
@@ -42,7 +41,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """One argument per Config field. Every default is None: "not given", so the environment can fill it."""
+    """One argument per setting (dest: its path in Config). Every default is None: "not given", so the
+    environment can fill it; --help shows the group field's default."""
     p = _Parser(
         prog=PROG,
         description="Keep Ingress (Gateway API route, Service) hostnames in a marked block of a hosts file. "
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = {name: p.add_argument_group(name) for name in GROUPS}
     for field, spec in settings():
-        how: dict = {"dest": field.name, "default": None, "help": spec.help_text(field.default)}
+        how: dict = {"dest": spec.path, "default": None, "help": spec.help_text(field.default)}
         if spec.kind == "switch":
             how["action"] = "store_true"
         elif spec.kind == "list":
@@ -74,20 +74,20 @@ def parse_args(argv: Sequence[str]) -> Config:
 
 
 def cleanup(config: Config) -> int:
-    if config.owner_daemonset:  # a preStop hook: only when the release is going (controller/cluster/owner.py)
+    cluster, file = config.cluster, config.file
+    # A preStop hook: only when the release is going (controller/cluster/owner.py).
+    if cluster.owner_daemonset:
         from controller.cluster.owner import at_shutdown
 
-        decision = at_shutdown(config.owner_daemonset, config.kubeconfig, config.context)
+        decision = at_shutdown(cluster.owner_daemonset, cluster.kubeconfig, cluster.context)
         log.info("%s", decision.reason)
         if not decision.remove:
             return 0
-    result = HostsFile(
-        config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size
-    ).cleanup()
+    result = file.open().cleanup()
     if result.changed:
-        log.info("removed the %s block from %s", config.marker, config.hosts_file)
+        log.info("removed the %s block from %s", file.marker, file.path)
     else:
-        log.info("no %s block in %s: nothing to clean up", config.marker, config.hosts_file)
+        log.info("no %s block in %s: nothing to clean up", file.marker, file.path)
     return 0
 
 
@@ -108,11 +108,12 @@ def cluster_record(config: Config, kubeconfig_server: str) -> ClusterRecord | No
     name and server by default (in-cluster, the pod's API address is not one the host can reach)."""
     from controller.cluster import kube
 
-    name, server = config.cluster_name, config.cluster_server
-    context = kube.context_name(config.kubeconfig, config.context)
+    cluster = config.cluster
+    name, server = cluster.name, cluster.server
+    context = kube.context_name(cluster.kubeconfig, cluster.context)
     if context is not None:
         name, server = name or context, server or kubeconfig_server
-    return make_record(name, server, config.node_name)
+    return make_record(name, server, cluster.node_name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,14 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    setup_logging(config.log_format, config.verbose)
+    setup_logging(config.log.format, config.log.verbose)
     try:
-        if config.cleanup:
+        if config.mode.cleanup:
             return cleanup(config)
-        if not config.dry_run:
-            HostsFile(
-                config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size
-            ).check_writable()
+        if not config.mode.dry_run:
+            config.file.open().check_writable()
     except LockTimeout as err:  # not bad input: the same command works once the lock is released (exit 1)
         print(f"{PROG}: error: {err}; the block is left in the file: try again later", file=sys.stderr)
         return 1
@@ -147,14 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from controller.cluster import kube  # the client library is not needed for --cleanup (a preStop hook)
 
     try:
-        configuration = kube.load(config.kubeconfig, config.context)
+        configuration = kube.load(config.cluster.kubeconfig, config.cluster.context)
     except kube.KubeconfigError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     from controller.runner import run_controller  # kopf is not needed for --cleanup either
 
     code = run_controller(config, configuration, cluster_record(config, configuration.host))
-    if config.dry_run and dryrun.output_closed():  # `--dry-run | head`: quiet, like any tool in a pipe
+    if config.mode.dry_run and dryrun.output_closed():  # `--dry-run | head`: quiet, like any tool in a pipe
         return dryrun.EXIT_OUTPUT_CLOSED
     return code
 

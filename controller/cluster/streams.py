@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 
 from controller.engine.printable import printable
-from controller.serve.metrics import Health
+from controller.serve.health import Health, Reason
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,11 @@ class StreamHealth:
 
     def _update(self, stream: Stream) -> None:
         plural, namespace = stream
-        key = f"stream {plural} {namespace or '*'}"
+        subject = f"{plural} {namespace or '*'}"
         if stream in self._failing:
-            self.health.blockers[key] = self._failing[stream][1]
+            self.health.set(Reason.STREAM, self._failing[stream][1], subject)
         elif stream not in self._watching:
-            self.health.blockers[key] = f"the watch of {plural} in {_where(namespace)} is not established yet"
+            why = f"the watch of {plural} in {_where(namespace)} is not established yet"
+            self.health.set(Reason.STREAM, why, subject)
         else:
-            self.health.blockers.pop(key, None)
+            self.health.clear(Reason.STREAM, subject)

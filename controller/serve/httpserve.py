@@ -18,8 +18,17 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """``config.serve``: where /metrics, /healthz and /readyz are served ("0": nowhere)."""
+
+    bind_address: str = "127.0.0.1:8080"
+
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,9 @@ from controller.engine.block import parse, splice
 from controller.engine.entries import Entry
 from controller.engine.errors import HostsFileError
 from controller.engine.hostsfile import HostsFile
-from controller.serve.metrics import Health, Metrics
-from controller.sync.writer import WRITE_BLOCKER, Writer
+from controller.serve.health import Health, Reason
+from controller.serve.metrics import Metrics
+from controller.sync.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ POLL_INTERVAL = 1.0  # seconds between two looks at the file's stat
 # within REPEAT_WINDOW seconds of its last repair (another program keeps removing it: do not fight it).
 REPAIR_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 REPEAT_WINDOW = 60.0
-BLOCKER = "hosts file block"  # the key in Health.blockers
 MISSING = "the block is missing from the file, repairing"
 CHANGED = "the block in the file was changed by another program, repairing"
 
@@ -120,7 +120,7 @@ class BlockWatch:
         if found is None:
             if self.damage is not None:
                 log.info("the %s block is back in %s", self.hosts.marker, self.hosts.path)
-                self.health.blockers.pop(BLOCKER, None)
+                self.health.clear(Reason.BLOCK)
                 self._repaired_at = now
             self.damage = None
             return
@@ -136,14 +136,14 @@ class BlockWatch:
             log.warning("%s: %s in %gs, once the file is quiet%s", self.hosts.path, found, delay, again)
             self._delay = delay
         self.damage = found
-        self.health.blockers[BLOCKER] = found
+        self.health.set(Reason.BLOCK, found)
         # Every change of the file postpones the repair: another program may be in the middle of its edit.
         self._repair_at = now + self._delay
         self._asked = False
 
     def _repair(self) -> None:
         self._asked = True
-        if WRITE_BLOCKER in self.health.blockers:
+        if self.health.blocked_by(Reason.WRITE):
             return  # the writer is failing and retries on its own schedule: its next success repairs it
         self.metrics.block_repairs.inc()
         self.writer.wake()

@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import threading
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,14 @@ def _exit_of(proc: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> 
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class PostWriteSettings:
+    """``config.postwrite``: the command (None: none) and the bound of one run."""
+
+    command: str | None = None
+    timeout: float = 10
 
 
 class PostWriteCommand:

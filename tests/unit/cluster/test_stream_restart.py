@@ -17,10 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kopf._cogs.clients import errors, watching
 
-from controller.cluster import apihealth, listing, operate
+from controller.cluster import listing, operate
 from controller.cluster.apihealth import UNANSWERED_AFTER, ApiHealth, BodyNotReceived, describe, explain
 from controller.cluster.streams import StreamHealth
-from controller.serve.metrics import Health
+from controller.serve.health import Health, Reason
 
 SERVER = "https://127.0.0.1:6443"
 LIST_URL = f"{SERVER}/apis/networking.k8s.io/v1/namespaces/ns/ingresses?limit=500"
@@ -64,7 +64,7 @@ def test_a_list_with_headers_and_no_body_is_named_as_such_not_as_answered():
     clock.now += UNANSWERED_AFTER
     api.refresh()
     assert "stopped sending the body of GET" in (api.cause() or "")
-    assert "stopped sending the body" in health.blockers[apihealth.BLOCKER]
+    assert "stopped sending the body" in health.message(Reason.API_SERVER)
     api.ended(1, None)
     assert api.cause() is None and not api.awaiting_collection()
 
@@ -240,7 +240,7 @@ def test_a_failed_operator_is_started_again_with_the_entries_kept(monkeypatch, c
         )
         while not ready.is_set():
             await asyncio.sleep(0.01)
-        assert not task.done() and operate.OPERATOR_BLOCKER not in health.blockers
+        assert not task.done() and not health.blocked_by(Reason.OPERATOR)
         assert "not established" in health.why_not_ready()  # until the new kopf's watch is answered
         stop.set()
         await asyncio.wait_for(task, 5)

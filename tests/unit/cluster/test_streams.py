@@ -10,7 +10,7 @@ import pytest
 
 from controller.cluster.listing import collection_request
 from controller.cluster.streams import StreamHealth
-from controller.serve.metrics import Health
+from controller.serve.health import Health
 
 
 @pytest.mark.parametrize(

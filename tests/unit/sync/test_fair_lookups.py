@@ -21,8 +21,9 @@ import pytest
 
 from controller.engine.hostsfile import HostsFile
 from controller.model import Snapshot
-from controller.serve.metrics import Health, Metrics
-from controller.sync.options import WriterOptions
+from controller.serve.health import Health
+from controller.serve.metrics import Metrics
+from controller.sync.options import SyncSettings
 from controller.sync.resolve import Resolver, system_lookup
 from controller.sync.state import ClusterState
 from controller.sync.writer import Writer
@@ -226,9 +227,13 @@ def sync_twice(path: Path, resolver: Resolver, *snaps: Snapshot, between=lambda:
     state.listing_complete("ns")
     for s in snaps:
         state.apply(None, s)
-    options = WriterOptions(resync_interval=0.0)
     writer = Writer(
-        state, HostsFile(path), options=options, metrics=Metrics(), health=Health(), resolver=resolver
+        state,
+        HostsFile(path),
+        settings=SyncSettings(resync_interval=0.0),
+        metrics=Metrics(),
+        health=Health(),
+        resolver=resolver,
     )
 
     async def scenario():
