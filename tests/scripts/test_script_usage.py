@@ -131,6 +131,11 @@ while [[ "${{1:-}}" == --kubeconfig || "${{1:-}}" == --context || "${{1:-}}" == 
   shift 2
 done
 if [[ "{name} $1" == "helm status" ]]; then exit "${{FAKE_HELM_STATUS:-0}}"; fi
+# The block is the real controller's to read: its `status` runs from the checkout.
+if [[ "{name} $1" == "k8s-hosts-controller status" ]]; then
+  shift
+  PYTHONPATH="$FAKE_REPO" exec python3 -m controller status "$@"
+fi
 if [[ "{name} $*" == "kubectl -n "*" get ds "* ]]; then echo "k8s-hosts-controller 1/1"; fi
 if [[ "{name} $*" == "kubectl config current-context" ]]; then echo "kind-fake"; fi
 if [[ "{name} $*" == "kubectl config view --minify "* ]]; then printf 'https://127.0.0.1:41234'; fi
@@ -153,6 +158,7 @@ def fake_cluster_env(tmp_path: Path) -> dict[str, str]:
     return {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_LOG": str(tmp_path / "calls.log"),
+        "FAKE_REPO": str(REPO),
         "HOSTS_SYNC_MODE": "cluster",
         "HOSTS_SYNC_HOSTS_FILE": str(hosts),
         "HOSTS_SYNC_KUBECONFIG": str(kubeconfig),
