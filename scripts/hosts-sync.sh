@@ -756,8 +756,11 @@ cmd_render() {
     cluster)
       need helm "https://helm.sh/docs/intro/install/"
       write_values
+      # Without a cluster, helm assumes Kubernetes v1.20, below the chart's kubeVersion: the version this
+      # project builds and tests (scripts/lib.sh) unless HOSTS_SYNC_HELM_ARGS says --kube-version.
       helm_cmd template "$release" "$chart" --namespace "$release_ns" -f "$values" \
-        ${helm_extra[@]+"${helm_extra[@]}"} || die "helm template $release failed (see the line above)"
+        --kube-version "$KUBE_VERSION" ${helm_extra[@]+"${helm_extra[@]}"} \
+        || die "helm template $release failed (see the line above)"
       ;;
   esac
 }
