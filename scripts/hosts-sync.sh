@@ -517,13 +517,12 @@ helm_cmd() {
 }
 
 # Wait until the block is gone from the hosts file (after helm uninstall; the pod's preStop/SIGTERM cleanup).
+# A deadline, not a count of polls: each look at the block runs `status`, which takes longer than the pause.
 wait_block_gone() {
-  local limit waited=0
-  limit=$((timeout_s * 10))
+  local deadline=$((SECONDS + timeout_s))
   while has_block; do
-    if ((waited >= limit)); then return 1; fi
+    ((SECONDS <= deadline)) || return 1 # SECONDS counts whole seconds: never less than the timeout
     sleep 0.1
-    waited=$((waited + 1))
   done
 }
 

@@ -229,6 +229,34 @@ def test_cluster_start_all_namespaces(fake_cluster_env: dict[str, str]):
     }
 
 
+# Values with what printf-built JSON or helm's --set would break: quotes, commas, '=', backslashes, spaces.
+ODD_VALUES = {
+    "HOSTS_SYNC_NAMESPACES": " tyk ,tyk-dp-1",
+    "HOSTS_SYNC_MARKER": 'MY\\tBLOCK "x",y=z',
+    "HOSTS_SYNC_NODE_HOSTS_PATH": "/mnt/a\"b,c=d\\e'f",
+    "HOSTS_SYNC_CLUSTER_NAME": 'kind-"x",y=z\\w',
+    "HOSTS_SYNC_CLUSTER_SERVER": 'https://127.0.0.1:6443/a"b',
+    "HOSTS_SYNC_IMAGE": 'reg.local:5000/my "img",a=b\\c:v1',
+}
+
+
+def test_cluster_start_passes_odd_values_as_they_are(fake_cluster_env: dict[str, str]):
+    import json
+
+    env = {**fake_cluster_env, **ODD_VALUES}
+    result = run(HOSTS_SYNC, "start", env=env)
+    assert result.returncode == 0, result.stderr
+    line = next(c for c in Path(env["FAKE_LOG"]).read_text().splitlines() if c.startswith("VALUES "))
+    assert json.loads(line[len("VALUES ") :]) == {
+        "allNamespaces": False,
+        "namespaces": ["tyk", "tyk-dp-1"],
+        "marker": 'MY\\tBLOCK "x",y=z',
+        "hostsFile": {"nodePath": "/mnt/a\"b,c=d\\e'f"},
+        "cluster": {"name": 'kind-"x",y=z\\w', "server": 'https://127.0.0.1:6443/a"b'},
+        "image": {"repository": 'reg.local:5000/my "img",a=b\\c', "tag": "v1"},
+    }
+
+
 def test_cluster_status_and_stop_when_not_installed(fake_cluster_env: dict[str, str]):
     env = {**fake_cluster_env, "FAKE_HELM_STATUS": "1"}
     status = run(HOSTS_SYNC, "status", env=env)
