@@ -337,11 +337,6 @@ wait_args_for() {
   done
 }
 
-controller_wait() {
-  wait_args_for "$@"
-  "${wait_cmd[@]}"
-}
-
 # Send a signal to PID, through sudo when the process is not ours.
 signal_pid() {
   local sig=$1 pid=$2
