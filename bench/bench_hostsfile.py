@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.block import DEFAULT_MARKER, parse, render_block, splice
-from controller.entries import Entry
-from controller.hostsfile import HostsFile
+from controller.engine.block import DEFAULT_MARKER, parse, render_block, splice
+from controller.engine.entries import Entry
+from controller.engine.hostsfile import HostsFile
 
 SIZES = (10, 1_000, 10_000)
 TARGETS_MS = {"sync 1,000 (rename)": 20.0, "no-op sync": 5.0}

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.block import validate_marker
-from controller.entries import HostsFileError, validate_hostname
-from controller.record import RULE, valid_value
-from controller.sizes import parse_size, size_flag
-from controller.sources import SOURCES
+from controller.cluster.sources import SOURCES
+from controller.engine.block import validate_marker
+from controller.engine.entries import HostsFileError, validate_hostname
+from controller.engine.record import RULE, valid_value
+from controller.engine.sizes import parse_size, size_flag
 
 # A namespace name is a DNS label (RFC 1123), as the API server requires.
 NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -34,7 +34,7 @@ _EMPTY_LIST_HINT = {
     "ingress_classes": "give a class name, or leave the flag out for every class",
     "domain_filters": "give a suffix such as local or example.test, or leave the flag out for every name",
 }
-# The settings recorded in the block's cluster line (controller/record.py), by field of the record.
+# The settings recorded in the block's cluster line (controller/engine/record.py), by field of the record.
 _RECORDED = {"cluster_name": "name", "cluster_server": "server", "node_name": "node"}
 
 
@@ -110,7 +110,7 @@ def check_value(
             raise UsageError(f"{label} {raw!r} cannot be recorded in the block: {RULE}")
     elif name == "metrics_bind_address":
         # Here, not at the top: `wait` imports this module and needs no prometheus_client.
-        from controller.metrics import parse_bind_address
+        from controller.serve.metrics import parse_bind_address
 
         try:
             parse_bind_address(raw)
@@ -177,8 +177,8 @@ def check_namespaces(raw: str | None, label: str) -> None:
 
 def check_resolves(bind_address: str, label: str) -> None:
     """A metrics host that does not resolve is refused at start, not after the start-up banner."""
-    from controller.httpserve import address_family
-    from controller.metrics import parse_bind_address
+    from controller.serve.httpserve import address_family
+    from controller.serve.metrics import parse_bind_address
 
     address = parse_bind_address(bind_address)
     if address is None:

@@ -2,8 +2,8 @@
 
 `k8s-hosts-controller wait ...` goes to controller/wait.py, `status ...` to controller/status.py,
 `--cleanup` removes the block here (with --owner-daemonset only when that DaemonSet is going:
-controller/owner.py), anything else starts the controller (controller/runner.py). Usage errors exit 2 with
-one line naming the problem and the fix, before anything is watched or written; a failure that the same
+controller/cluster/owner.py), anything else starts the controller (controller/runner.py). Usage errors exit 2
+with one line naming the problem and the fix, before anything is watched or written; a failure that the same
 command survives later (a full or read-only file system, the file's lock held by another process) exits 1
 (README, exit codes).
 """
@@ -17,13 +17,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from controller import __version__, dryrun
+from controller import __version__
 from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
-from controller.entries import HostsFileError
-from controller.filelock import LockTimeout
-from controller.hostsfile import HostsFile
-from controller.logs import setup_logging
-from controller.record import ClusterRecord, make_record
+from controller.engine.entries import HostsFileError
+from controller.engine.filelock import LockTimeout
+from controller.engine.hostsfile import HostsFile
+from controller.engine.record import ClusterRecord, make_record
+from controller.serve.logs import setup_logging
+from controller.sync import dryrun
 
 log = logging.getLogger(PROG)
 
@@ -74,8 +75,8 @@ def parse_args(argv: Sequence[str]) -> Config:
 
 
 def cleanup(config: Config) -> int:
-    if config.owner_daemonset:  # a preStop hook: only when the release is going (controller/owner.py)
-        from controller.owner import at_shutdown
+    if config.owner_daemonset:  # a preStop hook: only when the release is going (controller/cluster/owner.py)
+        from controller.cluster.owner import at_shutdown
 
         decision = at_shutdown(config.owner_daemonset, config.kubeconfig, config.context)
         log.info("%s", decision.reason)
@@ -106,7 +107,7 @@ def exit_code(err: HostsFileError) -> int:
 def cluster_record(config: Config, kubeconfig_server: str) -> ClusterRecord | None:
     """What the block records about the cluster: the flags' values; in host mode, the kubeconfig context's
     name and server by default (in-cluster, the pod's API address is not one the host can reach)."""
-    from controller import kube
+    from controller.cluster import kube
 
     name, server = config.cluster_name, config.cluster_server
     context = kube.context_name(config.kubeconfig, config.context)
@@ -144,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HostsFileError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return exit_code(err)
-    from controller import kube  # the client library is not needed for --cleanup (a preStop hook)
+    from controller.cluster import kube  # the client library is not needed for --cleanup (a preStop hook)
 
     try:
         configuration = kube.load(config.kubeconfig, config.context)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from controller.block import DEFAULT_MARKER
 from controller.checks import (
     Span,
     UsageError,
@@ -32,10 +31,12 @@ from controller.checks import (
     check_value,
     split_list,
 )
-from controller.hostsfile import DEFAULT_MAX_SIZE, WriteMode
-from controller.share import MAX_BLOCK_BYTES, MAX_BLOCK_LINES
-from controller.sizes import parse_size, size_flag
-from controller.sources import SOURCES
+from controller.cluster.sources import SOURCES
+from controller.engine.block import DEFAULT_MARKER
+from controller.engine.hostsfile import DEFAULT_MAX_SIZE, WriteMode
+from controller.engine.sizes import parse_size, size_flag
+from controller.sync.options import WriterOptions
+from controller.sync.share import MAX_BLOCK_BYTES, MAX_BLOCK_LINES
 
 PROG = "k8s-hosts-controller"
 ENV_PREFIX = "K8S_HOSTS_CONTROLLER_"
@@ -201,7 +202,7 @@ class Config:
         metavar="NS/NAME",
     )
     sync_delay: float = setting(
-        0.1,
+        WriterOptions.sync_delay,
         "--sync-delay",
         "coalescing window of a burst: once changes come in while a write is made, wait until none came for "
         "this long before the next write (the first change after a quiet period is written at once)",
@@ -210,7 +211,7 @@ class Config:
         span=SYNC_DELAY,
     )
     sync_max_delay: float = setting(
-        1.0,
+        WriterOptions.sync_max_delay,
         "--sync-max-delay",
         "the longest a stream of changes may postpone a write",
         HOSTS_FILE,
@@ -218,7 +219,7 @@ class Config:
         span=SYNC_MAX_DELAY,
     )
     resync_interval: float = setting(
-        60,
+        WriterOptions.resync_interval,
         "--resync-interval",
         "re-read the file and re-resolve LB hostnames this often; 0 disables",
         HOSTS_FILE,
@@ -267,7 +268,7 @@ class Config:
         metavar="CMD",
     )
     post_write_timeout: float = setting(
-        10,
+        WriterOptions.post_write_timeout,
         "--post-write-timeout",
         "the post-write command is killed after this long",
         HOSTS_FILE,

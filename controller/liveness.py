@@ -1,5 +1,5 @@
-"""Is the cluster that wrote the block still there? For `status` and `wait` (controller/record.py says what
-a block records).
+"""Is the cluster that wrote the block still there? For `status` and `wait` (controller/engine/record.py
+says what a block records).
 
 - a recorded API server is there when it gives any HTTP answer (401 and 403 too) to GET /livez, TLS not
   verified, within PROBE_SECONDS; a refused, unreachable or silent port means the cluster is gone: stale;
@@ -23,8 +23,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from controller.logs import printable
-from controller.record import ClusterRecord
+from controller.engine.printable import printable
+from controller.engine.record import ClusterRecord
 
 PROBE_SECONDS = 2.0
 DOCKER_SECONDS = 5.0

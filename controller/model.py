@@ -1,9 +1,10 @@
 """The data model shared by the sources, the state, the planner and the reporting: what is known about one
 source object (Snapshot), why a hostname was refused (Rejection, and the reasons as constants).
 
-Plain frozen dataclasses, no behaviour beyond a couple of derived properties: controller/sources.py builds
-Snapshots from API objects, controller/state.py keeps them, controller/plan.py turns them into entries and
-Rejections, controller/metrics.py labels by reason, controller/kube.py posts Events about Rejections.
+Plain frozen dataclasses, no behaviour beyond a couple of derived properties: controller/cluster/sources.py
+builds Snapshots from API objects, controller/sync/state.py keeps them, controller/sync/plan.py turns them
+into entries and Rejections, controller/serve/metrics.py labels by reason, controller/cluster/kube.py posts
+Events about Rejections.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ REASONS = (
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the planner needs to know about one source object (built by controller/sources.py)."""
+    """What the planner needs to know about one source object (built by controller/cluster/sources.py)."""
 
     namespace: str
     name: str

@@ -4,9 +4,9 @@ The block is removed on SIGTERM/SIGINT/SIGHUP unless --no-cleanup-on-exit (docs/
 and with --owner-daemonset only when that DaemonSet is going (decision 13), in a thread and bounded: a lock
 held by another process makes it give up, say so and exit 1.
 --once and --dry-run give up (exit 1) when the API server keeps failing their requests for ONE_SHOT_BOUND
-seconds, naming the cause (controller/apihealth.py), or when the listing hook never fires (decision 10).
-Nothing the API server answers ends the process: kopf's operator, should it fail, is started again with the
-entries kept (decision 7); only a signal, or the one-shot bounds, end it.
+seconds, naming the cause (controller/cluster/apihealth.py), or when the listing hook never fires (decision
+10). Nothing the API server answers ends the process: kopf's operator, should it fail, is started again with
+the entries kept (decision 7); only a signal, or the one-shot bounds, end it.
 """
 
 from __future__ import annotations
@@ -20,23 +20,25 @@ import logging
 import kopf
 from kubernetes import client
 
-from controller import __version__, handlers, kube, memory, sources
-from controller.apihealth import ApiHealth
-from controller.blockwatch import BlockWatch
+from controller import __version__, memory
+from controller.cluster import handlers, kube, sources
+from controller.cluster.apihealth import ApiHealth
+from controller.cluster.operate import operate, signal_handlers
+from controller.cluster.owner import ask, startup_warning
+from controller.cluster.streams import StreamHealth
 from controller.config import Config
-from controller.entries import HostsFileError
-from controller.events import EventQueue
-from controller.filelock import LockTimeout
-from controller.hostsfile import HostsFile
-from controller.metrics import Health, Metrics, parse_bind_address, serve
-from controller.operate import operate, signal_handlers
-from controller.owner import ask, startup_warning
-from controller.plan import Bounds, Filters
-from controller.record import ClusterRecord
-from controller.resolve import Resolver
-from controller.state import ClusterState
-from controller.streams import StreamHealth
-from controller.writer import Writer, WriterOptions
+from controller.engine.entries import HostsFileError
+from controller.engine.filelock import LockTimeout
+from controller.engine.hostsfile import HostsFile
+from controller.engine.record import ClusterRecord
+from controller.serve.metrics import Health, Metrics, parse_bind_address, serve
+from controller.sync.blockwatch import BlockWatch
+from controller.sync.events import EventQueue
+from controller.sync.options import WriterOptions
+from controller.sync.plan import Bounds, Filters
+from controller.sync.resolve import Resolver
+from controller.sync.state import ClusterState
+from controller.sync.writer import Writer
 
 log = logging.getLogger("k8s-hosts-controller")
 HEARTBEAT_SECONDS = 5.0
@@ -224,7 +226,7 @@ def _check_owner(owner: str, configuration: client.Configuration) -> None:
 
 
 def _cleanup(hosts: HostsFile, owner: str | None, configuration: client.Configuration) -> int:
-    if owner is not None:  # in a cluster: only when the release is going (controller/owner.py)
+    if owner is not None:  # in a cluster: only when the release is going (controller/cluster/owner.py)
         decision = ask(owner, configuration)
         log.info("%s", decision.reason)
         if not decision.remove:
@@ -258,9 +260,9 @@ async def _check_listing(
     one_shot: bool,
 ) -> tuple[float, str]:
     """Until the first listing: say what holds it back. A failing or unanswered API request is named as it
-    is (controller/apihealth.py; kopf only logs and retries); with --once/--dry-run, after ONE_SHOT_BOUND
-    seconds of that, return (seconds, cause): the run gives up. Only while requests work does a listing
-    that never comes blame the listing hook, a kopf internal (docs/architecture.md, decision 10): no
+    is (controller/cluster/apihealth.py; kopf only logs and retries); with --once/--dry-run, after
+    ONE_SHOT_BOUND seconds of that, return (seconds, cause): the run gives up. Only while requests work does a
+    listing that never comes blame the listing hook, a kopf internal (docs/architecture.md, decision 10): no
     listing of a scope LISTING_BOUND seconds after kopf started means a kopf release changed it. Returns
     only in one-shot mode; otherwise keeps refreshing the API health (a request that never answers
     reports nothing by itself).
@@ -289,8 +291,8 @@ async def _check_listing(
         cause = (
             f"no listing of {scopes} observed {LISTING_BOUND:.0f}s after kopf "
             f"{importlib.metadata.version('kopf')} started although the API server answers: the listing "
-            "hook (controller/listing.py, on kopf's watch stream) does not fire with this kopf version, so "
-            "nothing is written; install the kopf version pyproject.toml allows"
+            "hook (controller/cluster/listing.py, on kopf's watch stream) does not fire with this kopf "
+            "version, so nothing is written; install the kopf version pyproject.toml allows"
         )
         health.blockers["listing hook"] = cause
         hook_blamed = True

@@ -1,8 +1,9 @@
 """`k8s-hosts-controller status`: is there a block, which cluster wrote it, and is that cluster gone?
 
 A cluster deleted by force (`kind delete cluster`) never runs its cleanup, so its block stays, every name
-pointing at an address that no longer exists. The block records which cluster wrote it (controller/record.py);
-this command reads that record and asks whether the cluster still answers (controller/liveness.py says how).
+pointing at an address that no longer exists. The block records which cluster wrote it
+(controller/engine/record.py); this command reads that record and asks whether the cluster still answers
+(controller/liveness.py says how).
 
 Exit codes: 0 no block, or a block whose cluster answers; 3 stale block; 4 block whose cluster cannot be
 checked; 1 the hosts file cannot be read; 2 usage errors. Standard library only, like `wait`.
@@ -17,11 +18,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from controller.block import block_names, block_record, parse
 from controller.config import Config, UsageError, env_name
-from controller.entries import HostsFileError
-from controller.filelock import holder
-from controller.hostsfile import HostsFile
+from controller.engine.block import block_names, block_record, parse
+from controller.engine.entries import HostsFileError
+from controller.engine.filelock import holder
+from controller.engine.hostsfile import HostsFile
 from controller.liveness import LIVE, STALE, Liveness, liveness
 from controller.wait import _setting
 

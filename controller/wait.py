@@ -23,14 +23,14 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from controller.block import block_names, block_record
 from controller.checks import check_value
 from controller.config import Config, UsageError, env_label, env_name
-from controller.entries import HostsFileError
-from controller.hostsfile import HostsFile
+from controller.engine.block import block_names, block_record
+from controller.engine.entries import HostsFileError
+from controller.engine.hostsfile import HostsFile
+from controller.engine.printable import printable
+from controller.engine.sizes import parse_size, size_flag
 from controller.liveness import STALE, liveness
-from controller.logs import printable
-from controller.sizes import parse_size, size_flag
 
 PROG = "k8s-hosts-controller wait"
 POLL_SECONDS = 0.1

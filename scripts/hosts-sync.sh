@@ -486,6 +486,11 @@ host_status() {
   return 0
 }
 
+host_logs() {
+  [[ -f "$log_file" ]] || die "no log file $log_file"
+  cat -- "$log_file"
+}
+
 host_metrics() {
   [[ "$metrics_addr" != 0 ]] || die "metrics are disabled (HOSTS_SYNC_METRICS_ADDR=0)"
   local url
@@ -645,21 +650,16 @@ wait_hosts() {
   "${wait_cmd[@]}"
 }
 
+# A verb whose work is all in its mode's function: host_VERB or cluster_VERB.
 cmd_start() {
   local a
   for a in "$@"; do [[ "$a" != -* ]] || usage_error "start takes hostnames to wait for, not '$a'"; done
-  case $mode in
-    host) host_start "$@" ;;
-    cluster) cluster_start "$@" ;;
-  esac
+  "${mode}_start" "$@"
 }
 
 cmd_stop() {
   (($# == 0)) || usage_error "stop takes no arguments"
-  case $mode in
-    host) host_stop ;;
-    cluster) cluster_stop ;;
-  esac
+  "${mode}_stop"
 }
 
 cmd_cleanup() {
@@ -713,29 +713,12 @@ cmd_wait() {
 cmd_status() {
   (($# == 0)) || usage_error "status takes no arguments"
   local rc=0
-  case $mode in
-    host) host_status || rc=$? ;;
-    cluster) cluster_status || rc=$? ;;
-  esac
+  "${mode}_status" || rc=$?
   exit "$rc"
 }
 
-cmd_metrics() {
-  case $mode in
-    host) host_metrics ;;
-    cluster) cluster_metrics ;;
-  esac
-}
-
-cmd_logs() {
-  case $mode in
-    host)
-      [[ -f "$log_file" ]] || die "no log file $log_file"
-      cat -- "$log_file"
-      ;;
-    cluster) cluster_logs ;;
-  esac
-}
+cmd_metrics() { "${mode}_metrics"; }
+cmd_logs() { "${mode}_logs"; }
 
 # What start would run, installing nothing.
 cmd_render() {

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from kubernetes import client
 
-from controller.block import DEFAULT_MARKER, parse
-from controller.entries import HostsFileError
+from controller.engine.block import DEFAULT_MARKER, parse
+from controller.engine.entries import HostsFileError
 
 
 def eventually(check: Callable[[], object], timeout: float = 30.0, interval: float = 0.05, what: str = ""):

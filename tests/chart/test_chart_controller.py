@@ -173,7 +173,8 @@ def test_controller_needs_nothing_beyond_the_chart_rbac(
     values, tmp_path, control_plane, applier, new_namespace
 ):
     """With only the chart's RBAC the controller gets no RBAC denial at all and is ready within seconds
-    (kopf must not scan namespaces/CRDs cluster-wide: settings.scanning.disabled, controller/handlers.py)."""
+    (kopf must not scan namespaces/CRDs cluster-wide: settings.scanning.disabled,
+    controller/cluster/handlers.py)."""
     argv0 = controller_argv0()
     release_ns = new_namespace("rel")
     if "namespaces" in values:

@@ -27,6 +27,8 @@ USER = (
 BEGIN = f"#### BEGIN {MARKER} ####".encode()
 END = f"#### END {MARKER} ####".encode()
 _LINE = re.compile(rb"([0-9a-f.:]+) ([a-z0-9.-]+)  # ([a-z0-9-]+/[a-z0-9-]+)\Z")
+# The cluster record the controller writes as the first line of its block (which cluster, which server).
+_RECORD = re.compile(rb"# cluster: name=\S+ server=https://\S+( node=\S+)?\Z")
 
 
 def say(text: str) -> None:
@@ -56,6 +58,14 @@ def controller_argv(kubeconfig: Path, hosts: Path, ns: str, *extra: str) -> list
 @dataclass
 class Split:
     block: bytes | None  # the block's bytes (BEGIN..END lines), None if absent
+    record: bytes | None = None  # its cluster record line, checked for its form only (it names the server)
+
+    @property
+    def entries(self) -> bytes | None:
+        """The block without its cluster record line: what the cluster's objects call for."""
+        if self.block is None or self.record is None:
+            return self.block
+        return self.block.replace(self.record + b"\n", b"", 1)
 
 
 def check_file(content: bytes) -> Split:
@@ -68,9 +78,13 @@ def check_file(content: bytes) -> Split:
     assert len(begins) == 1 and len(ends) == 1, f"{len(begins)} BEGIN and {len(ends)} END lines:\n{content!r}"
     b, e = begins[0], ends[0]
     assert b < e, f"END before BEGIN:\n{content!r}"
-    for line in lines[b + 1 : e]:
+    body, record = lines[b + 1 : e], None
+    if body and body[0].startswith(b"# cluster:"):
+        record, body = body[0], body[1:]
+        assert _RECORD.match(record), f"malformed cluster record in the block: {record!r}"
+    for line in body:
         assert _LINE.match(line), f"malformed line in the block: {line!r}"
-    return Split(b"\n".join(lines[b : e + 1]) + b"\n")
+    return Split(b"\n".join(lines[b : e + 1]) + b"\n", record)
 
 
 def after_cleanup(content: bytes) -> bytes:
@@ -126,10 +140,10 @@ def wait_converged(api: Api, ns: str, hosts: Path, timeout: float = 30) -> tuple
     while True:
         expected = expected_block(api, ns)
         content = hosts.read_bytes()
-        if check_file(content).block == expected:
+        if check_file(content).entries == expected:
             return expected, content
         if time.monotonic() > deadline:
-            got = check_file(content).block
+            got = check_file(content).entries
             exp_lines = set((expected or b"").splitlines())
             got_lines = set((got or b"").splitlines())
             raise AssertionError(

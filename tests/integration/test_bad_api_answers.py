@@ -88,7 +88,7 @@ def test_one_bad_answer_keeps_the_block_and_the_controller_recovers(fault, api, 
 
 # Short bounds, so that the old behaviour (blaming the listing hook, a kopf version) would show quickly.
 SHORT_BOUNDS = (
-    "import sys, controller.runner as runner, controller.apihealth as apihealth\n"
+    "import sys, controller.runner as runner, controller.cluster.apihealth as apihealth\n"
     "runner.LISTING_BOUND = 2.0\n"
     "runner.ONE_SHOT_BOUND = 4.0\n"
     "apihealth.UNANSWERED_AFTER = 1.0\n"

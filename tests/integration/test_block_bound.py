@@ -10,9 +10,9 @@ import time
 import pytest
 from kubernetes import client
 
-from controller.block import render_block
-from controller.entries import Entry
-from controller.plan import MAX_ADDRESSES_PER_OBJECT
+from controller.engine.block import render_block
+from controller.engine.entries import Entry
+from controller.sync.plan import MAX_ADDRESSES_PER_OBJECT
 from tests.helpers import eventually, managed
 
 pytestmark = pytest.mark.integration

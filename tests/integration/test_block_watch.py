@@ -1,5 +1,6 @@
 """The block removed or changed by another program while the controller runs: noticed within seconds, /readyz
-503 with the reason meanwhile, repaired by a normal sync, and not fought in a loop (controller/blockwatch.py).
+503 with the reason meanwhile, repaired by a normal sync, and not fought in a loop
+(controller/sync/blockwatch.py).
 
 The real controller against the real API server, `k8s-hosts-controller --cleanup` as a second process.
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.sources import HOSTNAMES
+from controller.cluster.sources import HOSTNAMES
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from controller.entries import Entry
-from controller.filelock import LOCK_TIMEOUT
-from controller.hostsfile import HostsFile
+from controller.engine.entries import Entry
+from controller.engine.filelock import LOCK_TIMEOUT
+from controller.engine.hostsfile import HostsFile
 from tests.helpers import LockHolder, eventually, has_block, managed, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from kubernetes import client, config
 
-from controller.block import block_record, splice
-from controller.entries import Entry
-from controller.record import ClusterRecord
+from controller.engine.block import block_record, splice
+from controller.engine.entries import Entry
+from controller.engine.record import ClusterRecord
 from tests.helpers import managed, run_cli
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.block import DEFAULT_MARKER, parse
+from controller.engine.block import DEFAULT_MARKER, parse
 from tests.helpers import eventually, managed
 
 pytestmark = pytest.mark.integration

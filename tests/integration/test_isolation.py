@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from controller.plan import MAX_ADDRESSES_PER_OBJECT, MAX_HOSTS_PER_OBJECT
+from controller.sync.plan import MAX_ADDRESSES_PER_OBJECT, MAX_HOSTS_PER_OBJECT
 from testkit.process import ControllerProcess, controller_command
 from tests.helpers import eventually, managed
 

@@ -59,7 +59,7 @@ def test_not_ready_while_the_token_may_list_but_not_watch(
 
 
 HOOK_DISABLED = (
-    "import sys, controller.listing as listing, controller.runner as runner\n"
+    "import sys, controller.cluster.listing as listing, controller.runner as runner\n"
     "listing.observe = lambda observer: (lambda: None)  # as if a kopf release no longer had the internal\n"
     "runner.LISTING_BOUND = 1.0\n"
     "from controller.cli import main\n"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.block import splice
-from controller.entries import Entry
-from controller.record import ClusterRecord
+from controller.engine.block import splice
+from controller.engine.entries import Entry
+from controller.engine.record import ClusterRecord
 from testkit.controlplane import bin_dir
 from testkit.tools import find_tool
 

@@ -13,8 +13,8 @@ import pytest
 from controller import __version__
 from controller.cli import main, parse_args
 from controller.config import ENV_PREFIX, UsageError, env_name, settings
-from controller.entries import Entry
-from controller.hostsfile import HostsFile
+from controller.engine.entries import Entry
+from controller.engine.hostsfile import HostsFile
 
 PREFIX = "k8s-hosts-controller: error: "
 USER_LINES = b"127.0.0.1 localhost\n::1 localhost\n# my own\n10.1.1.1 mine.local\n"

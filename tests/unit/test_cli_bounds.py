@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from controller.cli import main, parse_args
-from controller.plan import Bounds
+from controller.sync.plan import Bounds
 
 
 def test_defaults_are_the_planners():

@@ -16,9 +16,9 @@ import pytest
 
 from controller import liveness as live
 from controller import status
-from controller.block import splice
-from controller.entries import Entry
-from controller.record import ClusterRecord
+from controller.engine.block import splice
+from controller.engine.entries import Entry
+from controller.engine.record import ClusterRecord
 
 M = "TYK-K8S-HOSTS"
 USER_FILE = b"127.0.0.1 localhost\n# #### BEGIN TYK-K8S-HOSTS #### is written below by the controller\n"

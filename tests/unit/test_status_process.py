@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.block import splice
-from controller.entries import Entry
-from controller.record import ClusterRecord
+from controller.engine.block import splice
+from controller.engine.entries import Entry
+from controller.engine.record import ClusterRecord
 from tests.helpers import run_cli
 
 M = "TYK-K8S-HOSTS"

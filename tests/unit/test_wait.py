@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from controller import cli
-from controller.entries import Entry
-from controller.hostsfile import HostsFile
+from controller.engine.entries import Entry
+from controller.engine.hostsfile import HostsFile
 from controller.wait import main, parse_duration
 
 USER = b"127.0.0.1 localhost\n10.9.9.9 outside.local\n"
