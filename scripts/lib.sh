@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Shared by the build scripts (sourced): progress lines and Go builds of pinned tools into a cache directory.
+# Shared by the scripts (sourced): progress lines and errors, one duration syntax and one notion of true, and
+# Go builds of pinned tools into a cache directory.
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the versions are for the scripts that source this file
 
@@ -7,9 +8,44 @@
 KUBE_VERSION=v1.35.4
 ETCD_VERSION=v3.6.16
 
-# LOG_PREFIX names the script in progress lines, e.g. "controlplane" or "e2e".
-log() { printf '[%s %s] %s\n' "${LOG_PREFIX:-build}" "$(date +%H:%M:%S)" "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# LOG_PREFIX names the script in progress lines, e.g. "controlplane" or "e2e". LOG_FD is where they go: 1 (the
+# build scripts, whose callers read their output) unless the script keeps stdout for its answers (2).
+log() { printf '[%s %s] %s\n' "${LOG_PREFIX:-build}" "$(date +%H:%M:%S)" "$*" >&"${LOG_FD:-1}"; }
+die() { printf '[%s] error: %s\n' "${LOG_PREFIX:-build}" "$*" >&2; exit 1; }
+# A mistake in how the script was called: exit 2, with the way to the help text.
+usage_error() {
+  printf '[%s] error: %s\n' "${LOG_PREFIX:-build}" "$*" >&2
+  printf "Run '%s --help' for usage.\n" "$0" >&2
+  exit 2
+}
+
+# One notion of true for every switch, the controller's own: true, 1, yes, on (any case) are true; false, 0,
+# no, off and empty are false; anything else is an error naming the variable. Prints true or false.
+bool_setting() {
+  case "$(printf '%s' "$2" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]')" in
+    true | 1 | yes | on) echo true ;;
+    false | 0 | no | off | "") echo false ;;
+    *) usage_error "$1 must be true or false (got '$2')" ;;
+  esac
+}
+
+# duration_seconds NAME VALUE: whole seconds, or h/m/s parts (120, 120s, 2m, 1m30s, 1h), more than 0 and at
+# most a day (like `k8s-hosts-controller wait`); prints the seconds, or is a usage error naming NAME.
+duration_seconds() {
+  local value=$2 total
+  if [[ "$value" =~ ^[0-9]+$ ]]; then value="${value}s"; fi
+  if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$ ]]; then
+    usage_error "$1 must be a duration such as 120, 120s, 2m or 1m30s (got '$2')"
+  fi
+  # More than 6 digits would overflow the arithmetic.
+  if ((${#BASH_REMATCH[2]} > 6 || ${#BASH_REMATCH[4]} > 6 || ${#BASH_REMATCH[6]} > 6)); then
+    usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
+  fi
+  total=$((10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0}))
+  ((total > 0)) || usage_error "$1 must be more than 0 seconds (got '$2')"
+  ((total <= 86400)) || usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
+  echo "$total"
+}
 
 # kube_version_ldflags VERSION: what Kubernetes' own build stamps into its binaries (`--version`, /version).
 kube_version_ldflags() {

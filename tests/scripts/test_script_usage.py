@@ -131,6 +131,11 @@ while [[ "${{1:-}}" == --kubeconfig || "${{1:-}}" == --context || "${{1:-}}" == 
   shift 2
 done
 if [[ "{name} $1" == "helm status" ]]; then exit "${{FAKE_HELM_STATUS:-0}}"; fi
+# The block is the real controller's to read: its `status` runs from the checkout.
+if [[ "{name} $1" == "k8s-hosts-controller status" ]]; then
+  shift
+  PYTHONPATH="$FAKE_REPO" exec python3 -m controller status "$@"
+fi
 if [[ "{name} $*" == "kubectl -n "*" get ds "* ]]; then echo "k8s-hosts-controller 1/1"; fi
 if [[ "{name} $*" == "kubectl config current-context" ]]; then echo "kind-fake"; fi
 if [[ "{name} $*" == "kubectl config view --minify "* ]]; then printf 'https://127.0.0.1:41234'; fi
@@ -153,6 +158,7 @@ def fake_cluster_env(tmp_path: Path) -> dict[str, str]:
     return {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_LOG": str(tmp_path / "calls.log"),
+        "FAKE_REPO": str(REPO),
         "HOSTS_SYNC_MODE": "cluster",
         "HOSTS_SYNC_HOSTS_FILE": str(hosts),
         "HOSTS_SYNC_KUBECONFIG": str(kubeconfig),
@@ -220,6 +226,34 @@ def test_cluster_start_all_namespaces(fake_cluster_env: dict[str, str]):
         "allNamespaces": True,
         "marker": "TYK-K8S-HOSTS",
         "cluster": {"name": "kind-fake", "server": "https://127.0.0.1:41234"},
+    }
+
+
+# Values with what printf-built JSON or helm's --set would break: quotes, commas, '=', backslashes, spaces.
+ODD_VALUES = {
+    "HOSTS_SYNC_NAMESPACES": " tyk ,tyk-dp-1",
+    "HOSTS_SYNC_MARKER": 'MY\\tBLOCK "x",y=z',
+    "HOSTS_SYNC_NODE_HOSTS_PATH": "/mnt/a\"b,c=d\\e'f",
+    "HOSTS_SYNC_CLUSTER_NAME": 'kind-"x",y=z\\w',
+    "HOSTS_SYNC_CLUSTER_SERVER": 'https://127.0.0.1:6443/a"b',
+    "HOSTS_SYNC_IMAGE": 'reg.local:5000/my "img",a=b\\c:v1',
+}
+
+
+def test_cluster_start_passes_odd_values_as_they_are(fake_cluster_env: dict[str, str]):
+    import json
+
+    env = {**fake_cluster_env, **ODD_VALUES}
+    result = run(HOSTS_SYNC, "start", env=env)
+    assert result.returncode == 0, result.stderr
+    line = next(c for c in Path(env["FAKE_LOG"]).read_text().splitlines() if c.startswith("VALUES "))
+    assert json.loads(line[len("VALUES ") :]) == {
+        "allNamespaces": False,
+        "namespaces": ["tyk", "tyk-dp-1"],
+        "marker": 'MY\\tBLOCK "x",y=z',
+        "hostsFile": {"nodePath": "/mnt/a\"b,c=d\\e'f"},
+        "cluster": {"name": 'kind-"x",y=z\\w', "server": 'https://127.0.0.1:6443/a"b'},
+        "image": {"repository": 'reg.local:5000/my "img",a=b\\c', "tag": "v1"},
     }
 
 
