@@ -23,7 +23,6 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
 LOG_PREFIX=release
-cd "$root"
 
 registry=${RELEASE_REGISTRY:-}
 plain_http=${RELEASE_PLAIN_HTTP:-}
@@ -43,11 +42,14 @@ while (($#)); do
 done
 [[ -n "$registry" ]] || die "no registry: pass --registry HOST[:PORT][/PATH] (or RELEASE_REGISTRY), e.g. ghcr.io/owner"
 registry=${registry%/}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+cd "$root"
 PYTHON=${PYTHON:-python3}
-HELM=${HELM:-$(bash scripts/build-controlplane.sh --print)/helm}
-CRANE=${CRANE:-$(bash scripts/build-release-tools.sh --print)/crane}
+HELM=${HELM:-$(bash "$root/scripts/build-controlplane.sh" --print)/helm}
+CRANE=${CRANE:-$(bash "$root/scripts/build-release-tools.sh" --print)/crane}
 [[ -x "$HELM" ]] || HELM=$(command -v helm) || die "no helm: run scripts/build-controlplane.sh"
-[[ -x "$CRANE" ]] || CRANE=$(bash scripts/build-release-tools.sh | tail -1)/crane
+[[ -x "$CRANE" ]] || CRANE=$(bash "$root/scripts/build-release-tools.sh" | tail -1)/crane
 insecure=() http=()
 [[ -z "$plain_http" ]] || { insecure=(--insecure); http=(--plain-http); }
 start=$SECONDS
@@ -64,7 +66,6 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 source_url=${RELEASE_SOURCE:-https://github.com/TykTechnologies/k8s-hosts-controller}
 image=$registry/k8s-hosts-controller:$version
 log "version $version, revision $revision, registry $registry${plain_http:+ (plain HTTP)}"
-mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
