@@ -292,9 +292,10 @@ def kind_gateway() -> str:
 
 @pytest.fixture(scope="session")
 def oci_registry(cluster: Tools) -> Iterator[Registry]:
-    """go-containerregistry's registry (scripts/build-release-tools.sh; in memory) on a free port of this
-    machine, and kind's documented local-registry pattern: each node's containerd maps localhost:PORT to
-    http://<the kind network's gateway>:PORT, so an image named localhost:PORT/... is pulled from it."""
+    """An in-memory OCI registry (go-containerregistry's, scripts/build-release-tools.sh) on a free port
+    of this machine, on loopback and on the kind network's gateway, and kind's documented local-registry
+    pattern: each node's containerd maps localhost:PORT to http://<the kind network's gateway>:PORT, so an
+    image named localhost:PORT/... is pulled from it."""
     build = subprocess.run(
         ["bash", str(REPO_ROOT / "scripts" / "build-release-tools.sh")],
         capture_output=True, text=True, timeout=900,
@@ -302,15 +303,15 @@ def oci_registry(cluster: Tools) -> Iterator[Registry]:
     assert build.returncode == 0, build.stdout + build.stderr
     tools_bin = Path(build.stdout.strip().splitlines()[-1])
     port = free_port()
-    step(f"local OCI registry on port {port}")
+    gateway = kind_gateway()
+    step(f"local OCI registry on 127.0.0.1:{port} and {gateway}:{port} (the kind network's gateway)")
     proc = subprocess.Popen(
-        [str(tools_bin / "registry"), "-port", str(port)],
+        [str(tools_bin / "local-registry"), "-listen", f"127.0.0.1:{port},{gateway}:{port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         host = f"localhost:{port}"
-        gateway = kind_gateway()
         hosts_toml = f'[host."http://{gateway}:{port}"]\n  capabilities = ["pull", "resolve"]\n'
         nodes = cluster.run(
             cluster.kind, "get", "nodes", "--name", os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
