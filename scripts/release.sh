@@ -92,7 +92,7 @@ elif [[ "$base" == *@sha256:* ]]; then
 else
   log "base $base: no registry digest (registry unreachable or a local image): built from the tag"
 fi
-docker build --quiet -t "$image" --build-arg "PYTHON_IMAGE=$base" --build-arg "BASE_DIGEST=$base_digest" \
+DOCKER_BUILDKIT=1 "$(buildkit_docker)" build --quiet -t "$image" --build-arg "PYTHON_IMAGE=$base" --build-arg "BASE_DIGEST=$base_digest" \
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url" . >/dev/null
 said=$(docker run --rm "$image" --version)
 [[ "$said" == "k8s-hosts-controller $version" ]] || die "the image says '$said', not version $version"
