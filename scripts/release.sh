@@ -11,7 +11,7 @@
 # The wheel is not uploaded here: the workflow publishes OUT/dist to the Python package index.
 #
 #   scripts/release.sh --registry ghcr.io/OWNER
-#   scripts/release.sh --registry localhost:5001 --plain-http --out dist-local
+#   scripts/release.sh --registry localhost:5001 --plain-http
 #
 # Options (or environment): --registry HOST[:PORT][/PATH] (RELEASE_REGISTRY), --plain-http (RELEASE_PLAIN_HTTP=1),
 # --out DIR (RELEASE_OUT, default ./dist), --tag vX.Y.Z (RELEASE_TAG: must name the version), --no-push.
