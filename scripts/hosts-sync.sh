@@ -58,7 +58,9 @@ Environment (defaults in brackets):
   HOSTS_SYNC_RELEASE         Helm release [k8s-hosts-controller]
   HOSTS_SYNC_RELEASE_NAMESPACE  namespace of the release, created if missing [k8s-hosts-controller]
   HOSTS_SYNC_CHART           chart path or reference [<repo>/chart]
-  HOSTS_SYNC_IMAGE           image repository[:tag], e.g. k8s-hosts-controller:dev [chart default]
+  HOSTS_SYNC_IMAGE           image repository[:tag], e.g. k8s-hosts-controller:dev [k8s-hosts-controller (the
+                             local image, tag: the chart's appVersion) with the checkout's chart, else the
+                             chart's default (the released image)]
   HOSTS_SYNC_NODE_HOSTS_PATH hostsFile.nodePath: where the kind node sees the host's hosts file [chart default]
   HOSTS_SYNC_HELM_ARGS       more helm arguments, split on spaces (e.g. "--set verbose=true")
   HOSTS_SYNC_CLUSTER_NAME    cluster.name, recorded in the block [the kubeconfig context's name]
@@ -98,6 +100,8 @@ release=${HOSTS_SYNC_RELEASE:-k8s-hosts-controller}
 release_ns=${HOSTS_SYNC_RELEASE_NAMESPACE:-k8s-hosts-controller}
 chart=${HOSTS_SYNC_CHART:-$root/chart}
 image=${HOSTS_SYNC_IMAGE:-}
+# The checkout's chart defaults to the released image; from the checkout the image is built and loaded locally.
+[[ -n "$image" || "$chart" != "$root/chart" ]] || image=k8s-hosts-controller
 node_hosts_path=${HOSTS_SYNC_NODE_HOSTS_PATH:-}
 
 # Bash 3.2 (macOS) compatible: no mapfile, and "${a[@]+"${a[@]}"}" for arrays that may be empty under set -u.

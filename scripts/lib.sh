@@ -79,3 +79,18 @@ go_build() {
   mv "$out/$name.tmp" "$out/$name"
   log "$name: built in $((SECONDS - start))s"
 }
+
+# A docker client that builds with BuildKit (the Dockerfile uses RUN --mount): one with the buildx plugin, or
+# a client older than 23 (such as Debian's docker.io), whose BuildKit support is built in.
+buildkit_docker() {
+  local client major
+  if docker buildx version >/dev/null 2>&1; then
+    echo docker
+    return
+  fi
+  while read -r client; do
+    major=$("$client" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)
+    [[ "$major" =~ ^[0-9]+$ ]] && ((major < 23)) && { echo "$client"; return; }
+  done < <(which -a docker)
+  die "no docker client can build with BuildKit: install the buildx plugin (or Debian's docker.io)"
+}
