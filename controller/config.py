@@ -180,7 +180,8 @@ class Config:
     write_mode: str = setting(
         WriteMode.AUTO.value,
         "--write-mode",
-        "rename (atomic), inplace (bind-mounted files), auto: rename, in place when it fails",
+        "rename (atomic), inplace (bind-mounted files), auto: rename, in place when the file is bind-mounted "
+        "(e.g. into a kind node) or rename fails",
         HOSTS_FILE,
         kind="choice",
         choices=tuple(m.value for m in WriteMode),

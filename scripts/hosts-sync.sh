@@ -41,8 +41,8 @@ Environment (defaults in brackets):
  host mode:
   HOSTS_SYNC_BIN             controller command (name on PATH or a path) [k8s-hosts-controller]
   HOSTS_SYNC_METRICS_ADDR    --metrics-bind-address; 0 disables /metrics and /readyz [127.0.0.1:8080]
-  HOSTS_SYNC_WRITE_MODE      --write-mode auto|rename|inplace [controller default: auto]; use inplace when a kind
-                             node bind-mounts the same file (see docs/troubleshooting.md)
+  HOSTS_SYNC_WRITE_MODE      --write-mode auto|rename|inplace [controller default: auto: in place by itself when a
+                             kind node bind-mounts the same file; never rename then: docs/troubleshooting.md]
   HOSTS_SYNC_EXTRA_ARGS      more controller flags, split on spaces (e.g. "--domain-filter local --verbose")
   HOSTS_SYNC_PID_FILE        [${XDG_RUNTIME_DIR:-/tmp}/k8s-hosts-controller.pid]
   HOSTS_SYNC_LOG_FILE        [${XDG_RUNTIME_DIR:-/tmp}/k8s-hosts-controller.log]
