@@ -206,6 +206,7 @@ class Writer:
         self.report.changes(result_plan, result.changed, result.mode, parsed.managed)
         self.report.lookups_pending(resolved.pending, resolved, self.resolver.timeout)
         self.report.warn_about_mdns(result_plan)
+        self.report.no_addresses(snapshots)
         if result.changed and self.post_write is not None:
             self.post_write.request()  # in the background: the next change need not wait for it
         self.report.rejections(result_plan.rejections, snapshots)  # Events are queued, not posted
