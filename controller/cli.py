@@ -18,7 +18,16 @@ import sys
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
+from controller.config import (
+    ENV_PREFIX,
+    GROUPS,
+    PROG,
+    Config,
+    UsageError,
+    env_label,
+    resolve,
+    settings,
+)
 from controller.engine.entries import HostsFileError
 from controller.engine.filelock import LockTimeout
 from controller.engine.hostsfile import HostsFile
@@ -72,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str]) -> Config:
     return resolve(vars(build_parser().parse_args(argv)), os.environ)
+
+
+def context_label(argv: Sequence[str]) -> str:
+    """Where --context came from, for the messages: the flag, or its environment variable."""
+    spec = next(spec for field, spec in settings() if field.name == "context")
+    return spec.flag if vars(build_parser().parse_args(argv))["context"] is not None else env_label(spec)
 
 
 def cleanup(config: Config) -> int:
@@ -148,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from controller.cluster import kube  # the client library is not needed for --cleanup (a preStop hook)
 
     try:
-        configuration = kube.load(config.kubeconfig, config.context)
+        configuration = kube.load(config.kubeconfig, config.context, context_label(argv))
     except kube.KubeconfigError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -89,19 +89,19 @@ class Setting:
         return env_name(self.flag)
 
     def from_env(self, environ: Mapping[str, str], default: Any) -> Any:
-        """The value the environment gives, or None when it gives none (then the default applies)."""
+        """The value the environment gives, or None when it gives none (then the default applies). Empty
+        (or blanks) counts as not set, a template's unset value, for every variable but the hosts file's,
+        which must never silently become the default (/etc/hosts)."""
         raw = environ.get(self.env)
+        if raw is None or (not raw.strip() and self.kind != "path"):
+            return None
         if self.kind == "switch":
-            word = (raw or "").strip().lower()
+            word = raw.strip().lower()
             if word not in FALSE_WORDS + TRUE_WORDS:
                 raise UsageError(f"{self.env}={word!r} is not a boolean (use true or false)")
             return word in TRUE_WORDS
-        if raw is None:
-            return None
         if self.kind == "list":
-            return [raw] if raw else None
-        if self.kind in ("seconds", "choice", "count", "size") and not raw.strip():
-            return None
+            return [raw]
         if self.kind == "seconds":
             try:
                 return float(raw)
