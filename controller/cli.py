@@ -28,6 +28,7 @@ from controller.config import (
     resolve,
     settings,
 )
+from controller.durations import EXAMPLES, parse_duration
 from controller.engine.entries import HostsFileError
 from controller.engine.filelock import LockTimeout
 from controller.engine.hostsfile import HostsFile
@@ -51,12 +52,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {PROG} --help)")
 
 
+def duration(text: str) -> float:
+    """A duration flag's value: seconds, or 500ms, 90s, 2m, 1h30m (controller/durations.py)."""
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One argument per Config field. Every default is None: "not given", so the environment can fill it."""
     p = _Parser(
         prog=PROG,
         description="Keep Ingress (Gateway API route, Service) hostnames in a marked block of a hosts file. "
-        f"Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}NAMESPACES.",
+        f"Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}NAMESPACES. "
+        f"A DURATION is seconds, or e.g. {EXAMPLES}.",
         epilog=f"Subcommands: {PROG} wait --host NAME [--timeout 120s] waits until names are in the block; "
         f"{PROG} status [--json] tells whether there is a block, which cluster wrote it and whether that "
         "cluster is gone (stale).",
@@ -69,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         elif spec.kind == "list":
             how["action"] = "append"
         elif spec.kind == "seconds":
-            how["type"], how["metavar"] = float, "SECONDS"
+            how["type"], how["metavar"] = duration, "DURATION"
         elif spec.kind == "choice":
             how["choices"] = spec.choices
         if spec.metavar:

@@ -32,6 +32,7 @@ from controller.checks import (
     split_list,
 )
 from controller.cluster.sources import SOURCES
+from controller.durations import parse_duration
 from controller.engine.block import DEFAULT_MARKER
 from controller.engine.hostsfile import DEFAULT_MAX_SIZE, WriteMode
 from controller.engine.sizes import parse_size, size_flag
@@ -102,11 +103,11 @@ class Setting:
             return word in TRUE_WORDS
         if self.kind == "list":
             return [raw]
-        if self.kind == "seconds":
+        if self.kind == "seconds":  # the one duration syntax: 90, 500ms, 2m, 1h30m (controller/durations.py)
             try:
-                return float(raw)
-            except ValueError:
-                raise UsageError(f"{self.env}={raw!r} is not a number of seconds (e.g. {default})") from None
+                return parse_duration(raw)
+            except ValueError as err:
+                raise UsageError(f"{self.env}: {err}") from None
         if self.kind == "choice" and raw not in self.choices:
             raise UsageError(f"{self.env}={raw!r} is not one of {', '.join(self.choices)}")
         return raw

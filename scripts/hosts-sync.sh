@@ -34,8 +34,8 @@ Environment (defaults in brackets):
   HOSTS_SYNC_ALL_NAMESPACES  true: watch all namespaces [false] (true/1/yes/on or false/0/no/off, any case)
   HOSTS_SYNC_HOSTS_FILE      hosts file on this machine [/etc/hosts]
   HOSTS_SYNC_MARKER          block name: #### BEGIN <marker> #### [TYK-K8S-HOSTS]
-  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: seconds, or h/m/s parts, e.g. 120, 120s, 2m,
-                             1m30s, at most a day [120s]; wait --timeout takes the same
+  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: whole seconds, or h/m/s/ms parts, e.g. 120,
+                             500ms, 90s, 2m, 1h, 1h30m, at most a day [120s]; wait --timeout takes the same
   HOSTS_SYNC_KUBECONFIG      kubeconfig [$KUBECONFIG, else ~/.kube/config]; passed explicitly, so sudo keeps it
   HOSTS_SYNC_CONTEXT         kubeconfig context [current]
  host mode:
@@ -104,28 +104,33 @@ bool_setting() {
   esac
 }
 
-# One duration syntax for HOSTS_SYNC_TIMEOUT and wait --timeout: whole seconds, or h/m/s parts (120, 120s, 2m,
-# 1m30s, 1h). Parsed once into $timeout_s for this script's own loops, and $timeout ("<seconds>s") for the
+# One duration syntax for HOSTS_SYNC_TIMEOUT and wait --timeout, the controller's (controller/durations.py):
+# whole seconds, or h/m/s/ms parts (120, 500ms, 90s, 2m, 1h, 1h30m). Parsed once into $timeout_s (whole seconds,
+# rounded up) for this script's own loops, and $timeout ("<seconds>s", or "<ms>ms" below a whole second) for the
 # tools, which all read that form: `k8s-hosts-controller wait --timeout`, helm and kubectl --timeout.
-duration_seconds() {
+duration_ms() {
   local value=$2 total
   if [[ "$value" =~ ^[0-9]+$ ]]; then value="${value}s"; fi
-  if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$ ]]; then
-    usage_error "$1 must be a duration such as 120, 120s, 2m or 1m30s (got '$2')"
+  if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$ ]]; then
+    usage_error "$1 must be a duration such as 120, 500ms, 90s, 2m, 1h or 1h30m (got '$2')"
   fi
-  # At most a day, like `k8s-hosts-controller wait`; more than 6 digits would overflow the arithmetic.
-  if ((${#BASH_REMATCH[2]} > 6 || ${#BASH_REMATCH[4]} > 6 || ${#BASH_REMATCH[6]} > 6)); then
+  # At most a day, like `k8s-hosts-controller wait`; more than 9 digits would overflow the arithmetic.
+  if ((${#BASH_REMATCH[2]} > 9 || ${#BASH_REMATCH[4]} > 9 || ${#BASH_REMATCH[6]} > 9 \
+    || ${#BASH_REMATCH[8]} > 9)); then
     usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
   fi
-  total=$(( 10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0} ))
+  total=$(( (10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0}) * 1000
+    + 10#${BASH_REMATCH[8]:-0} ))
   ((total > 0)) || usage_error "$1 must be more than 0 seconds (got '$2')"
-  ((total <= 86400)) || usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
+  ((total <= 86400000)) || usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
   echo "$total"
 }
 
 set_timeout() {
-  timeout_s=$(duration_seconds "$1" "$2")
-  timeout="${timeout_s}s"
+  local ms
+  ms=$(duration_ms "$1" "$2")
+  timeout_s=$(((ms + 999) / 1000))
+  if ((ms % 1000)); then timeout="${ms}ms"; else timeout="$((ms / 1000))s"; fi
 }
 
 # Is our block in the file? Asked of the controller's own parser (`status`), which takes only whole marker
