@@ -55,6 +55,7 @@ Environment (defaults in brackets):
   HOSTS_SYNC_IMAGE           image repository[:tag], e.g. k8s-hosts-controller:dev [chart default]
   HOSTS_SYNC_NODE_HOSTS_PATH hostsFile.nodePath: where the kind node sees the host's hosts file [chart default]
   HOSTS_SYNC_HELM_ARGS       more helm arguments, split on spaces (e.g. "--set verbose=true")
+  HOSTS_SYNC_METRICS_PORT    the pods' metrics port that `metrics` reads (the chart's metrics.port) [8080]
   HOSTS_SYNC_CLUSTER_NAME    cluster.name, recorded in the block [the kubeconfig context's name]
   HOSTS_SYNC_CLUSTER_SERVER  cluster.server: the API server URL as this machine reaches it, recorded in the
                              block so that `k8s-hosts-controller status` can tell when the cluster is gone
