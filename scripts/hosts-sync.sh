@@ -197,7 +197,7 @@ setup_sudo() {
 # Absolute path of the controller: sudo resets PATH (secure_path), so a bare name may not be found as root.
 resolve_bin() {
   local path
-  path=$(command -v -- "$bin" 2>/dev/null) || die "controller command '$bin' not found (install it with 'pip install .' from the repository, or 'pip install k8s-hosts-controller'; or set HOSTS_SYNC_BIN to its path)"
+  path=$(command -v -- "$bin" 2>/dev/null) || die "controller command '$bin' not found (install it from this checkout: python3 -m venv ~/.local/k8s-hosts-controller && ~/.local/k8s-hosts-controller/bin/pip install $root; then set HOSTS_SYNC_BIN=~/.local/k8s-hosts-controller/bin/k8s-hosts-controller)"
   [[ -x "$path" ]] || die "controller command '$path' is not executable"
   bin=$path
 }

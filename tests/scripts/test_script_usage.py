@@ -63,6 +63,9 @@ def test_hosts_sync_missing_controller_is_explained(tmp_path: Path):
     )
     assert result.returncode == 1
     assert "not found" in result.stderr and "pip install" in result.stderr
+    # the package is not published: the way to install it is from this checkout, into a venv
+    assert "pip install k8s-hosts-controller" not in result.stderr
+    assert f"pip install {REPO}" in result.stderr and "HOSTS_SYNC_BIN=" in result.stderr
 
 
 def test_hosts_sync_status_not_running(tmp_path: Path):
