@@ -18,7 +18,17 @@ import sys
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
+from controller.config import (
+    ENV_PREFIX,
+    GROUPS,
+    PROG,
+    Config,
+    UsageError,
+    env_label,
+    resolve,
+    settings,
+)
+from controller.durations import EXAMPLES, parse_duration
 from controller.engine.errors import HostsFileError, LockTimeout
 from controller.engine.record import ClusterRecord, make_record
 from controller.serve.logs import setup_logging
@@ -40,13 +50,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {PROG} --help)")
 
 
+def duration(text: str) -> float:
+    """A duration flag's value: seconds, or 500ms, 90s, 2m, 1h30m (controller/durations.py)."""
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One argument per setting (dest: its path in Config). Every default is None: "not given", so the
     environment can fill it; --help shows the group field's default."""
     p = _Parser(
         prog=PROG,
         description="Keep Ingress (Gateway API route, Service) hostnames in a marked block of a hosts file. "
-        f"Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}NAMESPACES.",
+        f"Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}NAMESPACES. "
+        f"A DURATION is seconds, or e.g. {EXAMPLES}.",
         epilog=f"Subcommands: {PROG} wait --host NAME [--timeout 120s] waits until names are in the block; "
         f"{PROG} status [--json] tells whether there is a block, which cluster wrote it and whether that "
         "cluster is gone (stale).",
@@ -59,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         elif spec.kind == "list":
             how["action"] = "append"
         elif spec.kind == "seconds":
-            how["type"], how["metavar"] = float, "SECONDS"
+            how["type"], how["metavar"] = duration, "DURATION"
         elif spec.kind == "choice":
             how["choices"] = spec.choices
         if spec.metavar:
@@ -71,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str]) -> Config:
     return resolve(vars(build_parser().parse_args(argv)), os.environ)
+
+
+def context_label(argv: Sequence[str]) -> str:
+    """Where --context came from, for the messages: the flag, or its environment variable."""
+    spec = next(spec for field, spec in settings() if field.name == "context")
+    return spec.flag if vars(build_parser().parse_args(argv))["context"] is not None else env_label(spec)
 
 
 def cleanup(config: Config) -> int:
@@ -146,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from controller.cluster import kube  # the client library is not needed for --cleanup (a preStop hook)
 
     try:
-        configuration = kube.load(config.cluster.kubeconfig, config.cluster.context)
+        configuration = kube.load(config.cluster.kubeconfig, config.cluster.context, context_label(argv))
     except kube.KubeconfigError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -35,6 +35,7 @@ from controller.checks import (
 )
 from controller.cluster.settings import ClusterSettings
 from controller.cluster.sources import SOURCES
+from controller.durations import parse_duration
 from controller.engine.hostsfile import WriteMode
 from controller.engine.settings import FileSettings
 from controller.engine.sizes import parse_size, size_flag
@@ -140,24 +141,24 @@ class Setting:
         return self.field.default
 
     def from_env(self, environ: Mapping[str, str], default: Any) -> Any:
-        """The value the environment gives, or None when it gives none (then the default applies)."""
+        """The value the environment gives, or None when it gives none (then the default applies). Empty
+        (or blanks) counts as not set, a template's unset value, for every variable but the hosts file's,
+        which must never silently become the default (/etc/hosts)."""
         raw = environ.get(self.env)
+        if raw is None or (not raw.strip() and self.kind != "path"):
+            return None
         if self.kind == "switch":
-            word = (raw or "").strip().lower()
+            word = raw.strip().lower()
             if word not in FALSE_WORDS + TRUE_WORDS:
                 raise UsageError(f"{self.env}={word!r} is not a boolean (use true or false)")
             return word in TRUE_WORDS
-        if raw is None:
-            return None
         if self.kind == "list":
-            return [raw] if raw else None
-        if self.kind in ("seconds", "choice", "count", "size") and not raw.strip():
-            return None
-        if self.kind == "seconds":
+            return [raw]
+        if self.kind == "seconds":  # the one duration syntax: 90, 500ms, 2m, 1h30m (controller/durations.py)
             try:
-                return float(raw)
-            except ValueError:
-                raise UsageError(f"{self.env}={raw!r} is not a number of seconds (e.g. {default})") from None
+                return parse_duration(raw)
+            except ValueError as err:
+                raise UsageError(f"{self.env}: {err}") from None
         if self.kind == "choice" and raw not in self.choices:
             raise UsageError(f"{self.env}={raw!r} is not one of {', '.join(self.choices)}")
         return raw
@@ -228,7 +229,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "file.write_mode",
         "--write-mode",
-        "rename (atomic), inplace (bind-mounted files), auto: rename, in place when it fails",
+        "rename (atomic), inplace (bind-mounted files), auto: rename, in place when the file is bind-mounted "
+        "(e.g. into a kind node) or rename fails",
         HOSTS_FILE,
         kind="choice",
         choices=tuple(m.value for m in WriteMode),

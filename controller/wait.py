@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
-import re
 import sys
 import threading
 import time
@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from controller import durations
 from controller.checks import check_value
 from controller.config import UsageError, env_label, env_name, setting_at
 from controller.engine.block import block_names, block_record
@@ -49,12 +50,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_duration(text: str) -> float:
-    """ "120", "120s", "2m", "1m30s", "500ms" -> seconds; at most MAX_TIMEOUT."""
-    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)(s|ms)?)?\s*", text)
-    if not match or not any(match.groups()[:2]):
-        raise argparse.ArgumentTypeError(f"bad duration {text!r} (use e.g. 120, 120s, 2m, 500ms)")
-    minutes, amount, unit = match.groups()
-    seconds = float(minutes or 0) * 60 + float(amount or 0) / (1000 if unit == "ms" else 1)
+    """ "120", "120s", "2m", "1h30m", "500ms" (controller/durations.py) -> seconds; at most MAX_TIMEOUT."""
+    try:
+        seconds = durations.parse_duration(text)
+    except ValueError:
+        seconds = math.nan
+    if math.isnan(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r} (use e.g. {durations.EXAMPLES})")
     if not seconds <= MAX_TIMEOUT:  # also inf
         shown = text.strip() if len(text.strip()) <= 30 else text.strip()[:30] + "..."
         raise argparse.ArgumentTypeError(
@@ -96,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=parse_duration,
         default=parse_duration("120s"),
-        help=f"e.g. 120s, 2m (at most {MAX_TIMEOUT:.0f}s); the whole command ends by then",
+        help=f"e.g. 90s, 2m, 1h30m, 500ms (default: 120s; at most {MAX_TIMEOUT:.0f}s); the whole command "
+        "ends by then",
     )
     p.add_argument("--absent", action="store_true", help="wait until the hosts are NOT in the block")
     return p

@@ -40,15 +40,15 @@ Environment (defaults in brackets):
   HOSTS_SYNC_ALL_NAMESPACES  true: watch all namespaces [false] (true/1/yes/on or false/0/no/off, any case)
   HOSTS_SYNC_HOSTS_FILE      hosts file on this machine [/etc/hosts]
   HOSTS_SYNC_MARKER          block name: #### BEGIN <marker> #### [TYK-K8S-HOSTS]
-  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: seconds, or h/m/s parts, e.g. 120, 120s, 2m,
-                             1m30s, at most a day [120s]; wait --timeout takes the same
+  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: whole seconds, or h/m/s/ms parts, e.g. 120,
+                             500ms, 90s, 2m, 1h, 1h30m, at most a day [120s]; wait --timeout takes the same
   HOSTS_SYNC_KUBECONFIG      kubeconfig [$KUBECONFIG, else ~/.kube/config]; passed explicitly, so sudo keeps it
   HOSTS_SYNC_CONTEXT         kubeconfig context [current]
  host mode:
   HOSTS_SYNC_BIN             controller command (name on PATH or a path) [k8s-hosts-controller]
   HOSTS_SYNC_METRICS_ADDR    --metrics-bind-address; 0 disables /metrics and /readyz [127.0.0.1:8080]
-  HOSTS_SYNC_WRITE_MODE      --write-mode auto|rename|inplace [controller default: auto]; use inplace when a kind
-                             node bind-mounts the same file (see docs/troubleshooting.md)
+  HOSTS_SYNC_WRITE_MODE      --write-mode auto|rename|inplace [controller default: auto: in place by itself when a
+                             kind node bind-mounts the same file; never rename then: docs/troubleshooting.md]
   HOSTS_SYNC_EXTRA_ARGS      more controller flags, split on spaces (e.g. "--domain-filter local --verbose")
   HOSTS_SYNC_PID_FILE        [${XDG_RUNTIME_DIR:-/tmp}/k8s-hosts-controller.pid]
   HOSTS_SYNC_LOG_FILE        [${XDG_RUNTIME_DIR:-/tmp}/k8s-hosts-controller.log]
@@ -63,6 +63,7 @@ Environment (defaults in brackets):
                              chart's default (the released image)]
   HOSTS_SYNC_NODE_HOSTS_PATH hostsFile.nodePath: where the kind node sees the host's hosts file [chart default]
   HOSTS_SYNC_HELM_ARGS       more helm arguments, split on spaces (e.g. "--set verbose=true")
+  HOSTS_SYNC_METRICS_PORT    the pods' metrics port that `metrics` reads (the chart's metrics.port) [8080]
   HOSTS_SYNC_CLUSTER_NAME    cluster.name, recorded in the block [the kubeconfig context's name]
   HOSTS_SYNC_CLUSTER_SERVER  cluster.server: the API server URL as this machine reaches it, recorded in the
                              block so that `k8s-hosts-controller status` can tell when the cluster is gone
@@ -111,11 +112,14 @@ need() {
   command -v "$1" >/dev/null || die "$1 is not installed ($2)"
 }
 
-# Parsed once into $timeout_s for this script's own loops, and $timeout ("<seconds>s") for the tools, which
-# all read that form: `k8s-hosts-controller wait --timeout`, helm and kubectl --timeout.
+# Parsed once (duration_ms, scripts/lib.sh) into $timeout_s, whole seconds rounded up, for this script's own
+# loops, and $timeout ("<seconds>s", or "<ms>ms" below a whole second) for the tools, which all read that form:
+# `k8s-hosts-controller wait --timeout`, helm and kubectl --timeout.
 set_timeout() {
-  timeout_s=$(duration_seconds "$1" "$2")
-  timeout="${timeout_s}s"
+  local ms
+  ms=$(duration_ms "$1" "$2")
+  timeout_s=$(((ms + 999) / 1000))
+  if ((ms % 1000)); then timeout="${ms}ms"; else timeout="$((ms / 1000))s"; fi
 }
 
 # ---- the block, as the controller reads it -----------------------------------------------------------------
@@ -130,7 +134,7 @@ find_status_cmd() {
   elif [[ -f "$root/controller/__main__.py" ]] && command -v python3 >/dev/null; then
     status_cmd=(env "PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}" python3 -m controller status)
   else
-    die "cannot read the block: '$bin' is not installed (pip install .) and python3 is not there to run this checkout's controller"
+    die "cannot read the block: '$bin' is not installed (see docs/install.md) and python3 is not there to run this checkout's controller"
   fi
 }
 
@@ -192,7 +196,7 @@ setup_sudo() {
 # Absolute path of the controller: sudo resets PATH (secure_path), so a bare name may not be found as root.
 resolve_bin() {
   local path
-  path=$(command -v -- "$bin" 2>/dev/null) || die "controller command '$bin' not found (install it with 'pip install .' from the repository, or 'pip install k8s-hosts-controller'; or set HOSTS_SYNC_BIN to its path)"
+  path=$(command -v -- "$bin" 2>/dev/null) || die "controller command '$bin' not found (install it from this checkout: python3 -m venv ~/.local/k8s-hosts-controller && ~/.local/k8s-hosts-controller/bin/pip install $root; then set HOSTS_SYNC_BIN=~/.local/k8s-hosts-controller/bin/k8s-hosts-controller)"
   [[ -x "$path" ]] || die "controller command '$path' is not executable"
   bin=$path
 }
@@ -679,7 +683,7 @@ cmd_cleanup() {
       # In place: a rename would leave the kind node's bind mount on the old inode.
       write_mode=inplace
       if has_block && ! command -v -- "$bin" >/dev/null 2>&1; then
-        die "the '$marker' block is still in $hosts_file and $bin is not installed to remove it (pip install ., or delete the block by hand)"
+        die "the '$marker' block is still in $hosts_file and $bin is not installed to remove it (see docs/install.md, or delete the block by hand)"
       fi
       ;;
   esac

@@ -29,21 +29,24 @@ bool_setting() {
   esac
 }
 
-# duration_seconds NAME VALUE: whole seconds, or h/m/s parts (120, 120s, 2m, 1m30s, 1h), more than 0 and at
-# most a day (like `k8s-hosts-controller wait`); prints the seconds, or is a usage error naming NAME.
-duration_seconds() {
+# duration_ms NAME VALUE: the one duration syntax of the scripts and the controller (controller/durations.py):
+# whole seconds, or h/m/s/ms parts (120, 500ms, 90s, 2m, 1h, 1h30m), more than 0 and at most a day (like
+# `k8s-hosts-controller wait`); prints the milliseconds, or is a usage error naming NAME.
+duration_ms() {
   local value=$2 total
   if [[ "$value" =~ ^[0-9]+$ ]]; then value="${value}s"; fi
-  if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$ ]]; then
-    usage_error "$1 must be a duration such as 120, 120s, 2m or 1m30s (got '$2')"
+  if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$ ]]; then
+    usage_error "$1 must be a duration such as 120, 500ms, 90s, 2m, 1h or 1h30m (got '$2')"
   fi
-  # More than 6 digits would overflow the arithmetic.
-  if ((${#BASH_REMATCH[2]} > 6 || ${#BASH_REMATCH[4]} > 6 || ${#BASH_REMATCH[6]} > 6)); then
+  # At most a day, like `k8s-hosts-controller wait`; more than 9 digits would overflow the arithmetic.
+  if ((${#BASH_REMATCH[2]} > 9 || ${#BASH_REMATCH[4]} > 9 || ${#BASH_REMATCH[6]} > 9 \
+    || ${#BASH_REMATCH[8]} > 9)); then
     usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
   fi
-  total=$((10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0}))
+  total=$(( (10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0}) * 1000
+    + 10#${BASH_REMATCH[8]:-0} ))
   ((total > 0)) || usage_error "$1 must be more than 0 seconds (got '$2')"
-  ((total <= 86400)) || usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
+  ((total <= 86400000)) || usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
   echo "$total"
 }
 

@@ -97,6 +97,7 @@ class Reporter:
         self._stale_reported = False
         self._pending: frozenset[str] = frozenset()  # LB hostnames whose pending lookup was reported
         self._mdns_warned = False
+        self._no_address_said = False
 
     def watching(self, snapshots: Iterable[Snapshot]) -> None:
         """The objects a sync starts from, per kind."""
@@ -129,6 +130,7 @@ class Reporter:
         self.changes(result_plan, written, sync.result.mode, sync.on_disk)
         self.lookups_pending(sync.resolved.pending, sync.resolved, self.lookup_timeout)
         self.warn_about_mdns(result_plan)
+        self.no_addresses(sync.snapshots)
         self.rejections(result_plan.rejections, sync.snapshots)  # Events are queued, not posted
         if sync.result.stale:
             self.stale_file()
@@ -240,6 +242,24 @@ class Reporter:
                 "macOS resolves .local names through mDNS first, which can add seconds per lookup "
                 "(%s...): prefer another suffix, e.g. .test",
                 local[0],
+            )
+
+    def no_addresses(self, snapshots: list[Snapshot]) -> None:
+        """Once per run: objects with names exist but not one has an address. On a bare cluster (no load
+        balancer, no Ingress controller) nothing ever fills status.loadBalancer, and an empty block says
+        nothing about why."""
+        if self._no_address_said:
+            return
+        named = [s for s in snapshots if s.hosts and not s.ignored]
+        if named and not any(s.has_address or s.target for s in named):
+            self._no_address_said = True
+            log.info(
+                "%d objects have hostnames but none has a load-balancer address yet (e.g. %s): the "
+                "cluster needs a LoadBalancer implementation (e.g. MetalLB, cloud-provider-kind) and, for "
+                "Ingresses, an Ingress controller that publishes one (scripts/create-cluster.sh builds a "
+                "kind cluster with both)",
+                len(named),
+                printable(f"{named[0].kind} {named[0].owner}"),
             )
 
     def stale_file(self) -> None:
