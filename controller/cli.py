@@ -94,8 +94,8 @@ def parse_args(argv: Sequence[str]) -> Config:
 
 def context_label(argv: Sequence[str]) -> str:
     """Where --context came from, for the messages: the flag, or its environment variable."""
-    spec = next(spec for field, spec in settings() if field.name == "context")
-    return spec.flag if vars(build_parser().parse_args(argv))["context"] is not None else env_label(spec)
+    spec = next(spec for _, spec in settings() if spec.path == "cluster.context")
+    return spec.flag if vars(build_parser().parse_args(argv))[spec.path] is not None else env_label(spec)
 
 
 def cleanup(config: Config) -> int:

@@ -53,12 +53,12 @@ def test_an_empty_variable_is_the_same_as_none(monkeypatch, flag, empty):
 def test_empty_namespaces_in_the_environment_leave_the_flag_to_decide(monkeypatch):
     monkeypatch.setenv(env_name("--namespaces"), "")
     monkeypatch.setenv(env_name("--all-namespaces"), "true")
-    assert parse_args([]).all_namespaces
+    assert parse_args([]).cluster.all_namespaces
 
 
 def test_an_empty_metrics_address_keeps_metrics_on(monkeypatch):
     monkeypatch.setenv(env_name("--metrics-bind-address"), "")
-    assert parse_args(["--namespaces", "a"]).metrics_bind_address == "127.0.0.1:8080"
+    assert parse_args(["--namespaces", "a"]).serve.bind_address == "127.0.0.1:8080"
 
 
 def test_an_empty_hosts_file_variable_is_still_refused(monkeypatch, capsys):

@@ -49,10 +49,15 @@ def test_what_is_not_a_duration(text):
 
 @pytest.mark.parametrize("flag", DURATION_FLAGS)
 def test_every_duration_flag_and_variable_takes_the_units(monkeypatch, flag):
-    field = next(f.name for f, spec in settings() if spec.flag == flag)
-    assert getattr(parse_args(["--namespaces", "a", flag, "1s500ms"]), field) == pytest.approx(1.5)
+    path = next(spec.path for _, spec in settings() if spec.flag == flag)
+
+    def value(config):
+        group, name = path.split(".")
+        return getattr(getattr(config, group), name)
+
+    assert value(parse_args(["--namespaces", "a", flag, "1s500ms"])) == pytest.approx(1.5)
     monkeypatch.setenv(env_name(flag), "2500ms")
-    assert getattr(parse_args(["--namespaces", "a"]), field) == pytest.approx(2.5)
+    assert value(parse_args(["--namespaces", "a"])) == pytest.approx(2.5)
 
 
 def test_a_longer_unit_is_still_checked_against_the_range(capsys):
