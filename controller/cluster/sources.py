@@ -175,9 +175,7 @@ def gateway_snapshot(resource: Resource, body: Mapping) -> Snapshot:
 def _gateway_ref(ref: Mapping, namespace: str) -> ObjectRef | None:
     """The Gateway a parentRef names (its group and kind default to the Gateway API's Gateway); None for any
     other kind of parent."""
-    if (ref.get("group") or GATEWAY.group) != GATEWAY.group or (
-        ref.get("kind") or GATEWAY.kind
-    ) != GATEWAY.kind:
+    if (ref.get("group") or GATEWAY.group, ref.get("kind") or GATEWAY.kind) != (GATEWAY.group, GATEWAY.kind):
         return None
     return ObjectRef(GATEWAY.id, ref.get("namespace") or namespace, ref.get("name", ""))
 
