@@ -66,7 +66,7 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
     hosts.record = record  # replaces any other cluster's record on the first write
     resources = sources.resources_for(cluster.sources)
     namespaces: list[str | None] = [None] if cluster.all_namespaces else list(cluster.namespaces)
-    scopes = [(r.kind, ns) for r in resources for ns in namespaces]
+    scopes = [(r.id, ns) for r in resources for ns in namespaces]
     writer: Writer | None = None
     state = ClusterState(scopes, on_change=lambda: writer.wake() if writer else None)
     events = EventQueue(kube.EventPoster(configuration).post)  # posted off the write path
@@ -96,7 +96,7 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
             return 2
         log.info("serving /metrics, /healthz and /readyz on %s", stop_http.url)
 
-    streams = StreamHealth(health, [(r.plural, ns) for r in resources for ns in namespaces])
+    streams = StreamHealth(health, [(r.id, ns) for r in resources for ns in namespaces])
     metrics.ready.set_function(lambda: float(health.serving))
     unobserve = handlers.observe_listings(state, resources)
     unobserve_requests = handlers.observe_requests(streams, resources, configuration.host)
@@ -279,7 +279,7 @@ async def _check_listing(
         unheard = state.unheard_scopes()
         if hook_blamed or not unheard or kopf_ready_at is None or now - kopf_ready_at < LISTING_BOUND:
             continue
-        scopes = ", ".join(f"{kind} in {ns or 'all namespaces'}" for kind, ns in unheard)
+        scopes = ", ".join(f"{resource.plural} in {ns or 'all namespaces'}" for resource, ns in unheard)
         cause = (
             f"no listing of {scopes} observed {LISTING_BOUND:.0f}s after kopf "
             f"{importlib.metadata.version('kopf')} started although the API server answers: the listing "

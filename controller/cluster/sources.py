@@ -1,7 +1,11 @@
 """Sources: which Kubernetes resources give hostnames and addresses, and how one object becomes a Snapshot.
 
-Selected like external-dns' --source: ingress (default), service, gateway-httproute, gateway-grpcroute,
-gateway-tlsroute. Pure: no kopf, no I/O; the handlers feed plain object mappings in.
+Selected like external-dns' --source. Each source is one declaration at the end of this module: the resources
+it watches (API group, version, plural, kind), the reader that turns one of their objects into a Snapshot,
+and so its RBAC rules (rules_for). The rest of the controller knows a resource by its ResourceId (group and
+plural), never by its kind. The chart's RBAC rules and its values schema's list of sources are checked
+against these declarations (tests/chart/test_chart_sources.py). Pure: no kopf, no I/O; the handlers feed
+plain object mappings in.
 
 Annotations (on any source object):
   k8s-hosts-controller.io/ignore: "true"            leave the object out
@@ -12,51 +16,62 @@ Annotations (on any source object):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from controller.engine.printable import printable
-from controller.model import Snapshot
+from controller.model import ObjectRef, ResourceId, Snapshot
 
 ANNOTATION_PREFIX = "k8s-hosts-controller.io/"
 IGNORE = ANNOTATION_PREFIX + "ignore"
 TARGET = ANNOTATION_PREFIX + "target"
 HOSTNAMES = ANNOTATION_PREFIX + "hostnames"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+READ_VERBS = ("get", "list", "watch")  # all the controller does with a source's resources
 
 
 @dataclass(frozen=True)
 class Resource:
-    group: str
+    """One watched API resource: where the API serves it, and how one of its objects is read."""
+
+    group: str  # "" for the core group
     version: str
     plural: str
     kind: str
+    read: Callable[[Resource, Mapping], Snapshot] = field(compare=False, repr=False)
+
+    @cached_property
+    def id(self) -> ResourceId:  # one instance, shared by all the resource's Snapshots
+        return ResourceId(self.group, self.plural)
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
 
-INGRESS = Resource("networking.k8s.io", "v1", "ingresses", "Ingress")
-SERVICE = Resource("", "v1", "services", "Service")
-GATEWAY = Resource(GATEWAY_GROUP, "v1", "gateways", "Gateway")
-HTTPROUTE = Resource(GATEWAY_GROUP, "v1", "httproutes", "HTTPRoute")
-GRPCROUTE = Resource(GATEWAY_GROUP, "v1", "grpcroutes", "GRPCRoute")
-TLSROUTE = Resource(GATEWAY_GROUP, "v1", "tlsroutes", "TLSRoute")
+@dataclass(frozen=True)
+class Source:
+    """One --source value and the resources it watches: the first names hosts, the others lend addresses."""
 
-SOURCES: dict[str, tuple[Resource, ...]] = {
-    "ingress": (INGRESS,),
-    "service": (SERVICE,),
-    "gateway-httproute": (HTTPROUTE, GATEWAY),
-    "gateway-grpcroute": (GRPCROUTE, GATEWAY),
-    "gateway-tlsroute": (TLSROUTE, GATEWAY),
-}
-ROUTE_KINDS = frozenset({HTTPROUTE.kind, GRPCROUTE.kind, TLSROUTE.kind})
+    name: str
+    resources: tuple[Resource, ...]
 
 
 def resources_for(sources: Iterable[str]) -> tuple[Resource, ...]:
     """The resources to watch for the selected sources, each once (routes need their Gateways)."""
-    return tuple(dict.fromkeys(r for s in sources for r in SOURCES[s]))
+    return tuple(dict.fromkeys(r for s in sources for r in SOURCES[s].resources))
+
+
+def rules_for(sources: Iterable[str]) -> list[dict[str, list[str]]]:
+    """The RBAC rules the selected sources need: the read verbs on their resources, a rule per API group
+    (the chart renders the same rules, Events aside)."""
+    groups: dict[str, list[str]] = {}
+    for resource in resources_for(sources):
+        groups.setdefault(resource.group, []).append(resource.plural)
+    return [
+        {"apiGroups": [g], "resources": plurals, "verbs": list(READ_VERBS)} for g, plurals in groups.items()
+    ]
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -112,38 +127,41 @@ def _base(resource: Resource, body: Mapping, hosts: Iterable[str]) -> Snapshot:
         uid=meta.get("uid", ""),
         created=meta.get("creationTimestamp") or "",
         hosts=tuple(dict.fromkeys((*hosts, *extra))),
+        resource=resource.id,
         kind=resource.kind,
         api_version=resource.api_version,
+        class_filtered=False,
         ignored=ignored,
         target=target or (),
         problems=problems,
     )
 
 
-def ingress_snapshot(body: Mapping) -> Snapshot:
+def ingress_snapshot(resource: Resource, body: Mapping) -> Snapshot:
+    """Names from spec.rules[].host, addresses from status.loadBalancer; --ingress-class applies."""
     spec = body.get("spec") or {}
     meta = body.get("metadata") or {}
     ips, names = _lb_status(((body.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
-    snap = _base(INGRESS, body, (r["host"] for r in spec.get("rules") or [] if r and r.get("host")))
+    snap = _base(resource, body, (r["host"] for r in spec.get("rules") or [] if r and r.get("host")))
     ingress_class = spec.get("ingressClassName") or (meta.get("annotations") or {}).get(
         "kubernetes.io/ingress.class"
     )
-    return replace(snap, ips=ips, lb_hostnames=names, ingress_class=ingress_class)
+    return replace(snap, ips=ips, lb_hostnames=names, ingress_class=ingress_class, class_filtered=True)
 
 
-def service_snapshot(body: Mapping) -> Snapshot:
+def service_snapshot(resource: Resource, body: Mapping) -> Snapshot:
     """Only LoadBalancer Services that name their hostnames in the annotation take part."""
     spec = body.get("spec") or {}
-    snap = _base(SERVICE, body, ())
+    snap = _base(resource, body, ())
     if spec.get("type") != "LoadBalancer":
         return replace(snap, hosts=(), problems=())
     ips, names = _lb_status(((body.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
     return replace(snap, ips=ips, lb_hostnames=names)
 
 
-def gateway_snapshot(body: Mapping) -> Snapshot:
+def gateway_snapshot(resource: Resource, body: Mapping) -> Snapshot:
     """A Gateway gives addresses (status.addresses) to the routes attached to it, no names of its own."""
-    snap = _base(GATEWAY, body, ())
+    snap = _base(resource, body, ())
     ips, names = [], []
     for address in (body.get("status") or {}).get("addresses") or []:
         kind, value = address.get("type") or "IPAddress", address.get("value") or ""
@@ -151,14 +169,15 @@ def gateway_snapshot(body: Mapping) -> Snapshot:
             ips.append(value)
         elif kind == "Hostname" and value:
             names.append(value)
-    return replace(snap, hosts=(), ips=tuple(ips), lb_hostnames=tuple(names))
+    return replace(snap, hosts=(), ips=tuple(ips), lb_hostnames=tuple(names), lends=True)
 
 
-def _gateway_ref(ref: Mapping, namespace: str) -> tuple[str, str] | None:
-    """(namespace, name) of a parentRef that names a Gateway; None for any other kind of parent."""
-    if (ref.get("group") or GATEWAY_GROUP) != GATEWAY_GROUP or (ref.get("kind") or "Gateway") != "Gateway":
+def _gateway_ref(ref: Mapping, namespace: str) -> ObjectRef | None:
+    """The Gateway a parentRef names (its group and kind default to the Gateway API's Gateway); None for any
+    other kind of parent."""
+    if (ref.get("group") or GATEWAY.group, ref.get("kind") or GATEWAY.kind) != (GATEWAY.group, GATEWAY.kind):
         return None
-    return (ref.get("namespace") or namespace, ref.get("name", ""))
+    return ObjectRef(GATEWAY.id, ref.get("namespace") or namespace, ref.get("name", ""))
 
 
 def route_snapshot(resource: Resource, body: Mapping) -> Snapshot:
@@ -185,10 +204,25 @@ def route_snapshot(resource: Resource, body: Mapping) -> Snapshot:
 
 
 def snapshot(resource: Resource, body: Mapping) -> Snapshot:
-    if resource == INGRESS:
-        return ingress_snapshot(body)
-    if resource == SERVICE:
-        return service_snapshot(body)
-    if resource == GATEWAY:
-        return gateway_snapshot(body)
-    return route_snapshot(resource, body)
+    return resource.read(resource, body)
+
+
+# ---- the declarations: a new source is a Resource (if its resource is new) and a Source here -------------
+
+INGRESS = Resource("networking.k8s.io", "v1", "ingresses", "Ingress", ingress_snapshot)
+SERVICE = Resource("", "v1", "services", "Service", service_snapshot)
+GATEWAY = Resource(GATEWAY_GROUP, "v1", "gateways", "Gateway", gateway_snapshot)
+HTTPROUTE = Resource(GATEWAY_GROUP, "v1", "httproutes", "HTTPRoute", route_snapshot)
+GRPCROUTE = Resource(GATEWAY_GROUP, "v1", "grpcroutes", "GRPCRoute", route_snapshot)
+TLSROUTE = Resource(GATEWAY_GROUP, "v1", "tlsroutes", "TLSRoute", route_snapshot)
+
+SOURCES: dict[str, Source] = {
+    source.name: source
+    for source in (
+        Source("ingress", (INGRESS,)),
+        Source("service", (SERVICE,)),
+        Source("gateway-httproute", (HTTPROUTE, GATEWAY)),
+        Source("gateway-grpcroute", (GRPCROUTE, GATEWAY)),
+        Source("gateway-tlsroute", (TLSROUTE, GATEWAY)),
+    )
+}

@@ -41,12 +41,13 @@ from controller.model import (
     TOO_MANY_HOSTS,
     UNRESOLVABLE,
     WILDCARD,
+    ObjectRef,
     Rejection,
+    ResourceId,
     Snapshot,
 )
 from controller.sync.share import Bounds, within_bounds
 
-GATEWAY_KIND = "Gateway"
 MAX_HOSTS_PER_OBJECT = 256  # far above real Ingresses (a Gateway API route allows 16 hostnames)
 # One line per (address, name): 5,000 target addresses x 256 names made a million lines and held every other
 # object back for 51 s. A load balancer has a few addresses (a Gateway's status allows 16).
@@ -134,8 +135,8 @@ def lookups(snapshots: Iterable[Snapshot]) -> dict[str, str]:
     return wanted
 
 
-def _age(snap: Snapshot) -> tuple[str, str, str, str]:
-    return snap.created, snap.namespace, snap.name, snap.kind
+def _age(snap: Snapshot) -> tuple[str, str, str, str, ResourceId]:
+    return snap.created, snap.namespace, snap.name, snap.kind, snap.resource
 
 
 def _addresses(
@@ -169,7 +170,7 @@ def _addresses(
 LOOKUP_PENDING = "lookup-pending"
 
 
-def _with_effective_addresses(snap: Snapshot, gateways: Mapping[tuple[str, str], Snapshot]) -> Snapshot:
+def _with_effective_addresses(snap: Snapshot, gateways: Mapping[ObjectRef, Snapshot]) -> Snapshot:
     """The target annotation wins; a route takes the addresses of the Gateways that accepted it."""
     if snap.target:
         return replace(snap, ips=snap.target, lb_hostnames=())
@@ -220,12 +221,12 @@ def plan(
     considered = 0
 
     snapshots = list(snapshots)
-    gateways = {(s.namespace, s.name): s for s in snapshots if s.kind == GATEWAY_KIND and not s.ignored}
+    gateways = {s.ref: s for s in snapshots if s.lends and not s.ignored}
     # Oldest first, so the first claim of a hostname is the winning one.
     for snap in sorted(snapshots, key=_age):
-        if snap.kind == GATEWAY_KIND or snap.ignored:
+        if snap.lends or snap.ignored:
             continue  # Gateways lend addresses to routes; they name no hosts themselves
-        if snap.kind == "Ingress" and not filters.allows_class(snap.ingress_class):
+        if snap.class_filtered and not filters.allows_class(snap.ingress_class):
             continue
         considered += 1
         named = list(dict.fromkeys(h.strip().lower() for h in snap.hosts if h and h.strip()))

@@ -207,12 +207,13 @@ def short_bounds(monkeypatch):
 
 
 def watchdog_parts():
+    from controller.cluster.sources import INGRESS
     from controller.cluster.streams import StreamHealth
     from controller.sync.state import ClusterState
 
     health = Health()
-    state = ClusterState([("Ingress", "ns")])
-    streams = StreamHealth(health, [("ingresses", "ns")])
+    state = ClusterState([(INGRESS.id, "ns")])
+    streams = StreamHealth(health, [(INGRESS.id, "ns")])
     api = ApiHealth(health, SERVER)
     return health, state, streams, api
 

@@ -15,7 +15,7 @@ import pytest
 
 from controller.engine.entries import Entry
 from controller.engine.hostsfile import HostsFile
-from controller.model import CONFLICT, SHADOWED, WILDCARD, Snapshot
+from controller.model import CONFLICT, SHADOWED, WILDCARD, ObjectRef, ResourceId, Snapshot
 from controller.serve.health import Health
 from controller.serve.metrics import Metrics
 from controller.sync.events import Notice
@@ -587,15 +587,27 @@ def test_post_write_timeout_bounds_a_command_with_child_processes(path):
 
 def test_watched_objects_are_counted_per_kind(path):
     rig = make_rig(path, scopes=("ns",), kinds=("Ingress", "HTTPRoute", "Gateway"))
-    gw = Snapshot("ns", "gw", "uid-gw", "2024-01-01T00:00:00Z", kind="Gateway", ips=("10.0.0.9",))
+    gateways = ResourceId("gateway.networking.k8s.io", "gateways")
+    gw = Snapshot(
+        "ns",
+        "gw",
+        "uid-gw",
+        "2024-01-01T00:00:00Z",
+        resource=gateways,
+        kind="Gateway",
+        ips=("10.0.0.9",),
+        lends=True,
+    )
     route = Snapshot(
         "ns",
         "r",
         "uid-r",
         "2024-01-01T00:00:00Z",
+        resource=ResourceId("gateway.networking.k8s.io", "httproutes"),
         kind="HTTPRoute",
         hosts=("r.local",),
-        parents=(("ns", "gw"),),
+        parents=(ObjectRef(gateways, "ns", "gw"),),
+        class_filtered=False,
     )
 
     async def scenario():
