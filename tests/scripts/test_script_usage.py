@@ -201,8 +201,6 @@ def test_cluster_start_installs_the_chart_with_the_settings(fake_cluster_env: di
         "image": {"repository": "registry.local:5000/k8s-hosts-controller", "tag": "e2e"},
         # which cluster writes the block, as this machine reaches it (the pod cannot know)
         "cluster": {"name": "kind-fake", "server": "https://127.0.0.1:41234"},
-        # the checkout's chart defaults to the released image: the script passes the locally built one
-        "image": {"repository": "k8s-hosts-controller"},
     }
     assert any(
         c.startswith("kubectl ") and "wait pod -l app.kubernetes.io/instance=k8s-hosts-controller" in c
@@ -234,6 +232,8 @@ def test_cluster_start_all_namespaces(fake_cluster_env: dict[str, str]):
         "allNamespaces": True,
         "marker": "TYK-K8S-HOSTS",
         "cluster": {"name": "kind-fake", "server": "https://127.0.0.1:41234"},
+        # the checkout's chart defaults to the released image: the script passes the locally built one
+        "image": {"repository": "k8s-hosts-controller"},
     }
 
 
