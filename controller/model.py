@@ -41,6 +41,38 @@ REASONS = (
 
 
 @dataclass(frozen=True)
+class Listener:
+    """One listener of a Gateway or ListenerSet, as far as route attachment needs it (Gateway API spec)."""
+
+    name: str
+    hostname: str | None = None  # None: every name
+    port: int | None = None
+    protocol: str = ""
+    namespaces: str = "Same"  # allowedRoutes.namespaces.from: Same, All or Selector
+    selector: Selector | None = None  # allowedRoutes.namespaces.selector, when from is Selector
+    kinds: tuple[tuple[str, str], ...] = ()  # allowedRoutes.kinds as (group, kind); empty: by protocol
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A Kubernetes label selector: matchLabels and matchExpressions (key, operator, values)."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """An accepted parent of a route that spec.parentRefs still names: a Gateway or a ListenerSet."""
+
+    kind: str  # "Gateway" or "ListenerSet"
+    namespace: str
+    name: str
+    section: str | None = None  # sectionName: one listener by name
+    port: int | None = None  # the listeners on this port
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the planner needs to know about one source object (built by controller/cluster/sources.py)."""
 
@@ -55,7 +87,11 @@ class Snapshot:
     kind: str = "Ingress"
     api_version: str = "networking.k8s.io/v1"
     target: tuple[str, ...] = ()  # addresses from the target annotation: they replace the status'
-    parents: tuple[tuple[str, str], ...] = ()  # Gateway API routes: (namespace, name) of accepting Gateways
+    parents: tuple[ParentRef, ...] = ()  # Gateway API routes: the parents that accepted them
+    route_hosts: tuple[str, ...] | None = None  # a route's spec.hostnames (hosts adds the annotation's)
+    listeners: tuple[Listener, ...] = ()  # a Gateway's or ListenerSet's listeners
+    gateway: tuple[str, str] | None = None  # a ListenerSet's Gateway (namespace, name), once it accepted it
+    labels: tuple[tuple[str, str], ...] = ()  # a Namespace's labels
     ignored: bool = False  # the ignore annotation
     problems: tuple[str, ...] = ()  # invalid annotations: the object is refused with these messages
 

@@ -21,7 +21,7 @@ import kopf
 from kubernetes import client
 
 from controller import __version__, memory
-from controller.cluster import handlers, kube, sources
+from controller.cluster import discovery, handlers, kube, sources
 from controller.cluster.apihealth import ApiHealth
 from controller.cluster.operate import operate, signal_handlers
 from controller.cluster.owner import ask, startup_warning
@@ -65,9 +65,12 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
     metrics, health = Metrics(), Health()
     hosts = HostsFile(config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size)
     hosts.record = record  # replaces any other cluster's record on the first write
-    resources = sources.resources_for(config.sources)
+    resources = discovery.with_optional(configuration, sources.resources_for(config.sources))
     namespaces: list[str | None] = [None] if config.all_namespaces else list(config.namespaces)
-    scopes = [(r.kind, ns) for r in resources for ns in namespaces]
+    # A cluster-scoped resource (Namespaces) is watched once, cluster-wide.
+    scopes = list(
+        dict.fromkeys((r.kind, ns if r.namespaced else None) for r in resources for ns in namespaces)
+    )
     writer: Writer | None = None
     state = ClusterState(scopes, on_change=lambda: writer.wake() if writer else None)
     events = EventQueue(kube.EventPoster(configuration).post)  # posted off the write path
@@ -105,7 +108,10 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
             return 2
         log.info("serving /metrics, /healthz and /readyz on %s", stop_http.url)
 
-    streams = StreamHealth(health, [(r.plural, ns) for r in resources for ns in namespaces])
+    streams = StreamHealth(
+        health,
+        list(dict.fromkeys((r.plural, ns if r.namespaced else None) for r in resources for ns in namespaces)),
+    )
     metrics.ready.set_function(lambda: float(health.serving))
     unobserve = handlers.observe_listings(state, resources)
     unobserve_requests = handlers.observe_requests(streams, resources, configuration.host)

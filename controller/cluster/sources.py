@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from controller.cluster import gatewayapi
 from controller.engine.printable import printable
 from controller.model import Snapshot
 
@@ -31,6 +32,7 @@ class Resource:
     version: str
     plural: str
     kind: str
+    namespaced: bool = True
 
     @property
     def api_version(self) -> str:
@@ -43,13 +45,17 @@ GATEWAY = Resource(GATEWAY_GROUP, "v1", "gateways", "Gateway")
 HTTPROUTE = Resource(GATEWAY_GROUP, "v1", "httproutes", "HTTPRoute")
 GRPCROUTE = Resource(GATEWAY_GROUP, "v1", "grpcroutes", "GRPCRoute")
 TLSROUTE = Resource(GATEWAY_GROUP, "v1", "tlsroutes", "TLSRoute")
+# Lend routes listeners and labels (controller/sync/attach.py). ListenerSets are watched only where the
+# cluster serves their CRD (controller/cluster/discovery.py); Namespaces, for allowedRoutes selectors.
+LISTENERSET = Resource(GATEWAY_GROUP, "v1", "listenersets", "ListenerSet")
+NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 
 SOURCES: dict[str, tuple[Resource, ...]] = {
     "ingress": (INGRESS,),
     "service": (SERVICE,),
-    "gateway-httproute": (HTTPROUTE, GATEWAY),
-    "gateway-grpcroute": (GRPCROUTE, GATEWAY),
-    "gateway-tlsroute": (TLSROUTE, GATEWAY),
+    "gateway-httproute": (HTTPROUTE, GATEWAY, NAMESPACE),
+    "gateway-grpcroute": (GRPCROUTE, GATEWAY, NAMESPACE),
+    "gateway-tlsroute": (TLSROUTE, GATEWAY, NAMESPACE),
 }
 ROUTE_KINDS = frozenset({HTTPROUTE.kind, GRPCROUTE.kind, TLSROUTE.kind})
 
@@ -61,6 +67,12 @@ def resources_for(sources: Iterable[str]) -> tuple[Resource, ...]:
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in value.split(",") if p.strip())
+
+
+def _absolute(host: str) -> str:
+    """A name written absolute, with one trailing dot as DNS tools write it, without the dot; two dots or a
+    lone dot stay as they are (and are refused as invalid)."""
+    return host[:-1] if host.endswith(".") and not host.endswith("..") and host != "." else host
 
 
 def _annotations(meta: Mapping) -> tuple[bool, tuple[str, ...] | None, tuple[str, ...], tuple[str, ...]]:
@@ -78,7 +90,7 @@ def _annotations(meta: Mapping) -> tuple[bool, tuple[str, ...] | None, tuple[str
             shown = printable(repr(str(annotations[TARGET])), 120)  # the value may be 256 kB
             problems.append(f"{TARGET}={shown} is not a comma list of IP addresses")
             target = None
-    extra = _split(str(annotations.get(HOSTNAMES, "")))
+    extra = tuple(_absolute(h) for h in _split(str(annotations.get(HOSTNAMES, ""))))
     return ignore == "true", target, extra, tuple(problems)
 
 
@@ -151,37 +163,37 @@ def gateway_snapshot(body: Mapping) -> Snapshot:
             ips.append(value)
         elif kind == "Hostname" and value:
             names.append(value)
-    return replace(snap, hosts=(), ips=tuple(ips), lb_hostnames=tuple(names))
+    listeners = gatewayapi.listeners(body.get("spec") or {})
+    return replace(snap, hosts=(), ips=tuple(ips), lb_hostnames=tuple(names), listeners=listeners)
 
 
-def _gateway_ref(ref: Mapping, namespace: str) -> tuple[str, str] | None:
-    """(namespace, name) of a parentRef that names a Gateway; None for any other kind of parent."""
-    if (ref.get("group") or GATEWAY_GROUP) != GATEWAY_GROUP or (ref.get("kind") or "Gateway") != "Gateway":
-        return None
-    return (ref.get("namespace") or namespace, ref.get("name", ""))
+def listenerset_snapshot(body: Mapping) -> Snapshot:
+    """A ListenerSet lends its listeners to routes, at the addresses of the Gateway that accepted it."""
+    snap = _base(LISTENERSET, body, ())
+    listeners = gatewayapi.listeners(body.get("spec") or {})
+    return replace(snap, hosts=(), listeners=listeners, gateway=gatewayapi.listener_set_gateway(body))
+
+
+def namespace_snapshot(body: Mapping) -> Snapshot:
+    """A Namespace lends its labels to allowedRoutes selectors."""
+    meta = body.get("metadata") or {}
+    return Snapshot(
+        namespace="",
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        created=meta.get("creationTimestamp") or "",
+        kind=NAMESPACE.kind,
+        api_version=NAMESPACE.api_version,
+        labels=gatewayapi.labels(body),
+    )
 
 
 def route_snapshot(resource: Resource, body: Mapping) -> Snapshot:
-    """Names from spec.hostnames; parents are the Gateways that accepted the route (route status) and that
-    spec.parentRefs still names. A Gateway controller may leave a parent's status behind when the route's
-    parentRefs move away from its Gateways (Traefik v3.6 updates only routes that still name one of them), so
-    a status entry without its spec.parentRef is stale, not an attachment."""
-    meta = body.get("metadata") or {}
-    namespace = meta.get("namespace", "")
-    spec = body.get("spec") or {}
-    snap = _base(resource, body, spec.get("hostnames") or ())
-    named = {_gateway_ref(ref or {}, namespace) for ref in spec.get("parentRefs") or []}
-    parents = []
-    for parent in (body.get("status") or {}).get("parents") or []:
-        gateway = _gateway_ref(parent.get("parentRef") or {}, namespace)
-        if gateway is None or gateway not in named:
-            continue
-        accepted = any(
-            c.get("type") == "Accepted" and c.get("status") == "True" for c in parent.get("conditions") or []
-        )
-        if accepted:
-            parents.append(gateway)
-    return replace(snap, parents=tuple(dict.fromkeys(parents)))
+    """Names from spec.hostnames; parents are those that accepted the route and that spec.parentRefs still
+    names (controller/cluster/gatewayapi.py); controller/sync/attach.py says which names each one serves."""
+    hostnames = tuple((body.get("spec") or {}).get("hostnames") or ())
+    snap = _base(resource, body, hostnames)
+    return replace(snap, parents=gatewayapi.accepted_parents(body), route_hosts=hostnames)
 
 
 def snapshot(resource: Resource, body: Mapping) -> Snapshot:
@@ -191,4 +203,8 @@ def snapshot(resource: Resource, body: Mapping) -> Snapshot:
         return service_snapshot(body)
     if resource == GATEWAY:
         return gateway_snapshot(body)
+    if resource == LISTENERSET:
+        return listenerset_snapshot(body)
+    if resource == NAMESPACE:
+        return namespace_snapshot(body)
     return route_snapshot(resource, body)

@@ -57,6 +57,7 @@ class Reporter:
         self._stale_reported = False
         self._pending: frozenset[str] = frozenset()  # LB hostnames whose pending lookup was reported
         self._mdns_warned = False
+        self._notes: frozenset[str] = frozenset()
 
     def changes(self, new_plan: Plan, written: bool, mode: str | None, on_disk: Iterable[Entry] = ()) -> None:
         """One line per added, removed or updated hostname, and one per write. ``on_disk``: the entries of
@@ -90,6 +91,13 @@ class Reporter:
         if written:
             log.info("wrote %s: %d entries (%s)", self.hosts_path, len(new_plan.entries), mode)
         self._lines = lines
+
+    def notes(self, notes: Iterable[str]) -> None:
+        """Each plan note (a name that several Gateways serve) once, when it first appears."""
+        current = frozenset(notes)
+        for note in sorted(current - self._notes):
+            log.info("%s", printable(note))
+        self._notes = current
 
     def rejections(self, rejections: tuple[Rejection, ...], snapshots: list[Snapshot]) -> None:
         """For each object and reason whose refusals changed since the last sync: one log line and one

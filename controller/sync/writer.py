@@ -209,6 +209,7 @@ class Writer:
         if result.changed and self.post_write is not None:
             self.post_write.request()  # in the background: the next change need not wait for it
         self.report.rejections(result_plan.rejections, snapshots)  # Events are queued, not posted
+        self.report.notes(result_plan.notes)
         if result.stale:
             self.report.stale_file()
         if not self.health.ready:

@@ -24,6 +24,8 @@ from controller.model import (
     TOO_MANY_ADDRESSES,
     UNRESOLVABLE,
     WILDCARD,
+    Listener,
+    ParentRef,
     Snapshot,
 )
 from controller.sync.plan import (
@@ -593,10 +595,18 @@ def test_invalid_annotation_on_an_object_without_hosts_is_still_reported():
     assert p.entries == ()
 
 
+ANY_NAMESPACE_LISTENER = {
+    "name": "http",
+    "port": 80,
+    "protocol": "HTTP",
+    "allowedRoutes": {"namespaces": {"from": "All"}},
+}
+
+
 def gateway(name="gw", ns="infra", addresses=(("IPAddress", "172.18.0.200"),)) -> dict:
     return {
         "metadata": {"name": name, "namespace": ns, "uid": f"uid-gw-{name}", "creationTimestamp": T0},
-        "spec": {"gatewayClassName": "eg"},
+        "spec": {"gatewayClassName": "eg", "listeners": [ANY_NAMESPACE_LISTENER]},
         "status": {"addresses": [{"type": t, "value": v} for t, v in addresses]},
     }
 
@@ -633,7 +643,7 @@ def test_route_takes_the_addresses_of_the_gateways_that_accepted_it():
         sources.HTTPROUTE,
         route(parents=(("infra", "gw", "True"), ("infra", "gw6", "True"), ("infra", "refused", "False"))),
     )
-    assert r.parents == (("infra", "gw"), ("infra", "gw6"))
+    assert r.parents == (ParentRef("Gateway", "infra", "gw"), ParentRef("Gateway", "infra", "gw6"))
     p = plan([*gws, r])
     assert lines(p) == [("172.18.0.200", "r.local", "apps/r"), ("fd00::200", "r.local", "apps/r")]
     assert p.considered == 1  # Gateways lend addresses, they are not considered themselves
@@ -653,7 +663,7 @@ def test_route_parent_namespace_defaults_to_the_routes_namespace():
     del body["spec"]["parentRefs"][0]["namespace"]
     del body["status"]["parents"][0]["parentRef"]["namespace"]
     r = sources.route_snapshot(sources.HTTPROUTE, body)
-    assert r.parents == (("apps", "gw"),)
+    assert r.parents == (ParentRef("Gateway", "apps", "gw"),)
     p = plan([sources.gateway_snapshot(gateway(ns="apps")), sources.gateway_snapshot(gateway(ns="infra")), r])
     assert p.entries and all(e.owner == "apps/r" for e in p.entries)
 
@@ -779,6 +789,7 @@ def _gateway(name: str, ips: tuple[str, ...] = (), **kw) -> Snapshot:
         ips=ips,
         kind="Gateway",
         api_version="gateway.networking.k8s.io/v1",
+        listeners=(Listener("http", protocol="HTTP", namespaces="All"),),
         **kw,
     )
 
@@ -790,9 +801,10 @@ def _route(name: str, host: str, parent: str) -> Snapshot:
         f"uid-{name}",
         T1,
         hosts=(host,),
+        route_hosts=(host,),
         kind="HTTPRoute",
         api_version="gateway.networking.k8s.io/v1",
-        parents=(("gw-ns", parent),),
+        parents=(ParentRef("Gateway", "gw-ns", parent),),
     )
 
 
@@ -917,7 +929,7 @@ def test_an_objects_lines_are_bounded_and_every_name_is_written_or_refused(n_hos
     "spec_refs",
     [
         [{"name": "gw", "namespace": "infra", "sectionName": "http"}],
-        [{"name": "other", "namespace": "infra"}, {"name": "gw", "namespace": "infra", "port": 8001}],
+        [{"name": "other", "namespace": "infra"}, {"name": "gw", "namespace": "infra", "port": 80}],
         [{"name": "gw", "namespace": "infra", "group": "gateway.networking.k8s.io", "kind": "Gateway"}],
     ],
 )
@@ -925,7 +937,7 @@ def test_route_still_naming_its_gateway_in_spec_is_attached(spec_refs):
     body = route()
     body["spec"]["parentRefs"] = spec_refs
     r = sources.route_snapshot(sources.HTTPROUTE, body)
-    assert r.parents == (("infra", "gw"),)
+    assert [(p.namespace, p.name) for p in r.parents] == [("infra", "gw")]
     assert lines(plan([sources.gateway_snapshot(gateway()), r])) == [("172.18.0.200", "r.local", "apps/r")]
 
 

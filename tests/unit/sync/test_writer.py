@@ -15,7 +15,7 @@ import pytest
 
 from controller.engine.entries import Entry
 from controller.engine.hostsfile import HostsFile
-from controller.model import CONFLICT, SHADOWED, WILDCARD, Snapshot
+from controller.model import CONFLICT, SHADOWED, WILDCARD, Listener, ParentRef, Snapshot
 from controller.serve.metrics import Health, Metrics
 from controller.sync.events import Notice
 from controller.sync.options import WriterOptions
@@ -576,7 +576,15 @@ def test_post_write_timeout_bounds_a_command_with_child_processes(path):
 
 def test_watched_objects_are_counted_per_kind(path):
     rig = make_rig(path, scopes=("ns",), kinds=("Ingress", "HTTPRoute", "Gateway"))
-    gw = Snapshot("ns", "gw", "uid-gw", "2024-01-01T00:00:00Z", kind="Gateway", ips=("10.0.0.9",))
+    gw = Snapshot(
+        "ns",
+        "gw",
+        "uid-gw",
+        "2024-01-01T00:00:00Z",
+        kind="Gateway",
+        ips=("10.0.0.9",),
+        listeners=(Listener("http", protocol="HTTP"),),
+    )
     route = Snapshot(
         "ns",
         "r",
@@ -584,7 +592,8 @@ def test_watched_objects_are_counted_per_kind(path):
         "2024-01-01T00:00:00Z",
         kind="HTTPRoute",
         hosts=("r.local",),
-        parents=(("ns", "gw"),),
+        route_hosts=("r.local",),
+        parents=(ParentRef("Gateway", "ns", "gw"),),
     )
 
     async def scenario():
