@@ -4,6 +4,8 @@ sectionName/port, allowedRoutes with Namespace labels, ListenerSet parents."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes import client
 
@@ -238,10 +240,14 @@ def test_without_the_listener_set_crd_routes_still_attach_and_nothing_is_an_erro
 
     def served() -> bool:
         status, answer = control_plane.request("GET", f"/apis/{GROUP}/{VERSION}")
-        return status == 200 and any(r.get("name") == "listenersets" for r in answer.get("resources", []))
+        resources = json.loads(answer).get("resources", []) if status == 200 else []
+        return any(r.get("name") == "listenersets" for r in resources)
+
+    def gone() -> bool:
+        return name not in {c.metadata.name for c in ext.list_custom_resource_definition().items}
 
     try:
-        eventually(lambda: not served(), what="the API server to stop serving ListenerSets")
+        eventually(lambda: gone() and not served(), timeout=60, what="the ListenerSet CRD to go")
         ctl = start(start_controller, hosts_file, namespace)
         gateway_api.gateway(namespace, "gw", "10.70.5.1", [http_listener("http", "*.gw.example.com")])
         gateway_api.route(namespace, "r", ["a.gw.example.com"], [{"name": "gw"}])
@@ -250,15 +256,17 @@ def test_without_the_listener_set_crd_routes_still_attach_and_nothing_is_an_erro
         )
         assert " ERROR " not in ctl.log() and " WARNING " not in ctl.log(), ctl.log()
     finally:  # the session's other tests use ListenerSets
-        saved["metadata"] = {"name": name}
-        saved.pop("status", None)
-        eventually(lambda: _create(ext, saved), what="the ListenerSet CRD back")
-        eventually(served, what="ListenerSets served again")
-
-
-def _create(ext: client.ApiextensionsV1Api, crd: dict) -> bool:
-    try:
-        ext.create_custom_resource_definition(crd)
-    except client.ApiException as err:
-        return err.status == 409 and "being deleted" not in str(err.body)  # 409 while the old one terminates
-    return True
+        eventually(gone, timeout=60, what="the deleted CRD to be gone before it is put back")
+        ext.create_custom_resource_definition(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": name, "annotations": saved["metadata"].get("annotations") or {}},
+                "spec": saved["spec"],
+            }
+        )
+        eventually(served, timeout=60, what="ListenerSets served again")
+        listed = f"/apis/{GROUP}/{VERSION}/listenersets"  # 429 until the new CRD's storage is ready
+        eventually(
+            lambda: control_plane.request("GET", listed)[0] == 200, timeout=60, what="ListenerSets listed"
+        )
