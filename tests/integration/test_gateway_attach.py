@@ -255,7 +255,7 @@ def test_without_the_listener_set_crd_routes_still_attach_and_nothing_is_an_erro
             lambda: managed(hosts_file) == {("a.gw.example.com", "10.70.5.1")}, what="the route's name"
         )
         assert " ERROR " not in ctl.log() and " WARNING " not in ctl.log(), ctl.log()
-    finally:  # the session's other tests use ListenerSets
+    finally:  # the other tests of this run use ListenerSets
         eventually(gone, timeout=60, what="the deleted CRD to be gone before it is put back")
         ext.create_custom_resource_definition(
             {
