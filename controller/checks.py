@@ -18,7 +18,8 @@ from typing import Any
 
 from controller.cluster.sources import SOURCES
 from controller.engine.block import validate_marker
-from controller.engine.entries import HostsFileError, validate_hostname
+from controller.engine.entries import validate_hostname
+from controller.engine.errors import HostsFileError
 from controller.engine.record import RULE, valid_value
 from controller.engine.sizes import parse_size, size_flag
 
@@ -30,12 +31,13 @@ DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*
 
 # What to give instead of an empty list value.
 _EMPTY_LIST_HINT = {
-    "sources": f"choose from {', '.join(SOURCES)}",
-    "ingress_classes": "give a class name, or leave the flag out for every class",
-    "domain_filters": "give a suffix such as local or example.test, or leave the flag out for every name",
+    "cluster.sources": f"choose from {', '.join(SOURCES)}",
+    "sync.ingress_classes": "give a class name, or leave the flag out for every class",
+    "sync.domain_filters": "give a suffix such as local or example.test, or leave the flag out for every "
+    "name",
 }
 # The settings recorded in the block's cluster line (controller/engine/record.py), by field of the record.
-_RECORDED = {"cluster_name": "name", "cluster_server": "server", "node_name": "node"}
+_RECORDED = {"cluster.name": "name", "cluster.server": "server", "cluster.node_name": "node"}
 
 
 class UsageError(Exception):
@@ -73,18 +75,18 @@ def split_list(values: Sequence[str] | None) -> tuple[str, ...]:
 def check_value(
     name: str, kind: str, raw: Any, label: str, default: Any = None, span: Span | None = None
 ) -> None:
-    """The value of setting `name` (a Config field of this `kind`, seconds within `span`), as given; raises
-    UsageError."""
+    """The value of setting `name` (its path in Config, e.g. ``file.marker``; of this `kind`; seconds within
+    `span`), as given; raises UsageError."""
     if kind == "list":
         items = split_list(raw)
         if not items:
             raise UsageError(f"{label} is empty ({_EMPTY_LIST_HINT[name]})")
-        if name == "sources":
+        if name == "cluster.sources":
             unknown = [s for s in items if s not in SOURCES]
             if unknown:
                 known = ", ".join(SOURCES)
                 raise UsageError(f"{label} {','.join(unknown)} is not known (choose from {known})")
-        elif name == "domain_filters":
+        elif name == "sync.domain_filters":
             for suffix in items:
                 check_suffix(suffix, label)
     elif kind == "path":
@@ -98,17 +100,17 @@ def check_value(
             raise UsageError(f"{label} must be {span} seconds, got {raw:g}")
     elif kind == "size":
         check_size(raw, label)
-    elif name == "marker":
+    elif name == "file.marker":
         try:
             validate_marker(raw)
         except HostsFileError as err:
             raise UsageError(f"{label}: {err}") from None
-    elif name == "owner_daemonset" and raw:  # empty: not given (a template's unset value)
+    elif name == "cluster.owner_daemonset" and raw:  # empty: not given (a template's unset value)
         check_owner(raw, label)
     elif name in _RECORDED:
         if raw and not valid_value(_RECORDED[name], raw):
             raise UsageError(f"{label} {raw!r} cannot be recorded in the block: {RULE}")
-    elif name == "metrics_bind_address":
+    elif name == "serve.bind_address":
         # Here, not at the top: `wait` imports this module and needs no prometheus_client.
         from controller.serve.metrics import parse_bind_address
 

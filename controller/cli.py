@@ -18,15 +18,23 @@ import sys
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.config import ENV_PREFIX, GROUPS, PROG, Config, UsageError, resolve, settings
-from controller.engine.entries import HostsFileError
-from controller.engine.filelock import LockTimeout
-from controller.engine.hostsfile import HostsFile
+from controller.config import (
+    ENV_PREFIX,
+    GROUPS,
+    PROG,
+    Config,
+    UsageError,
+    env_label,
+    resolve,
+    settings,
+)
+from controller.durations import EXAMPLES, parse_duration
+from controller.engine.errors import HostsFileError, LockTimeout
 from controller.engine.record import ClusterRecord, make_record
 from controller.serve.logs import setup_logging
 from controller.sync import dryrun
 
-log = logging.getLogger(PROG)
+log = logging.getLogger(__name__)
 
 # The file system failing, not the command line naming the wrong thing: the same command works once space is
 # freed or the file system is writable again. Everything else the hosts file refuses (a directory, a FIFO, a
@@ -42,25 +50,35 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {PROG} --help)")
 
 
+def duration(text: str) -> float:
+    """A duration flag's value: seconds, or 500ms, 90s, 2m, 1h30m (controller/durations.py)."""
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """One argument per Config field. Every default is None: "not given", so the environment can fill it."""
+    """One argument per setting (dest: its path in Config). Every default is None: "not given", so the
+    environment can fill it; --help shows the group field's default."""
     p = _Parser(
         prog=PROG,
         description="Keep Ingress (Gateway API route, Service) hostnames in a marked block of a hosts file. "
-        f"Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}NAMESPACES.",
+        f"Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>, e.g. {ENV_PREFIX}NAMESPACES. "
+        f"A DURATION is seconds, or e.g. {EXAMPLES}.",
         epilog=f"Subcommands: {PROG} wait --host NAME [--timeout 120s] waits until names are in the block; "
         f"{PROG} status [--json] tells whether there is a block, which cluster wrote it and whether that "
         "cluster is gone (stale).",
     )
     groups = {name: p.add_argument_group(name) for name in GROUPS}
     for field, spec in settings():
-        how: dict = {"dest": field.name, "default": None, "help": spec.help_text(field.default)}
+        how: dict = {"dest": spec.path, "default": None, "help": spec.help_text(field.default)}
         if spec.kind == "switch":
             how["action"] = "store_true"
         elif spec.kind == "list":
             how["action"] = "append"
         elif spec.kind == "seconds":
-            how["type"], how["metavar"] = float, "SECONDS"
+            how["type"], how["metavar"] = duration, "DURATION"
         elif spec.kind == "choice":
             how["choices"] = spec.choices
         if spec.metavar:
@@ -74,21 +92,27 @@ def parse_args(argv: Sequence[str]) -> Config:
     return resolve(vars(build_parser().parse_args(argv)), os.environ)
 
 
+def context_label(argv: Sequence[str]) -> str:
+    """Where --context came from, for the messages: the flag, or its environment variable."""
+    spec = next(spec for _, spec in settings() if spec.path == "cluster.context")
+    return spec.flag if vars(build_parser().parse_args(argv))[spec.path] is not None else env_label(spec)
+
+
 def cleanup(config: Config) -> int:
-    if config.owner_daemonset:  # a preStop hook: only when the release is going (controller/cluster/owner.py)
+    cluster, file = config.cluster, config.file
+    # A preStop hook: only when the release is going (controller/cluster/owner.py).
+    if cluster.owner_daemonset:
         from controller.cluster.owner import at_shutdown
 
-        decision = at_shutdown(config.owner_daemonset, config.kubeconfig, config.context)
+        decision = at_shutdown(cluster.owner_daemonset, cluster.kubeconfig, cluster.context)
         log.info("%s", decision.reason)
         if not decision.remove:
             return 0
-    result = HostsFile(
-        config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size
-    ).cleanup()
+    result = file.open().cleanup()
     if result.changed:
-        log.info("removed the %s block from %s", config.marker, config.hosts_file)
+        log.info("removed the %s block from %s", file.marker, file.path)
     else:
-        log.info("no %s block in %s: nothing to clean up", config.marker, config.hosts_file)
+        log.info("no %s block in %s: nothing to clean up", file.marker, file.path)
     return 0
 
 
@@ -109,11 +133,12 @@ def cluster_record(config: Config, kubeconfig_server: str) -> ClusterRecord | No
     name and server by default (in-cluster, the pod's API address is not one the host can reach)."""
     from controller.cluster import kube
 
-    name, server = config.cluster_name, config.cluster_server
-    context = kube.context_name(config.kubeconfig, config.context)
+    cluster = config.cluster
+    name, server = cluster.name, cluster.server
+    context = kube.context_name(cluster.kubeconfig, cluster.context)
     if context is not None:
         name, server = name or context, server or kubeconfig_server
-    return make_record(name, server, config.node_name)
+    return make_record(name, server, cluster.node_name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,14 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    setup_logging(config.log_format, config.verbose)
+    setup_logging(config.log.format, config.log.verbose)
     try:
-        if config.cleanup:
+        if config.mode.cleanup:
             return cleanup(config)
-        if not config.dry_run:
-            HostsFile(
-                config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size
-            ).check_writable()
+        if not config.mode.dry_run:
+            config.file.open().check_writable()
     except LockTimeout as err:  # not bad input: the same command works once the lock is released (exit 1)
         print(f"{PROG}: error: {err}; the block is left in the file: try again later", file=sys.stderr)
         return 1
@@ -148,14 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from controller.cluster import kube  # the client library is not needed for --cleanup (a preStop hook)
 
     try:
-        configuration = kube.load(config.kubeconfig, config.context)
+        configuration = kube.load(config.cluster.kubeconfig, config.cluster.context, context_label(argv))
     except kube.KubeconfigError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     from controller.runner import run_controller  # kopf is not needed for --cleanup either
 
     code = run_controller(config, configuration, cluster_record(config, configuration.host))
-    if config.dry_run and dryrun.output_closed():  # `--dry-run | head`: quiet, like any tool in a pipe
+    if config.mode.dry_run and dryrun.output_closed():  # `--dry-run | head`: quiet, like any tool in a pipe
         return dryrun.EXIT_OUTPUT_CLOSED
     return code
 

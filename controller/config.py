@@ -1,15 +1,17 @@
-"""The controller's settings: one dataclass whose fields carry their default, flag, help and environment
-(docs/architecture.md, decision 9).
+"""The controller's settings: :class:`Config`, made of one group per component (``config.file``,
+``config.sync``, ``config.cluster``, ...; each component is handed its group whole), and the table of the
+flags that set them (docs/architecture.md, decision 9).
 
 Every flag falls back to the environment variable ``K8S_HOSTS_CONTROLLER_<FLAG>`` (upper case, ``-`` to
 ``_``); flags win over the environment. controller/cli.py builds its argument parser from these fields and
 hands the parsed values to :func:`resolve`, which applies the environment fallback (one table-driven loop),
 validates, and returns a :class:`Config`. The start-up banner (:meth:`Config.describe`) lists every field.
 
-Adding a flag: add a field to Config with :func:`setting` (and a check in controller/checks.py, or in
-:func:`_validate` when it needs other values, if it needs one; a duration also its range, a Span). The
-module is above 350 lines on purpose: it is the table of every setting, and a field with its default, flag,
-help and range is easier to review in one place than split up. Usage errors raise :class:`UsageError`: one
+Adding a flag: add a field with its default to the group of the component that uses it (the group's
+dataclass holds the only default), and a :class:`Setting` naming it in :data:`SETTINGS` (flag, help, kind;
+a check in controller/checks.py, or in :func:`_validate` when it needs other values, if it needs one; a
+duration also its range, a Span). The module is above 350 lines on purpose: it is the table of every flag,
+easier to review in one place than split up. Usage errors raise :class:`UsageError`: one
 line naming the problem and the fix; the command line exits 2. Every value is checked, the environment's
 even when a flag overrides it.
 """
@@ -31,12 +33,17 @@ from controller.checks import (
     check_value,
     split_list,
 )
+from controller.cluster.settings import ClusterSettings
 from controller.cluster.sources import SOURCES
-from controller.engine.block import DEFAULT_MARKER
-from controller.engine.hostsfile import DEFAULT_MAX_SIZE, WriteMode
+from controller.durations import parse_duration
+from controller.engine.hostsfile import WriteMode
+from controller.engine.settings import FileSettings
 from controller.engine.sizes import parse_size, size_flag
-from controller.sync.options import WriterOptions
-from controller.sync.share import MAX_BLOCK_BYTES, MAX_BLOCK_LINES
+from controller.serve.httpserve import ServeSettings
+from controller.serve.logs import LogSettings
+from controller.sync.options import ModeSettings, SyncSettings
+from controller.sync.postwrite import PostWriteSettings
+from controller.sync.resolve import ResolveSettings
 
 PROG = "k8s-hosts-controller"
 ENV_PREFIX = "K8S_HOSTS_CONTROLLER_"
@@ -71,9 +78,44 @@ def env_name(flag: str) -> str:
 
 
 @dataclass(frozen=True)
-class Setting:
-    """How one Config field is given: its flag, what kind of value it takes, its help."""
+class Config:
+    """Every setting, by the component that uses it."""
 
+    cluster: ClusterSettings = dataclasses.field(default_factory=ClusterSettings)
+    file: FileSettings = dataclasses.field(default_factory=FileSettings)
+    sync: SyncSettings = dataclasses.field(default_factory=SyncSettings)
+    resolve: ResolveSettings = dataclasses.field(default_factory=ResolveSettings)
+    postwrite: PostWriteSettings = dataclasses.field(default_factory=PostWriteSettings)
+    mode: ModeSettings = dataclasses.field(default_factory=ModeSettings)
+    serve: ServeSettings = dataclasses.field(default_factory=ServeSettings)
+    log: LogSettings = dataclasses.field(default_factory=LogSettings)
+
+    def describe(self) -> str:
+        """Every setting as `flag=value`, in --help order: the start-up banner's body."""
+        parts = []
+        for spec in SETTINGS:
+            value = self.get(spec.path)
+            shown = _show(not value if spec.negated else value)
+            if spec.kind == "size":
+                shown = size_flag(value)
+            if spec.path == "mode.cleanup_on_exit" and self.mode.one_shot:
+                # --once and --dry-run keep the file as they leave it: never say cleanup is on.
+                shown = f"true (implied by {'--dry-run' if self.mode.dry_run else '--once'})"
+            parts.append(f"{spec.flag.lstrip('-')}={shown}")
+        return ", ".join(parts)
+
+    def get(self, path: str) -> Any:
+        """The value of a setting by its path, e.g. ``file.marker``."""
+        group, name = path.split(".")
+        return getattr(getattr(self, group), name)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How the setting at ``path`` (group.field of Config) is given: its flag, what kind of value it takes,
+    its help. Its default is the group's field default, nowhere else."""
+
+    path: str
     flag: str
     help: str
     group: str
@@ -88,25 +130,35 @@ class Setting:
     def env(self) -> str:
         return env_name(self.flag)
 
+    @property
+    def field(self) -> dataclasses.Field:
+        """The group's dataclass field: its default is the setting's."""
+        group, name = self.path.split(".")
+        return GROUP_TYPES[group].__dataclass_fields__[name]
+
+    @property
+    def default(self) -> Any:
+        return self.field.default
+
     def from_env(self, environ: Mapping[str, str], default: Any) -> Any:
-        """The value the environment gives, or None when it gives none (then the default applies)."""
+        """The value the environment gives, or None when it gives none (then the default applies). Empty
+        (or blanks) counts as not set, a template's unset value, for every variable but the hosts file's,
+        which must never silently become the default (/etc/hosts)."""
         raw = environ.get(self.env)
+        if raw is None or (not raw.strip() and self.kind != "path"):
+            return None
         if self.kind == "switch":
-            word = (raw or "").strip().lower()
+            word = raw.strip().lower()
             if word not in FALSE_WORDS + TRUE_WORDS:
                 raise UsageError(f"{self.env}={word!r} is not a boolean (use true or false)")
             return word in TRUE_WORDS
-        if raw is None:
-            return None
         if self.kind == "list":
-            return [raw] if raw else None
-        if self.kind in ("seconds", "choice", "count", "size") and not raw.strip():
-            return None
-        if self.kind == "seconds":
+            return [raw]
+        if self.kind == "seconds":  # the one duration syntax: 90, 500ms, 2m, 1h30m (controller/durations.py)
             try:
-                return float(raw)
-            except ValueError:
-                raise UsageError(f"{self.env}={raw!r} is not a number of seconds (e.g. {default})") from None
+                return parse_duration(raw)
+            except ValueError as err:
+                raise UsageError(f"{self.env}: {err}") from None
         if self.kind == "choice" and raw not in self.choices:
             raise UsageError(f"{self.env}={raw!r} is not one of {', '.join(self.choices)}")
         return raw
@@ -119,16 +171,12 @@ class Setting:
         return f"{self.help} (default: {shown}{allowed})"
 
 
-def setting(default: Any, flag: str, help: str, group: str, **how: Any) -> Any:
-    """A Config field: its default, and how the command line and the environment give it."""
-    return dataclasses.field(default=default, metadata={"setting": Setting(flag, help, group, **how)})
+GROUP_TYPES: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
 
 
-def repeatable(default: tuple[str, ...], flag: str, help: str, group: str, metavar: str) -> Any:
+def repeatable(path: str, flag: str, help: str, group: str, metavar: str) -> Setting:
     """A list setting: the flag may be repeated and takes comma lists (so does its environment variable)."""
-    return setting(
-        default, flag, f"{help} (repeatable, or a comma list)", group, kind="list", metavar=metavar
-    )
+    return Setting(path, flag, f"{help} (repeatable, or a comma list)", group, kind="list", metavar=metavar)
 
 
 def _show(value: Any) -> str:
@@ -139,223 +187,212 @@ def _show(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-@dataclass(frozen=True)
-class Config:
+# Every flag, in --help (and banner) order; each names the group field it sets.
+SETTINGS: tuple[Setting, ...] = (
     # -- what to watch
-    namespaces: tuple[str, ...] = setting(
-        (), "--namespaces", "namespaces to watch, comma-separated (or --all-namespaces)", WATCH, metavar="NS"
-    )
-    all_namespaces: bool = setting(False, "--all-namespaces", "watch all namespaces", WATCH, kind="switch")
-    sources: tuple[str, ...] = repeatable(
-        ("ingress",), "--source", f"where names come from: {', '.join(SOURCES)}", WATCH, "NAME"
-    )
-    ingress_classes: tuple[str, ...] = repeatable(
-        (), "--ingress-class", "only Ingresses of this class", WATCH, "CLASS"
-    )
-    domain_filters: tuple[str, ...] = repeatable(
-        (), "--domain-filter", "only hostnames under this suffix", WATCH, "SUFFIX"
-    )
-    kubeconfig: str | None = setting(
-        None,
+    Setting(
+        "cluster.namespaces",
+        "--namespaces",
+        "namespaces to watch, comma-separated (or --all-namespaces)",
+        WATCH,
+        metavar="NS",
+    ),
+    Setting("cluster.all_namespaces", "--all-namespaces", "watch all namespaces", WATCH, kind="switch"),
+    repeatable("cluster.sources", "--source", f"where names come from: {', '.join(SOURCES)}", WATCH, "NAME"),
+    repeatable("sync.ingress_classes", "--ingress-class", "only Ingresses of this class", WATCH, "CLASS"),
+    repeatable("sync.domain_filters", "--domain-filter", "only hostnames under this suffix", WATCH, "SUFFIX"),
+    Setting(
+        "cluster.kubeconfig",
         "--kubeconfig",
         "kubeconfig file",
         WATCH,
         metavar="PATH",
         shown_default="$KUBECONFIG, ~/.kube/config, else in-cluster",
-    )
-    context: str | None = setting(
-        None, "--context", "kubeconfig context", WATCH, metavar="NAME", shown_default="the current one"
-    )
+    ),
+    Setting(
+        "cluster.context",
+        "--context",
+        "kubeconfig context",
+        WATCH,
+        metavar="NAME",
+        shown_default="the current one",
+    ),
     # -- the hosts file
-    hosts_file: Path = setting(
-        Path("/etc/hosts"), "--hosts-file", "file to manage", HOSTS_FILE, kind="path", metavar="PATH"
-    )
-    marker: str = setting(
-        DEFAULT_MARKER,
+    Setting("file.path", "--hosts-file", "file to manage", HOSTS_FILE, kind="path", metavar="PATH"),
+    Setting(
+        "file.marker",
         "--marker",
         "the block is #### BEGIN <NAME> #### ... #### END <NAME> ####",
         HOSTS_FILE,
         metavar="NAME",
-    )
-    write_mode: str = setting(
-        WriteMode.AUTO.value,
+    ),
+    Setting(
+        "file.write_mode",
         "--write-mode",
-        "rename (atomic), inplace (bind-mounted files), auto: rename, in place when it fails",
+        "rename (atomic), inplace (bind-mounted files), auto: rename, in place when the file is bind-mounted "
+        "(e.g. into a kind node) or rename fails",
         HOSTS_FILE,
         kind="choice",
         choices=tuple(m.value for m in WriteMode),
-    )
-    cleanup_on_exit: bool = setting(
-        True,
+    ),
+    Setting(
+        "mode.cleanup_on_exit",
         "--no-cleanup-on-exit",
         "keep the block when stopped by SIGTERM/SIGINT/SIGHUP",
         HOSTS_FILE,
         kind="switch",
         negated=True,
-    )
-    owner_daemonset: str | None = setting(
-        None,
+    ),
+    Setting(
+        "cluster.owner_daemonset",
         "--owner-daemonset",
         "in a cluster (the chart sets it): stopping and --cleanup remove the block only when this DaemonSet "
         "is gone or being deleted, not when its pod is replaced",
         HOSTS_FILE,
         metavar="NS/NAME",
-    )
-    sync_delay: float = setting(
-        WriterOptions.sync_delay,
+    ),
+    Setting(
+        "sync.delay",
         "--sync-delay",
         "coalescing window of a burst: once changes come in while a write is made, wait until none came for "
         "this long before the next write (the first change after a quiet period is written at once)",
         HOSTS_FILE,
         kind="seconds",
         span=SYNC_DELAY,
-    )
-    sync_max_delay: float = setting(
-        WriterOptions.sync_max_delay,
+    ),
+    Setting(
+        "sync.max_delay",
         "--sync-max-delay",
         "the longest a stream of changes may postpone a write",
         HOSTS_FILE,
         kind="seconds",
         span=SYNC_MAX_DELAY,
-    )
-    resync_interval: float = setting(
-        WriterOptions.resync_interval,
+    ),
+    Setting(
+        "sync.resync_interval",
         "--resync-interval",
         "re-read the file and re-resolve LB hostnames this often; 0 disables",
         HOSTS_FILE,
         kind="seconds",
         span=RESYNC_INTERVAL,
-    )
-    resolve_timeout: float = setting(
-        2.0,
+    ),
+    Setting(
+        "resolve.timeout",
         "--resolve-timeout",
         "bound for resolving a load-balancer hostname (e.g. localhost, cloud LB names)",
         HOSTS_FILE,
         kind="seconds",
         span=RESOLVE_TIMEOUT,
-    )
-    max_block_lines: int = setting(
-        MAX_BLOCK_LINES,
+    ),
+    Setting(
+        "sync.max_block_lines",
         "--max-block-lines",
         "bound on the block's lines, shared fairly by the objects; an object over its share has the rest of "
         "its names refused (block-full)",
         HOSTS_FILE,
         kind="count",
         metavar="N",
-    )
-    max_block_bytes: int = setting(
-        MAX_BLOCK_BYTES,
+    ),
+    Setting(
+        "sync.max_block_bytes",
         "--max-block-bytes",
         "bound on the bytes of the block's lines, shared like --max-block-lines",
         HOSTS_FILE,
         kind="count",
         metavar="N",
-    )
-    max_hosts_file_size: int = setting(
-        DEFAULT_MAX_SIZE,
+    ),
+    Setting(
+        "file.max_size",
         "--max-hosts-file-size",
         "refuse a hosts file bigger than this (bytes, or Ki, Mi, Gi: e.g. 128Mi); it is never loaded",
         HOSTS_FILE,
         kind="size",
         metavar="SIZE",
-        shown_default=size_flag(DEFAULT_MAX_SIZE),
-    )
-    post_write_command: str | None = setting(
-        None,
+        shown_default=size_flag(FileSettings.max_size),
+    ),
+    Setting(
+        "postwrite.command",
         "--post-write-command",
         "shell command run after each write, e.g. a DNS cache flush on macOS",
         HOSTS_FILE,
         metavar="CMD",
-    )
-    post_write_timeout: float = setting(
-        WriterOptions.post_write_timeout,
+    ),
+    Setting(
+        "postwrite.timeout",
         "--post-write-timeout",
         "the post-write command is killed after this long",
         HOSTS_FILE,
         kind="seconds",
         span=POST_WRITE_TIMEOUT,
-    )
-    cluster_name: str | None = setting(
-        None,
+    ),
+    Setting(
+        "cluster.name",
         "--cluster-name",
         "the cluster's name, recorded in the block (`status` shows which cluster wrote it)",
         HOSTS_FILE,
         metavar="NAME",
         shown_default="the kubeconfig context's name; none in-cluster",
-    )
-    cluster_server: str | None = setting(
-        None,
+    ),
+    Setting(
+        "cluster.server",
         "--cluster-server",
         "the API server URL as this machine's host reaches it, recorded in the block: `status` and `wait` "
         "call the block stale when it no longer answers",
         HOSTS_FILE,
         metavar="URL",
         shown_default="the kubeconfig's server; none in-cluster",
-    )
-    node_name: str | None = setting(
-        None,
+    ),
+    Setting(
+        "cluster.node_name",
         "--node-name",
         "the node this runs on, recorded in the block (the chart sets it from the pod's spec.nodeName)",
         HOSTS_FILE,
         metavar="NAME",
-    )
+    ),
     # -- modes
-    cleanup: bool = setting(False, "--cleanup", "remove the block and exit", MODES, kind="switch")
-    once: bool = setting(
-        False,
+    Setting("mode.cleanup", "--cleanup", "remove the block and exit", MODES, kind="switch"),
+    Setting(
+        "mode.once",
         "--once",
         "sync once after the first complete listing and exit (block kept)",
         MODES,
         kind="switch",
-    )
-    dry_run: bool = setting(
-        False, "--dry-run", "print the block and a diff of the file, change nothing", MODES, kind="switch"
-    )
+    ),
+    Setting(
+        "mode.dry_run",
+        "--dry-run",
+        "print the block and a diff of the file, change nothing",
+        MODES,
+        kind="switch",
+    ),
     # -- operations
-    metrics_bind_address: str = setting(
-        "127.0.0.1:8080",
+    Setting(
+        "serve.bind_address",
         "--metrics-bind-address",
         "serve /metrics, /healthz, /readyz here (:8080 for every interface, port 0 for any free port); "
         "0 disables",
         OPERATIONS,
         metavar="ADDR",
-    )
-    log_format: str = setting(
-        "text",
+    ),
+    Setting(
+        "log.format",
         "--log-format",
         "log lines as text or JSON",
         OPERATIONS,
         kind="choice",
         choices=("text", "json"),
-    )
-    verbose: bool = setting(False, "--verbose", "debug logging (including kopf's)", OPERATIONS, kind="switch")
-
-    @property
-    def scope(self) -> str:
-        return "all namespaces" if self.all_namespaces else ",".join(self.namespaces)
-
-    def describe(self) -> str:
-        """Every setting as `flag=value`, in --help order: the start-up banner's body."""
-        parts = []
-        for field, spec in settings():
-            value = getattr(self, field.name)
-            shown = _show(not value if spec.negated else value)
-            if spec.kind == "size":
-                shown = size_flag(value)
-            if field.name == "cleanup_on_exit" and (self.once or self.dry_run):
-                # --once and --dry-run keep the file as they leave it: never say cleanup is on.
-                shown = f"true (implied by {'--dry-run' if self.dry_run else '--once'})"
-            parts.append(f"{spec.flag.lstrip('-')}={shown}")
-        return ", ".join(parts)
+    ),
+    Setting("log.verbose", "--verbose", "debug logging (including kopf's)", OPERATIONS, kind="switch"),
+)
 
 
 def settings() -> list[tuple[dataclasses.Field, Setting]]:
-    """The Config fields with how each is given, in declaration (= --help) order."""
-    return [(f, f.metadata["setting"]) for f in dataclasses.fields(Config)]
+    """Each group field with the flag that sets it, in --help order."""
+    return [(spec.field, spec) for spec in SETTINGS]
 
 
 def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
-    """The Config from the command line's values (field name -> value, None when not given) and the
+    """The Config from the command line's values (setting path -> value, None when not given) and the
     environment; raises UsageError.
 
     Every value is checked on its own, the environment's even when the command line overrides it: a bad
@@ -367,19 +404,19 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
     from_env: dict[str, Any] = {}
     labels: dict[str, str] = {}  # where the value in use came from, for the messages
     for field, spec in settings():
+        name = spec.path
         env_value = spec.from_env(environ, field.default)
-        from_env[field.name] = env_value
-        flag_value = given.get(field.name)
+        from_env[name] = env_value
+        flag_value = given.get(name)
         if flag_value is not None and spec.kind != "switch":
-            check_value(field.name, spec.kind, flag_value, spec.flag, field.default, spec.span)
+            check_value(name, spec.kind, flag_value, spec.flag, field.default, spec.span)
         if env_value is not None and spec.kind != "switch":
-            check_value(field.name, spec.kind, env_value, env_label(spec), field.default, spec.span)
+            check_value(name, spec.kind, env_value, env_label(spec), field.default, spec.span)
         if spec.kind == "count":  # checked on their own too, the environment's even when overridden
             flag_value = flag_value if flag_value is None else _count(flag_value, spec.flag, field.default)
             env_value = env_value if env_value is None else _count(env_value, env_label(spec), field.default)
-        value, labels[field.name] = (
-            (flag_value, spec.flag) if flag_value is not None else (env_value, env_label(spec))
-        )
+        given_as = (flag_value, spec.flag) if flag_value is not None else (env_value, env_label(spec))
+        value, labels[name] = given_as
         if spec.kind == "switch":
             value = bool(value) != spec.negated if value is not None else field.default
         elif spec.kind == "list":
@@ -388,28 +425,33 @@ def resolve(given: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
             value = Path(value)
         elif spec.kind == "size" and value is not None:
             value = parse_size(value)
-        values[field.name] = field.default if value is None else value
+        values[name] = field.default if value is None else value
 
     # The command line wins as a whole: --namespaces on it overrides an environment --all-namespaces.
-    if given.get("namespaces") is None and not given.get("all_namespaces"):
-        raw_namespaces = from_env["namespaces"]
-        values["all_namespaces"] = bool(from_env["all_namespaces"])
+    if given.get("cluster.namespaces") is None and not given.get("cluster.all_namespaces"):
+        raw_namespaces = from_env["cluster.namespaces"]
+        values["cluster.all_namespaces"] = bool(from_env["cluster.all_namespaces"])
     else:
-        raw_namespaces = given.get("namespaces")
-        values["all_namespaces"] = bool(given.get("all_namespaces"))
-    values["namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
-    values["post_write_command"] = values["post_write_command"] or None
-    for name in ("cluster_name", "cluster_server", "node_name"):
-        values[name] = values[name] or None  # a template's empty value: not known
-    values["owner_daemonset"] = values["owner_daemonset"] or None  # empty: a template's unset value
+        raw_namespaces = given.get("cluster.namespaces")
+        values["cluster.all_namespaces"] = bool(given.get("cluster.all_namespaces"))
+    values["cluster.namespaces"] = split_list([raw_namespaces] if raw_namespaces is not None else None)
+    # A template's empty value: not given (no command, not known, no owner).
+    for name in ("postwrite.command", "cluster.name", "cluster.server", "cluster.node_name"):
+        values[name] = values[name] or None
+    values["cluster.owner_daemonset"] = values["cluster.owner_daemonset"] or None
     # Every name is checked, with --cleanup too, like every other value given to it; only what to watch
     # (the scope rules in _validate) does not matter to --cleanup.
-    ns = _spec("namespaces")
-    for raw, label in ((given.get("namespaces"), ns.flag), (from_env["namespaces"], env_label(ns))):
+    ns = setting_at("cluster.namespaces")
+    given_ns = ((given.get("cluster.namespaces"), ns.flag), (from_env["cluster.namespaces"], env_label(ns)))
+    for raw, label in given_ns:
         check_namespaces(raw, label)
     _validate(values, raw_namespaces, labels)
-    values["sync_max_delay"] = max(values["sync_max_delay"], values["sync_delay"])
-    return Config(**values)
+    values["sync.max_delay"] = max(values["sync.max_delay"], values["sync.delay"])
+    groups: dict[str, dict[str, Any]] = {group: {} for group in GROUP_TYPES}
+    for path, value in values.items():
+        group, name = path.split(".")
+        groups[group][name] = value
+    return Config(**{group: GROUP_TYPES[group](**fields) for group, fields in groups.items()})
 
 
 def _count(raw: str, label: str, default: int) -> int:
@@ -427,8 +469,8 @@ def env_label(spec: Setting) -> str:
 
 def _validate(values: dict[str, Any], raw_namespaces: str | None, labels: Mapping[str, str]) -> None:
     """The checks that need more than one value (each value on its own: controller/checks.py)."""
-    namespaces, all_namespaces = values["namespaces"], values["all_namespaces"]
-    if not values["cleanup"]:
+    namespaces, all_namespaces = values["cluster.namespaces"], values["cluster.all_namespaces"]
+    if not values["mode.cleanup"]:
         if all_namespaces and namespaces:
             raise UsageError("--namespaces and --all-namespaces are mutually exclusive (use one of them)")
         if raw_namespaces is not None and not namespaces and not all_namespaces:
@@ -439,11 +481,12 @@ def _validate(values: dict[str, Any], raw_namespaces: str | None, labels: Mappin
             raise UsageError(
                 "one of --namespaces or --all-namespaces is required (e.g. --namespaces tyk,tyk-dp-1)"
             )
-    if sum((values["cleanup"], values["once"], values["dry_run"])) > 1:
+    if sum((values["mode.cleanup"], values["mode.once"], values["mode.dry_run"])) > 1:
         raise UsageError("--cleanup, --once and --dry-run are mutually exclusive (pick one)")
-    if not (values["cleanup"] or values["dry_run"]):  # these two serve no metrics
-        check_resolves(values["metrics_bind_address"], labels["metrics_bind_address"])
+    if not (values["mode.cleanup"] or values["mode.dry_run"]):  # these two serve no metrics
+        check_resolves(values["serve.bind_address"], labels["serve.bind_address"])
 
 
-def _spec(name: str) -> Setting:
-    return Config.__dataclass_fields__[name].metadata["setting"]
+def setting_at(path: str) -> Setting:
+    """The flag that sets the setting at ``path``."""
+    return next(s for s in SETTINGS if s.path == path)

@@ -11,7 +11,7 @@ import ctypes.util
 import gc
 import logging
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 
 def release() -> bool:

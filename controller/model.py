@@ -1,15 +1,17 @@
-"""The data model shared by the sources, the state, the planner and the reporting: what is known about one
-source object (Snapshot), why a hostname was refused (Rejection, and the reasons as constants).
+"""The data model shared by the sources, the state, the planner and the reporting: which API resource an
+object is of (ResourceId), what is known about one source object (Snapshot), why a hostname was refused
+(Rejection, and the reasons as constants).
 
 Plain frozen dataclasses, no behaviour beyond a couple of derived properties: controller/cluster/sources.py
-builds Snapshots from API objects, controller/sync/state.py keeps them, controller/sync/plan.py turns them
-into entries and Rejections, controller/serve/metrics.py labels by reason, controller/cluster/kube.py posts
-Events about Rejections.
+declares the sources and builds Snapshots from API objects, controller/sync/state.py keeps them,
+controller/sync/plan.py turns them into entries and Rejections, controller/serve/metrics.py labels by reason,
+controller/cluster/kube.py posts Events about Rejections.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Why a hostname was refused: the `reason` label of the metrics, the [reason] of log lines and Events.
 WILDCARD = "wildcard"
@@ -40,6 +42,35 @@ REASONS = (
 )
 
 
+@dataclass(frozen=True, order=True)
+class ResourceId:
+    """Which API resource an object is of: its API group ("" for the core group) and its plural. The state,
+    the stream health and the planner tell objects apart by it, never by kind: the Gateway API's Gateway and
+    Istio's Gateway (networking.istio.io) share the kind and the plural, not the group."""
+
+    group: str
+    plural: str
+
+    def __str__(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+class ObjectRef(NamedTuple):
+    """One object of one resource, as another object names it: a route's parent (a Gateway or a ListenerSet,
+    maybe narrowed to some of its listeners by sectionName and port), a ListenerSet's Gateway."""
+
+    resource: ResourceId
+    namespace: str
+    name: str
+    section: str | None = None  # a route's parentRef sectionName: one listener by name
+    port: int | None = None  # a route's parentRef port: the listeners on this port
+
+    @property
+    def whole(self) -> ObjectRef:
+        """The object itself, without the sectionName and port that narrow it to some listeners."""
+        return ObjectRef(self.resource, self.namespace, self.name)
+
+
 @dataclass(frozen=True)
 class Listener:
     """One listener of a Gateway or ListenerSet, as far as route attachment needs it (Gateway API spec)."""
@@ -50,7 +81,10 @@ class Listener:
     protocol: str = ""
     namespaces: str = "Same"  # allowedRoutes.namespaces.from: Same, All or Selector
     selector: Selector | None = None  # allowedRoutes.namespaces.selector, when from is Selector
-    kinds: tuple[tuple[str, str], ...] = ()  # allowedRoutes.kinds as (group, kind); empty: by protocol
+    # The route resources it takes: allowedRoutes.kinds, or those of its protocol (read by
+    # controller/cluster/gatewayapi.py); None: any (an implementation-specific protocol is left to the
+    # Gateway's own status).
+    kinds: tuple[ResourceId, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,19 +96,9 @@ class Selector:
 
 
 @dataclass(frozen=True)
-class ParentRef:
-    """An accepted parent of a route that spec.parentRefs still names: a Gateway or a ListenerSet."""
-
-    kind: str  # "Gateway" or "ListenerSet"
-    namespace: str
-    name: str
-    section: str | None = None  # sectionName: one listener by name
-    port: int | None = None  # the listeners on this port
-
-
-@dataclass(frozen=True)
 class Snapshot:
-    """What the planner needs to know about one source object (built by controller/cluster/sources.py)."""
+    """What the planner needs to know about one source object (built by controller/cluster/sources.py, whose
+    declarations set the resource and the role fields; the defaults describe an Ingress)."""
 
     namespace: str
     name: str
@@ -84,20 +108,29 @@ class Snapshot:
     ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
     lb_hostnames: tuple[str, ...] = ()  # status.loadBalancer.ingress[].hostname, resolved by the caller
     ingress_class: str | None = None
-    kind: str = "Ingress"
+    resource: ResourceId = ResourceId("networking.k8s.io", "ingresses")  # the identity; kind is for people
+    kind: str = "Ingress"  # shown: the Events' involvedObject, the watched_objects metric
     api_version: str = "networking.k8s.io/v1"
     target: tuple[str, ...] = ()  # addresses from the target annotation: they replace the status'
-    parents: tuple[ParentRef, ...] = ()  # Gateway API routes: the parents that accepted them
+    parents: tuple[ObjectRef, ...] = ()  # Gateway API routes: the parents that accepted the route
+    lends: bool = False  # names no hosts; lends addresses, listeners or labels to the routes that attach
+    class_filtered: bool = True  # --ingress-class applies to it (ingress_class)
     route_hosts: tuple[str, ...] | None = None  # a route's spec.hostnames (hosts adds the annotation's)
     listeners: tuple[Listener, ...] = ()  # a Gateway's or ListenerSet's listeners
-    gateway: tuple[str, str] | None = None  # a ListenerSet's Gateway (namespace, name), once it accepted it
-    labels: tuple[tuple[str, str], ...] = ()  # a Namespace's labels
+    # The Gateway whose addresses its listeners serve: a Gateway's own; a ListenerSet's, once that Gateway
+    # accepted it; None: they serve nothing.
+    gateway: ObjectRef | None = None
+    labels: tuple[tuple[str, str], ...] | None = None  # a Namespace's labels (None: not a Namespace)
     ignored: bool = False  # the ignore annotation
     problems: tuple[str, ...] = ()  # invalid annotations: the object is refused with these messages
 
     @property
     def owner(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.resource, self.namespace, self.name)
 
     @property
     def has_address(self) -> bool:

@@ -27,20 +27,18 @@ from controller.cluster.operate import operate, signal_handlers
 from controller.cluster.owner import ask, startup_warning
 from controller.cluster.streams import StreamHealth
 from controller.config import Config
-from controller.engine.entries import HostsFileError
-from controller.engine.filelock import LockTimeout
+from controller.engine.errors import HostsFileError, LockTimeout
 from controller.engine.hostsfile import HostsFile
 from controller.engine.record import ClusterRecord
-from controller.serve.metrics import Health, Metrics, parse_bind_address, serve
+from controller.serve.health import Health, Reason
+from controller.serve.metrics import Metrics, parse_bind_address, serve
 from controller.sync.blockwatch import BlockWatch
 from controller.sync.events import EventQueue
-from controller.sync.options import WriterOptions
-from controller.sync.plan import Bounds, Filters
 from controller.sync.resolve import Resolver
 from controller.sync.state import ClusterState
 from controller.sync.writer import Writer
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5.0
 LISTING_BOUND = 60.0  # seconds after kopf is ready without any listing of a scope: the hook is broken
 # --once/--dry-run: seconds after the start without a listing while API requests fail or go unanswered (a
@@ -63,14 +61,15 @@ def run_controller(
 
 async def _run(config: Config, configuration: client.Configuration, record: ClusterRecord | None) -> int:
     metrics, health = Metrics(), Health()
-    hosts = HostsFile(config.hosts_file, config.marker, config.write_mode, config.max_hosts_file_size)
+    cluster, mode = config.cluster, config.mode
+    hosts = config.file.open()
     hosts.record = record  # replaces any other cluster's record on the first write
-    resources = discovery.with_optional(configuration, sources.resources_for(config.sources))
-    namespaces: list[str | None] = [None] if config.all_namespaces else list(config.namespaces)
-    # A cluster-scoped resource (Namespaces) is watched once, cluster-wide.
-    scopes = list(
-        dict.fromkeys((r.kind, ns if r.namespaced else None) for r in resources for ns in namespaces)
+    resources = discovery.with_optional(
+        configuration, sources.resources_for(cluster.sources), sources.optional_for(cluster.sources)
     )
+    namespaces: list[str | None] = [None] if cluster.all_namespaces else list(cluster.namespaces)
+    # A cluster-scoped resource (Namespaces) is watched once, cluster-wide.
+    scopes = list(dict.fromkeys((r.id, ns if r.namespaced else None) for r in resources for ns in namespaces))
     writer: Writer | None = None
     state = ClusterState(scopes, on_change=lambda: writer.wake() if writer else None)
     events = EventQueue(kube.EventPoster(configuration).post)  # posted off the write path
@@ -79,45 +78,35 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
         hosts,
         metrics=metrics,
         health=health,
-        resolver=Resolver(timeout=config.resolve_timeout),
+        settings=config.sync,
+        mode=mode,
+        postwrite=config.postwrite,
+        kinds=tuple(r.kind for r in resources),
+        resolver=Resolver.from_settings(config.resolve),
         post_event=events.offer,
-        options=WriterOptions(
-            sync_delay=config.sync_delay,
-            sync_max_delay=config.sync_max_delay,
-            resync_interval=config.resync_interval,
-            filters=Filters.create(config.domain_filters, config.ingress_classes),
-            once=config.once,
-            dry_run=config.dry_run,
-            post_write_command=config.post_write_command,
-            post_write_timeout=config.post_write_timeout,
-            kinds=tuple(r.kind for r in resources),
-            bounds=Bounds(config.max_block_lines, config.max_block_bytes),
-        ),
     )
     stop_http = None
-    address = parse_bind_address(config.metrics_bind_address)
-    if address is not None and not config.dry_run:
+    address = parse_bind_address(config.serve.bind_address)
+    if address is not None and not mode.dry_run:
         try:
             stop_http = serve(address, metrics, health)
         except OSError as err:
             log.error(
                 "cannot serve metrics on %s: %s (pass another --metrics-bind-address, or 0)",
-                config.metrics_bind_address,
+                config.serve.bind_address,
                 err,
             )
             return 2
         log.info("serving /metrics, /healthz and /readyz on %s", stop_http.url)
 
-    streams = StreamHealth(
-        health,
-        list(dict.fromkeys((r.plural, ns if r.namespaced else None) for r in resources for ns in namespaces)),
-    )
+    streams = StreamHealth(health, scopes)
     metrics.ready.set_function(lambda: float(health.serving))
     unobserve = handlers.observe_listings(state, resources)
     unobserve_requests = handlers.observe_requests(streams, resources, configuration.host)
     api_health = ApiHealth(health, configuration.host)
     unobserve_api = handlers.observe_api(api_health)
-    registry = handlers.build_registry(state, resources, lambda: kube.load(config.kubeconfig, config.context))
+    connect = functools.partial(kube.load, cluster.kubeconfig, cluster.context)
+    registry = handlers.build_registry(state, resources, connect)
     stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
     signalled = asyncio.Event()
     install_signals = signal_handlers(signalled, stop_flag)
@@ -130,10 +119,10 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
         existing = {t for t in asyncio.all_tasks() if t is not current}
         tasks = await kopf.spawn_tasks(
             registry=registry,
-            settings=handlers.operator_settings(config.verbose),
+            settings=handlers.operator_settings(config.log.verbose),
             standalone=True,
-            clusterwide=config.all_namespaces,
-            namespaces=config.namespaces,
+            clusterwide=cluster.all_namespaces,
+            namespaces=cluster.namespaces,
             stop_flag=stop_flag,
             ready_flag=run_ready,
         )
@@ -147,7 +136,7 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
     writer_task = asyncio.create_task(writer.run(), name="hosts writer")
     heartbeat = asyncio.create_task(_heartbeat(health), name="heartbeat")
     poster = asyncio.create_task(events.run(), name="event poster")
-    one_shot = config.once or config.dry_run
+    one_shot = mode.one_shot
     watchdog = asyncio.create_task(
         _check_listing(ready_flag, state, streams, api_health, health, one_shot), name="listing check"
     )
@@ -159,9 +148,9 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
         else asyncio.create_task(BlockWatch(hosts, writer, health, metrics).run(), name="block watch")
     )
     owner_check = None
-    if config.owner_daemonset and config.cleanup_on_exit and not one_shot:
+    if cluster.owner_daemonset and mode.cleanup_on_exit and not one_shot:
         owner_check = asyncio.create_task(
-            asyncio.to_thread(_check_owner, config.owner_daemonset, configuration), name="owner check"
+            asyncio.to_thread(_check_owner, cluster.owner_daemonset, configuration), name="owner check"
         )
 
     exit_code = 0
@@ -210,16 +199,16 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
             await asyncio.wait_for(operator, timeout=10)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer_task
-        if config.once:
+        if mode.once:
             await events.flush(EVENTS_FLUSH_SECONDS)  # the refusals of its one sync
         poster.cancel()
         unobserve()
         unobserve_requests()
         if stop_http:
             stop_http()
-        if config.cleanup_on_exit and not (config.once or config.dry_run or return_without_cleanup):
+        if mode.cleanup_on_exit and not (one_shot or return_without_cleanup):
             # Off the event loop, and bounded by the request's and the lock's timeouts.
-            cleanup = functools.partial(_cleanup, hosts, config.owner_daemonset, configuration)
+            cleanup = functools.partial(_cleanup, hosts, cluster.owner_daemonset, configuration)
             exit_code = await asyncio.to_thread(cleanup) or exit_code
     return exit_code
 
@@ -293,14 +282,14 @@ async def _check_listing(
         unheard = state.unheard_scopes()
         if hook_blamed or not unheard or kopf_ready_at is None or now - kopf_ready_at < LISTING_BOUND:
             continue
-        scopes = ", ".join(f"{kind} in {ns or 'all namespaces'}" for kind, ns in unheard)
+        scopes = ", ".join(f"{resource.plural} in {ns or 'all namespaces'}" for resource, ns in unheard)
         cause = (
             f"no listing of {scopes} observed {LISTING_BOUND:.0f}s after kopf "
             f"{importlib.metadata.version('kopf')} started although the API server answers: the listing "
             "hook (controller/cluster/listing.py, on kopf's watch stream) does not fire with this kopf "
             "version, so nothing is written; install the kopf version pyproject.toml allows"
         )
-        health.blockers["listing hook"] = cause
+        health.set(Reason.LISTING_HOOK, cause)
         hook_blamed = True
         if one_shot:
             return now - started, cause

@@ -18,11 +18,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from controller.config import Config, UsageError, env_name
+from controller.config import UsageError, env_name
 from controller.engine.block import block_names, block_record, parse
-from controller.engine.entries import HostsFileError
+from controller.engine.errors import HostsFileError
 from controller.engine.filelock import holder
 from controller.engine.hostsfile import HostsFile
+from controller.engine.settings import FileSettings
 from controller.liveness import LIVE, STALE, Liveness, liveness
 from controller.wait import _setting
 
@@ -45,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(remove it with sudo k8s-hosts-controller --cleanup); 4: its cluster cannot be checked; 1: the "
         "hosts file cannot be read; 2: usage error.",
     )
-    p.add_argument("--hosts-file", help=f"default: ${env_name('--hosts-file')}, else {Config.hosts_file}")
-    p.add_argument("--marker", help=f"default: ${env_name('--marker')}, else {Config.marker}")
+    p.add_argument("--hosts-file", help=f"default: ${env_name('--hosts-file')}, else {FileSettings.path}")
+    p.add_argument("--marker", help=f"default: ${env_name('--marker')}, else {FileSettings.marker}")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
     p.add_argument(
         "--no-check",
@@ -123,8 +124,8 @@ def text(out: dict) -> str:
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        path = _setting("hosts_file", args.hosts_file)
-        marker = _setting("marker", args.marker)
+        path = _setting("file.path", args.hosts_file)
+        marker = _setting("file.marker", args.marker)
     except UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_USAGE

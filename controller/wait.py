@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
-import re
 import sys
 import threading
 import time
@@ -23,12 +23,14 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from controller import durations
 from controller.checks import check_value
-from controller.config import Config, UsageError, env_label, env_name
+from controller.config import UsageError, env_label, env_name, setting_at
 from controller.engine.block import block_names, block_record
-from controller.engine.entries import HostsFileError
+from controller.engine.errors import HostsFileError
 from controller.engine.hostsfile import HostsFile
 from controller.engine.printable import printable
+from controller.engine.settings import FileSettings
 from controller.engine.sizes import parse_size, size_flag
 from controller.liveness import STALE, liveness
 
@@ -48,12 +50,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_duration(text: str) -> float:
-    """ "120", "120s", "2m", "1m30s", "500ms" -> seconds; at most MAX_TIMEOUT."""
-    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)(s|ms)?)?\s*", text)
-    if not match or not any(match.groups()[:2]):
-        raise argparse.ArgumentTypeError(f"bad duration {text!r} (use e.g. 120, 120s, 2m, 500ms)")
-    minutes, amount, unit = match.groups()
-    seconds = float(minutes or 0) * 60 + float(amount or 0) / (1000 if unit == "ms" else 1)
+    """ "120", "120s", "2m", "1h30m", "500ms" (controller/durations.py) -> seconds; at most MAX_TIMEOUT."""
+    try:
+        seconds = durations.parse_duration(text)
+    except ValueError:
+        seconds = math.nan
+    if math.isnan(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r} (use e.g. {durations.EXAMPLES})")
     if not seconds <= MAX_TIMEOUT:  # also inf
         shown = text.strip() if len(text.strip()) <= 30 else text.strip()[:30] + "..."
         raise argparse.ArgumentTypeError(
@@ -83,19 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", action="append", default=[], help="hostname to wait for (repeatable, comma list)"
     )
     # The controller's defaults and environment names, so that both look at the same block.
-    p.add_argument("--hosts-file", help=f"default: ${env_name('--hosts-file')}, else {Config.hosts_file}")
-    p.add_argument("--marker", help=f"default: ${env_name('--marker')}, else {Config.marker}")
+    p.add_argument("--hosts-file", help=f"default: ${env_name('--hosts-file')}, else {FileSettings.path}")
+    p.add_argument("--marker", help=f"default: ${env_name('--marker')}, else {FileSettings.marker}")
     p.add_argument(
         "--max-hosts-file-size",
         metavar="SIZE",
-        help=f"default: ${env_name('--max-hosts-file-size')}, else {size_flag(Config.max_hosts_file_size)}",
+        help=f"default: ${env_name('--max-hosts-file-size')}, else {size_flag(FileSettings.max_size)}",
     )
     p.add_argument("--ready-url", help="also wait for HTTP 200 here, e.g. http://127.0.0.1:8080/readyz")
     p.add_argument(
         "--timeout",
         type=parse_duration,
         default=parse_duration("120s"),
-        help=f"e.g. 120s, 2m (at most {MAX_TIMEOUT:.0f}s); the whole command ends by then",
+        help=f"e.g. 90s, 2m, 1h30m, 500ms (default: 120s; at most {MAX_TIMEOUT:.0f}s); the whole command "
+        "ends by then",
     )
     p.add_argument("--absent", action="store_true", help="wait until the hosts are NOT in the block")
     return p
@@ -104,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _setting(name: str, given: str | None) -> str:
     """The controller's setting ``name``: the flag's value, else its environment variable's, else the
     default; each value given is checked as the controller checks it (controller/checks.py)."""
-    field = Config.__dataclass_fields__[name]
-    spec = field.metadata["setting"]
+    spec = setting_at(name)
+    field = spec.field
     from_env = os.environ.get(spec.env)
     for value, label in ((given, spec.flag), (from_env, env_label(spec))):
         if value is not None:
@@ -162,9 +166,9 @@ def main(argv: Sequence[str]) -> int:
 def _wait(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     hosts = [h.strip().lower() for value in args.host for h in value.split(",") if h.strip()]
-    path = _setting("hosts_file", args.hosts_file)
-    marker = _setting("marker", args.marker)
-    max_size = parse_size(_setting("max_hosts_file_size", args.max_hosts_file_size))
+    path = _setting("file.path", args.hosts_file)
+    marker = _setting("file.marker", args.marker)
+    max_size = parse_size(_setting("file.max_size", args.max_hosts_file_size))
     url = check_url(args.ready_url) if args.ready_url is not None else None
     if not hosts and not url:
         raise UsageError("nothing to wait for (give --host NAME and/or --ready-url URL)")

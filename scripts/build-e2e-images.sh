@@ -186,21 +186,6 @@ node_image() {
   log "image $NODE_IMAGE: built"
 }
 
-# A docker client that builds with BuildKit (the Dockerfile uses RUN --mount): one with the buildx plugin, or
-# a client older than 23 (such as Debian's docker.io), whose BuildKit support is built in.
-buildkit_docker() {
-  local client major
-  if docker buildx version >/dev/null 2>&1; then
-    echo docker
-    return
-  fi
-  while read -r client; do
-    major=$("$client" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)
-    [[ "$major" =~ ^[0-9]+$ ]] && ((major < 23)) && { echo "$client"; return; }
-  done < <(which -a docker)
-  die "no docker client can build with BuildKit: install the buildx plugin (or Debian's docker.io)"
-}
-
 controller_image() {
   local client
   client=$(buildkit_docker)

@@ -26,7 +26,13 @@ Verbs:
                      2 running but not synced yet, 3 not running / not installed
   metrics            print the controller's Prometheus metrics
   logs               print the log (host: the log file; cluster: kubectl logs)
+  render             print what start would run, installing nothing: host: the controller command line;
+                     cluster: the manifests (helm template with the values start passes)
   -h, --help         this text
+
+The block is read by the controller itself (`k8s-hosts-controller status --json`, parsed with python3): the
+installed command, else this checkout's (python3 -m controller, standard library only), so a comment naming
+the marker is no block here either. Helm values are encoded by python3's json module.
 
 Environment (defaults in brackets):
   HOSTS_SYNC_MODE            host | cluster [host]
@@ -34,15 +40,15 @@ Environment (defaults in brackets):
   HOSTS_SYNC_ALL_NAMESPACES  true: watch all namespaces [false] (true/1/yes/on or false/0/no/off, any case)
   HOSTS_SYNC_HOSTS_FILE      hosts file on this machine [/etc/hosts]
   HOSTS_SYNC_MARKER          block name: #### BEGIN <marker> #### [TYK-K8S-HOSTS]
-  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: seconds, or h/m/s parts, e.g. 120, 120s, 2m,
-                             1m30s, at most a day [120s]; wait --timeout takes the same
+  HOSTS_SYNC_TIMEOUT         how long start/stop/wait may take: whole seconds, or h/m/s/ms parts, e.g. 120,
+                             500ms, 90s, 2m, 1h, 1h30m, at most a day [120s]; wait --timeout takes the same
   HOSTS_SYNC_KUBECONFIG      kubeconfig [$KUBECONFIG, else ~/.kube/config]; passed explicitly, so sudo keeps it
   HOSTS_SYNC_CONTEXT         kubeconfig context [current]
  host mode:
   HOSTS_SYNC_BIN             controller command (name on PATH or a path) [k8s-hosts-controller]
   HOSTS_SYNC_METRICS_ADDR    --metrics-bind-address; 0 disables /metrics and /readyz [127.0.0.1:8080]
-  HOSTS_SYNC_WRITE_MODE      --write-mode auto|rename|inplace [controller default: auto]; use inplace when a kind
-                             node bind-mounts the same file (see docs/troubleshooting.md)
+  HOSTS_SYNC_WRITE_MODE      --write-mode auto|rename|inplace [controller default: auto: in place by itself when a
+                             kind node bind-mounts the same file; never rename then: docs/troubleshooting.md]
   HOSTS_SYNC_EXTRA_ARGS      more controller flags, split on spaces (e.g. "--domain-filter local --verbose")
   HOSTS_SYNC_PID_FILE        [${XDG_RUNTIME_DIR:-/tmp}/k8s-hosts-controller.pid]
   HOSTS_SYNC_LOG_FILE        [${XDG_RUNTIME_DIR:-/tmp}/k8s-hosts-controller.log]
@@ -52,9 +58,12 @@ Environment (defaults in brackets):
   HOSTS_SYNC_RELEASE         Helm release [k8s-hosts-controller]
   HOSTS_SYNC_RELEASE_NAMESPACE  namespace of the release, created if missing [k8s-hosts-controller]
   HOSTS_SYNC_CHART           chart path or reference [<repo>/chart]
-  HOSTS_SYNC_IMAGE           image repository[:tag], e.g. k8s-hosts-controller:dev [chart default]
+  HOSTS_SYNC_IMAGE           image repository[:tag], e.g. k8s-hosts-controller:dev [k8s-hosts-controller (the
+                             local image, tag: the chart's appVersion) with the checkout's chart, else the
+                             chart's default (the released image)]
   HOSTS_SYNC_NODE_HOSTS_PATH hostsFile.nodePath: where the kind node sees the host's hosts file [chart default]
   HOSTS_SYNC_HELM_ARGS       more helm arguments, split on spaces (e.g. "--set verbose=true")
+  HOSTS_SYNC_METRICS_PORT    the pods' metrics port that `metrics` reads (the chart's metrics.port) [8080]
   HOSTS_SYNC_CLUSTER_NAME    cluster.name, recorded in the block [the kubeconfig context's name]
   HOSTS_SYNC_CLUSTER_SERVER  cluster.server: the API server URL as this machine reaches it, recorded in the
                              block so that `k8s-hosts-controller status` can tell when the cluster is gone
@@ -70,6 +79,10 @@ EOF
 }
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+LOG_PREFIX=hosts-sync
+LOG_FD=2 # stdout is for status, metrics, logs and render
 
 mode=${HOSTS_SYNC_MODE:-host}
 namespaces=${HOSTS_SYNC_NAMESPACES:-}
@@ -88,80 +101,72 @@ release=${HOSTS_SYNC_RELEASE:-k8s-hosts-controller}
 release_ns=${HOSTS_SYNC_RELEASE_NAMESPACE:-k8s-hosts-controller}
 chart=${HOSTS_SYNC_CHART:-$root/chart}
 image=${HOSTS_SYNC_IMAGE:-}
+# The checkout's chart defaults to the released image; from the checkout the image is built and loaded locally.
+[[ -n "$image" || "$chart" != "$root/chart" ]] || image=k8s-hosts-controller
 node_hosts_path=${HOSTS_SYNC_NODE_HOSTS_PATH:-}
 
-log() { echo "[hosts-sync] $*" >&2; }
-die() { echo "[hosts-sync] error: $*" >&2; exit 1; }
-usage_error() { echo "[hosts-sync] error: $*" >&2; echo "Run '$0 --help' for usage." >&2; exit 2; }
+# Bash 3.2 (macOS) compatible: no mapfile, and "${a[@]+"${a[@]}"}" for arrays that may be empty under set -u.
+file_flags=(--hosts-file "$hosts_file" --marker "$marker")
 
-# One notion of true for every switch, the controller's own: true, 1, yes, on (any case) are true; false, 0,
-# no, off and empty are false; anything else is an error naming the variable. Prints true or false.
-bool_setting() {
-  case "$(printf '%s' "$2" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]')" in
-    true | 1 | yes | on) echo true ;;
-    false | 0 | no | off | "") echo false ;;
-    *) usage_error "$1 must be true or false (got '$2')" ;;
-  esac
+need() {
+  command -v "$1" >/dev/null || die "$1 is not installed ($2)"
 }
 
-# One duration syntax for HOSTS_SYNC_TIMEOUT and wait --timeout: whole seconds, or h/m/s parts (120, 120s, 2m,
-# 1m30s, 1h). Parsed once into $timeout_s for this script's own loops, and $timeout ("<seconds>s") for the
-# tools, which all read that form: `k8s-hosts-controller wait --timeout`, helm and kubectl --timeout.
-duration_seconds() {
-  local value=$2 total
-  if [[ "$value" =~ ^[0-9]+$ ]]; then value="${value}s"; fi
-  if [[ -z "$value" || ! "$value" =~ ^(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$ ]]; then
-    usage_error "$1 must be a duration such as 120, 120s, 2m or 1m30s (got '$2')"
-  fi
-  # At most a day, like `k8s-hosts-controller wait`; more than 6 digits would overflow the arithmetic.
-  if ((${#BASH_REMATCH[2]} > 6 || ${#BASH_REMATCH[4]} > 6 || ${#BASH_REMATCH[6]} > 6)); then
-    usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
-  fi
-  total=$(( 10#${BASH_REMATCH[2]:-0} * 3600 + 10#${BASH_REMATCH[4]:-0} * 60 + 10#${BASH_REMATCH[6]:-0} ))
-  ((total > 0)) || usage_error "$1 must be more than 0 seconds (got '$2')"
-  ((total <= 86400)) || usage_error "$1 must be at most a day, 86400s, 1440m or 24h (got '$2')"
-  echo "$total"
-}
-
+# Parsed once (duration_ms, scripts/lib.sh) into $timeout_s, whole seconds rounded up, for this script's own
+# loops, and $timeout ("<seconds>s", or "<ms>ms" below a whole second) for the tools, which all read that form:
+# `k8s-hosts-controller wait --timeout`, helm and kubectl --timeout.
 set_timeout() {
-  timeout_s=$(duration_seconds "$1" "$2")
-  timeout="${timeout_s}s"
+  local ms
+  ms=$(duration_ms "$1" "$2")
+  timeout_s=$(((ms + 999) / 1000))
+  if ((ms % 1000)); then timeout="${ms}ms"; else timeout="$((ms / 1000))s"; fi
 }
 
-# Is our block in the file? Asked of the controller's own parser (`status`), which takes only whole marker
-# lines: a comment that merely names the marker is no block. Without the controller installed (cluster mode
-# only), a whole-line match of the BEGIN marker.
-has_block() {
-  [[ -r "$hosts_file" ]] || return 1
-  local path out
+# ---- the block, as the controller reads it -----------------------------------------------------------------
+
+# `k8s-hosts-controller status`: the installed command, else this checkout's package (standard library only,
+# so cluster mode needs no pip install). One parser for the block, the writer's: no grep or awk here.
+status_cmd=()
+find_status_cmd() {
+  local path
   if path=$(command -v -- "$bin" 2>/dev/null); then
-    out=$("$path" status --no-check "${file_flags[@]}" 2>&1) || true
-    [[ "$out" == "block: present"* ]] && return 0
-    [[ "$out" == "block: none"* ]] && return 1
-    die "'$path status' failed: $out"
+    status_cmd=("$path" status)
+  elif [[ -f "$root/controller/__main__.py" ]] && command -v python3 >/dev/null; then
+    status_cmd=(env "PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}" python3 -m controller status)
+  else
+    die "cannot read the block: '$bin' is not installed (see docs/install.md) and python3 is not there to run this checkout's controller"
   fi
-  awk -v b="#### BEGIN $marker ####" '{ sub(/\r$/, ""); sub(/^[ \t]+/, ""); sub(/[ \t]+$/, "") } $0 == b { f = 1; exit } END { exit !f }' "$hosts_file"
 }
 
-# "; STALE ..." when `status` says the block's cluster is gone (exit 3): deleted without its cleanup.
+# Sets $block (present or none), $entries (lines in the block) and $state (live, stale, unknown, unchecked;
+# none without a block) from `status --json`; arguments go to status (--no-check: no question to the cluster).
+read_block() {
+  block=none entries=0 state=none
+  [[ -r "$hosts_file" ]] || return 0
+  ((${#status_cmd[@]})) || find_status_cmd
+  need python3 "it reads the JSON of '${status_cmd[*]}'"
+  local json parsed rc=0
+  json=$("${status_cmd[@]}" --json "$@" "${file_flags[@]}") || rc=$?
+  # 3 and 4 are answers (stale, cannot be checked); anything else is a failure, explained above by status.
+  case $rc in 0 | 3 | 4) ;; *) die "'${status_cmd[*]} --json $* ${file_flags[*]}' failed (status $rc)" ;; esac
+  parsed=$(python3 -c 'import json, sys
+out = json.load(sys.stdin)
+print("present" if out["block"] else "none", out.get("entries", 0), out.get("state", "none"))' <<<"$json" 2>/dev/null) \
+    || die "'${status_cmd[*]} --json' gave no JSON: $json"
+  read -r block entries state <<<"$parsed"
+}
+
+has_block() {
+  read_block --no-check
+  [[ $block == present ]]
+}
+
+# "; STALE ..." after a read_block that checked the cluster, when `status` said the block's cluster is gone
+# (deleted without its cleanup).
 stale_note() {
-  local path rc=0
-  path=$(command -v -- "$bin" 2>/dev/null) || return 0
-  "$path" status "${file_flags[@]}" >/dev/null 2>&1 || rc=$?
-  if ((rc == 3)); then
+  if [[ $state == stale ]]; then
     printf "; STALE block: the cluster that wrote it is gone (sudo %s --cleanup removes it)" "$bin"
   fi
-}
-
-# The hostnames currently in the block (one per line).
-block_hosts() {
-  [[ -r "$hosts_file" ]] || return 0
-  awk -v b="#### BEGIN $marker ####" -v e="#### END $marker ####" '
-    { sub(/\r$/, "") }
-    $0 == b { inb = 1; next }
-    $0 == e { inb = 0; next }
-    inb && $0 !~ /^[[:space:]]*#/ { sub(/#.*/, ""); for (i = 2; i <= NF; i++) print $i }
-  ' "$hosts_file"
 }
 
 # ---- host mode ---------------------------------------------------------------------------------------------
@@ -191,13 +196,10 @@ setup_sudo() {
 # Absolute path of the controller: sudo resets PATH (secure_path), so a bare name may not be found as root.
 resolve_bin() {
   local path
-  path=$(command -v -- "$bin" 2>/dev/null) || die "controller command '$bin' not found (install it with 'pip install .' from the repository, or 'pip install k8s-hosts-controller'; or set HOSTS_SYNC_BIN to its path)"
+  path=$(command -v -- "$bin" 2>/dev/null) || die "controller command '$bin' not found (install it from this checkout: python3 -m venv ~/.local/k8s-hosts-controller && ~/.local/k8s-hosts-controller/bin/pip install $root; then set HOSTS_SYNC_BIN=~/.local/k8s-hosts-controller/bin/k8s-hosts-controller)"
   [[ -x "$path" ]] || die "controller command '$path' is not executable"
   bin=$path
 }
-
-# Bash 3.2 (macOS) compatible: no mapfile, and "${a[@]+"${a[@]}"}" for arrays that may be empty under set -u.
-file_flags=(--hosts-file "$hosts_file" --marker "$marker")
 
 kube_flags=()
 set_kube_flags() {
@@ -210,6 +212,30 @@ set_kube_flags() {
     kube_flags=(--kubeconfig "$kubeconfig")
   fi
   if [[ -n "$context" ]]; then kube_flags+=(--context "$context"); fi
+}
+
+need_namespaces() {
+  if [[ $all_namespaces == false && -z "$namespaces" ]]; then
+    usage_error "set HOSTS_SYNC_NAMESPACES (comma-separated) or HOSTS_SYNC_ALL_NAMESPACES=true"
+  fi
+}
+
+# The controller's command as start runs it: $run_env (for env(1)) and $run_args.
+host_command() {
+  need_namespaces
+  set_kube_flags
+  local extra=()
+  run_args=("${file_flags[@]}")
+  if ((${#kube_flags[@]})); then run_args+=("${kube_flags[@]}"); fi
+  if [[ $all_namespaces == true ]]; then run_args+=(--all-namespaces); else run_args+=(--namespaces "$namespaces"); fi
+  run_args+=(--metrics-bind-address "$metrics_addr")
+  if [[ -n "$write_mode" ]]; then run_args+=(--write-mode "$write_mode"); fi
+  if [[ -n "${HOSTS_SYNC_EXTRA_ARGS:-}" ]]; then
+    read -r -a extra <<<"$HOSTS_SYNC_EXTRA_ARGS"
+    if ((${#extra[@]})); then run_args+=("${extra[@]}"); fi
+  fi
+  run_env=("HOSTS_SYNC=1") # never an empty array (bash 3.2)
+  if [[ "$kubeconfig" == *:* ]]; then run_env=("KUBECONFIG=$kubeconfig"); fi
 }
 
 ready_url() {
@@ -253,7 +279,6 @@ write_pid_file() {
 pid_file_field() {
   sed -n "s/^$1=//p" "$pid_file" 2>/dev/null | head -n 1
 }
-
 # Why PID is not the controller this script started, empty when it is. PIDs are reused, and the PID file may
 # be old or written by someone else: never signal (through sudo!) whatever process now holds that number. The
 # process must run the exact command start ran (not a command line that merely mentions the program, like a
@@ -320,11 +345,6 @@ wait_args_for() {
   done
 }
 
-controller_wait() {
-  wait_args_for "$@"
-  "${wait_cmd[@]}"
-}
-
 # Send a signal to PID, through sudo when the process is not ours.
 signal_pid() {
   local sig=$1 pid=$2
@@ -336,10 +356,9 @@ signal_pid() {
   return 1
 }
 
+
 host_start() {
-  if [[ $all_namespaces == true ]]; then :; elif [[ -z "$namespaces" ]]; then
-    usage_error "set HOSTS_SYNC_NAMESPACES (comma-separated) or HOSTS_SYNC_ALL_NAMESPACES=true"
-  fi
+  need_namespaces
   resolve_bin
   local pid
   if pid=$(running_controller); then
@@ -349,25 +368,12 @@ host_start() {
   [[ -f "$hosts_file" ]] || die "hosts file $hosts_file does not exist"
   setup_sudo
   mkdir -p "$(dirname "$pid_file")" "$(dirname "$log_file")"
+  host_command
 
-  set_kube_flags
-  local args=("${file_flags[@]}") extra=()
-  if ((${#kube_flags[@]})); then args+=("${kube_flags[@]}"); fi
-  if [[ $all_namespaces == true ]]; then args+=(--all-namespaces); else args+=(--namespaces "$namespaces"); fi
-  args+=(--metrics-bind-address "$metrics_addr")
-  if [[ -n "$write_mode" ]]; then args+=(--write-mode "$write_mode"); fi
-  if [[ -n "${HOSTS_SYNC_EXTRA_ARGS:-}" ]]; then
-    read -r -a extra <<<"$HOSTS_SYNC_EXTRA_ARGS"
-    if ((${#extra[@]})); then args+=("${extra[@]}"); fi
-  fi
-  local envs=()
-  if [[ "$kubeconfig" == *:* ]]; then envs=("KUBECONFIG=$kubeconfig"); fi
-  if ((${#envs[@]} == 0)); then envs=("HOSTS_SYNC=1"); fi  # never an empty array (bash 3.2)
-
-  log "starting $bin ${args[*]}${sudo_cmd[*]+ (through sudo)}"
-  echo "==== $(date -u +%Y-%m-%dT%H:%M:%SZ) hosts-sync start: $bin ${args[*]}" >>"$log_file"
+  log "starting $bin ${run_args[*]}${sudo_cmd[*]+ (through sudo)}"
+  echo "==== $(date -u +%Y-%m-%dT%H:%M:%SZ) hosts-sync start: $bin ${run_args[*]}" >>"$log_file"
   # Through sudo, the recorded PID is sudo's: sudo relays SIGTERM/SIGINT to the controller.
-  ${sudo_cmd[@]+"${sudo_cmd[@]}"} env "${envs[@]}" "$bin" "${args[@]}" </dev/null >>"$log_file" 2>&1 &
+  ${sudo_cmd[@]+"${sudo_cmd[@]}"} env "${run_env[@]}" "$bin" "${run_args[@]}" </dev/null >>"$log_file" 2>&1 &
   pid=$!
   write_pid_file "$pid"
   log "PID $pid (recorded in $pid_file), log $log_file"
@@ -405,7 +411,8 @@ host_start() {
     if ! alive "$pid"; then rm -f "$pid_file"; die "the controller exited before its first sync; see $log_file"; fi
     die "the controller (PID $pid) did not complete its first sync within $timeout (still running; stop it with '$0 stop'); see $log_file"
   fi
-  log "first sync complete ($(block_hosts | wc -l | tr -d ' ') entries in $hosts_file)"
+  read_block --no-check
+  log "first sync complete ($entries entries in $hosts_file)"
 }
 
 # SIGTERM the controller and wait until it is gone. Returns 1 if it had to be killed.
@@ -462,7 +469,8 @@ host_stop() {
 host_status() {
   local pid url code
   if ! pid=$(read_pid); then
-    echo "not running (no PID file $pid_file); $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file$(stale_note)"
+    read_block
+    echo "not running (no PID file $pid_file); $entries entries in the block of $hosts_file$(stale_note)"
     return 3
   fi
   if ! alive "$pid"; then
@@ -481,8 +489,14 @@ host_status() {
       return 2
     fi
   fi
-  echo "running (PID $pid), synced; $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file; log $log_file"
+  read_block --no-check
+  echo "running (PID $pid), synced; $entries entries in the block of $hosts_file; log $log_file"
   return 0
+}
+
+host_logs() {
+  [[ -f "$log_file" ]] || die "no log file $log_file"
+  cat -- "$log_file"
 }
 
 host_metrics() {
@@ -495,10 +509,6 @@ host_metrics() {
 }
 
 # ---- cluster mode ------------------------------------------------------------------------------------------
-
-need() {
-  command -v "$1" >/dev/null || die "$1 is not installed ($2)"
-}
 
 kubectl_cmd() {
   local args=()
@@ -515,20 +525,13 @@ helm_cmd() {
 }
 
 # Wait until the block is gone from the hosts file (after helm uninstall; the pod's preStop/SIGTERM cleanup).
+# A deadline, not a count of polls: each look at the block runs `status`, which takes longer than the pause.
 wait_block_gone() {
-  local limit waited=0
-  limit=$((timeout_s * 10))
+  local deadline=$((SECONDS + timeout_s))
   while has_block; do
-    if ((waited >= limit)); then return 1; fi
+    ((SECONDS <= deadline)) || return 1 # SECONDS counts whole seconds: never less than the timeout
     sleep 0.1
-    waited=$((waited + 1))
   done
-}
-
-# Wait until the hosts are present (or absent): `k8s-hosts-controller wait` reads the block on this machine.
-cluster_wait() {
-  resolve_bin
-  controller_wait "$@"
 }
 
 cluster_pods() {
@@ -536,27 +539,12 @@ cluster_pods() {
     -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'
 }
 
-cluster_start() {
-  need helm "https://helm.sh/docs/intro/install/"
-  need kubectl "https://kubernetes.io/docs/tasks/tools/"
-  local values
-  values=$(mktemp "${TMPDIR:-/tmp}/hosts-sync-values.XXXXXX.json")
-  # shellcheck disable=SC2064 # expand now: the local is gone when the trap runs
-  trap "rm -f '$values'" EXIT
-  local ns_json="" n
-  if [[ $all_namespaces == true ]]; then
-    printf '{"allNamespaces": true' >"$values"
-  else
-    [[ -n "$namespaces" ]] || usage_error "set HOSTS_SYNC_NAMESPACES (comma-separated) or HOSTS_SYNC_ALL_NAMESPACES=true"
-    local list=()
-    IFS=, read -r -a list <<<"$namespaces"
-    for n in "${list[@]}"; do
-      n=${n//[[:space:]]/}
-      [[ -n "$n" ]] && ns_json+="${ns_json:+, }\"$n\""
-    done
-    printf '{"allNamespaces": false, "namespaces": [%s]' "$ns_json" >"$values"
-  fi
-  printf ', "marker": "%s"' "$marker" >>"$values"
+# The chart's values for start and render, in a JSON file ($values, removed on exit) encoded by python3's json
+# module: a marker, path or name with quotes, spaces, commas, '=' or backslashes reaches the chart as it was
+# given (its schema then judges it), never as broken JSON or a value helm splits.
+write_values() {
+  need_namespaces
+  need python3 "it encodes the Helm values"
   # Which cluster writes the block, as this machine knows it: the pod cannot see the host's kubeconfig.
   local cluster_name=${HOSTS_SYNC_CLUSTER_NAME:-} cluster_server=${HOSTS_SYNC_CLUSTER_SERVER:-}
   if [[ -z "$cluster_name" ]]; then
@@ -565,26 +553,46 @@ cluster_start() {
   if [[ -z "$cluster_server" ]]; then
     cluster_server=$(kubectl_cmd config view --minify -o 'jsonpath={.clusters[0].cluster.server}' 2>/dev/null || true)
   fi
-  printf ', "cluster": {"name": "%s", "server": "%s"}' "$cluster_name" "$cluster_server" >>"$values"
-  if [[ -n "$node_hosts_path" ]]; then printf ', "hostsFile": {"nodePath": "%s"}' "$node_hosts_path" >>"$values"; fi
-  if [[ -n "$image" ]]; then
-    local repo=$image tag=""
-    if [[ "${image##*/}" == *:* ]]; then repo=${image%:*}; tag=${image##*:}; fi
-    printf ', "image": {"repository": "%s"%s}' "$repo" "${tag:+, \"tag\": \"$tag\"}" >>"$values"
-  fi
-  printf '}\n' >>"$values"
+  values=$(mktemp "${TMPDIR:-/tmp}/hosts-sync-values.XXXXXX")
+  # shellcheck disable=SC2064 # expand now: the path is known now
+  trap "rm -f '$values'" EXIT
+  python3 - "$all_namespaces" "$namespaces" "$marker" "$cluster_name" "$cluster_server" "$node_hosts_path" \
+    "$image" >"$values" <<'PY' || die "could not write the Helm values"
+import json
+import sys
 
-  local extra=()
-  if [[ -n "${HOSTS_SYNC_HELM_ARGS:-}" ]]; then read -r -a extra <<<"$HOSTS_SYNC_HELM_ARGS"; fi
-  log "helm upgrade --install $release $chart -n $release_ns (values: $(tr -d '\n' <"$values"))"
+all_ns, namespaces, marker, name, server, node_path, image = sys.argv[1:]
+values = {"allNamespaces": all_ns == "true", "marker": marker, "cluster": {"name": name, "server": server}}
+if all_ns != "true":
+    values["namespaces"] = [ns for ns in ("".join(part.split()) for part in namespaces.split(",")) if ns]
+if node_path:
+    values["hostsFile"] = {"nodePath": node_path}
+if image:
+    # repository[:tag]; a ':' before the last '/' is a registry's port
+    repo, tag = image.rsplit(":", 1) if ":" in image.rsplit("/", 1)[-1] else (image, "")
+    values["image"] = {"repository": repo, **({"tag": tag} if tag else {})}
+print(json.dumps(values))
+PY
+  helm_extra=()
+  if [[ -n "${HOSTS_SYNC_HELM_ARGS:-}" ]]; then read -r -a helm_extra <<<"$HOSTS_SYNC_HELM_ARGS"; fi
+}
+
+cluster_start() {
+  need helm "https://helm.sh/docs/intro/install/"
+  need kubectl "https://kubernetes.io/docs/tasks/tools/"
+  write_values
+  log "helm upgrade --install $release $chart -n $release_ns (values: $(cat "$values"))"
   helm_cmd upgrade --install "$release" "$chart" --namespace "$release_ns" --create-namespace \
-    -f "$values" --wait --timeout "$timeout" ${extra[@]+"${extra[@]}"} \
+    -f "$values" --wait --timeout "$timeout" ${helm_extra[@]+"${helm_extra[@]}"} \
     || { cluster_logs >&2 || true; die "helm upgrade --install $release failed"; }
   # The pods are Ready once /readyz says the first sync is complete.
   kubectl_cmd -n "$release_ns" wait pod -l "app.kubernetes.io/instance=$release" --for=condition=Ready \
     --timeout "$timeout" || { cluster_logs >&2 || true; die "the controller pods are not Ready"; }
-  if (($#)); then cluster_wait "$@" || die "hosts not in $hosts_file within $timeout: $*"; fi
-  log "installed; $(block_hosts | wc -l | tr -d ' ') entries in $hosts_file"
+  if (($#)); then
+    wait_hosts "$@" || die "hosts not in $hosts_file within $timeout: $*"
+  fi
+  read_block --no-check
+  log "installed; $entries entries in $hosts_file"
 }
 
 cluster_installed() { helm_cmd status "$release" --namespace "$release_ns" >/dev/null 2>&1; }
@@ -604,36 +612,27 @@ cluster_stop() {
   log "uninstalled; no '$marker' block in $hosts_file"
 }
 
-cluster_cleanup() {
-  if cluster_installed; then cluster_stop || true; fi
-  if has_block; then
-    if command -v -- "$bin" >/dev/null 2>&1; then
-      # In place: a rename would leave the kind node's bind mount on the old inode.
-      write_mode=inplace
-      host_cleanup_block
-    else
-      die "the '$marker' block is still in $hosts_file and $bin is not installed to remove it (pip install ., or delete the block by hand)"
-    fi
-  fi
-  log "clean; no '$marker' block in $hosts_file"
-}
-
 cluster_status() {
   if ! cluster_installed; then
+    read_block
     echo "not installed (no release $release in $release_ns)$(stale_note)"
     return 3
   fi
   local ds
   ds=$(kubectl_cmd -n "$release_ns" get ds -l "app.kubernetes.io/instance=$release" \
     -o jsonpath='{range .items[*]}{.metadata.name} {.status.numberReady}/{.status.desiredNumberScheduled}{"\n"}{end}')
-  if [[ -z "$ds" ]]; then echo "release $release installed, but no DaemonSet found"; return 1; fi
+  if [[ -z "$ds" ]]; then
+    echo "release $release installed, but no DaemonSet found"
+    return 1
+  fi
   local name ready
   read -r name ready <<<"$ds"
   if [[ "${ready%/*}" != "${ready#*/}" || "${ready%/*}" == 0 ]]; then
     echo "installed (DaemonSet $name: $ready ready), not synced yet"
     return 2
   fi
-  echo "installed (DaemonSet $name: $ready ready), synced; $(block_hosts | wc -l | tr -d ' ') entries in the block of $hosts_file"
+  read_block --no-check
+  echo "installed (DaemonSet $name: $ready ready), synced; $entries entries in the block of $hosts_file"
 }
 
 cluster_metrics() {
@@ -650,78 +649,119 @@ cluster_logs() {
   kubectl_cmd -n "$release_ns" logs -l "app.kubernetes.io/instance=$release" --all-containers --tail=-1 --prefix
 }
 
-# ---- main --------------------------------------------------------------------------------------------------
+# ---- the verbs: each one once, its mode handled inside -----------------------------------------------------
 
-verb=${1:-}
-[[ -n "$verb" ]] || { usage >&2; exit 2; }
-shift
-case "$verb" in -h | --help | help) usage; exit 0 ;; esac
-case "$mode" in host | cluster) ;; *) usage_error "HOSTS_SYNC_MODE must be host or cluster (got '$mode')" ;; esac
-all_namespaces=$(bool_setting HOSTS_SYNC_ALL_NAMESPACES "${HOSTS_SYNC_ALL_NAMESPACES:-false}")
-set_timeout HOSTS_SYNC_TIMEOUT "${HOSTS_SYNC_TIMEOUT:-120s}"
+# `k8s-hosts-controller wait` reads the block on this machine, whichever mode wrote it.
+wait_hosts() {
+  resolve_bin
+  wait_args_for "$@"
+  "${wait_cmd[@]}"
+}
 
-case "$verb" in
-  start)
-    for a in "$@"; do [[ "$a" != -* ]] || usage_error "start takes hostnames to wait for, not '$a'"; done
-    if [[ $mode == host ]]; then host_start "$@"; else cluster_start "$@"; fi
-    ;;
-  stop)
-    (($# == 0)) || usage_error "stop takes no arguments"
-    if [[ $mode == host ]]; then host_stop; else cluster_stop; fi
-    ;;
-  cleanup)
-    (($# == 0)) || usage_error "cleanup takes no arguments"
-    if [[ $mode == host ]]; then
-      pid=$(running_controller) && { host_terminate "$pid" || true; }
+# A verb whose work is all in its mode's function: host_VERB or cluster_VERB.
+cmd_start() {
+  local a
+  for a in "$@"; do [[ "$a" != -* ]] || usage_error "start takes hostnames to wait for, not '$a'"; done
+  "${mode}_start" "$@"
+}
+
+cmd_stop() {
+  (($# == 0)) || usage_error "stop takes no arguments"
+  "${mode}_stop"
+}
+
+cmd_cleanup() {
+  (($# == 0)) || usage_error "cleanup takes no arguments"
+  local pid
+  case $mode in
+    host)
+      if pid=$(running_controller); then host_terminate "$pid" || true; fi
       rm -f "$pid_file"
-      if has_block; then host_cleanup_block; fi
-      log "clean; no '$marker' block in $hosts_file"
-    else
-      cluster_cleanup
-    fi
-    ;;
-  wait)
-    wait_args=()
-    while (($#)); do
-      case "$1" in
-        --absent) wait_args+=(--absent) ;;
-        --timeout) [[ $# -ge 2 ]] || usage_error "--timeout needs a value"; set_timeout --timeout "$2"; shift ;;
-        --timeout=*) set_timeout --timeout "${1#--timeout=}" ;;
-        -*) usage_error "unknown wait option '$1'" ;;
-        *) wait_args+=("$1") ;;
-      esac
-      shift
-    done
-    if [[ $mode == host ]]; then
-      resolve_bin
+      ;;
+    cluster)
+      if cluster_installed; then cluster_stop || true; fi
+      # In place: a rename would leave the kind node's bind mount on the old inode.
+      write_mode=inplace
+      if has_block && ! command -v -- "$bin" >/dev/null 2>&1; then
+        die "the '$marker' block is still in $hosts_file and $bin is not installed to remove it (see docs/install.md, or delete the block by hand)"
+      fi
+      ;;
+  esac
+  if has_block; then host_cleanup_block; fi
+  log "clean; no '$marker' block in $hosts_file"
+}
+
+cmd_wait() {
+  local args=() a hosts_given=false url
+  while (($#)); do
+    case "$1" in
+      --absent) args+=(--absent) ;;
+      --timeout) [[ $# -ge 2 ]] || usage_error "--timeout needs a value"; set_timeout --timeout "$2"; shift ;;
+      --timeout=*) set_timeout --timeout "${1#--timeout=}" ;;
+      -*) usage_error "unknown wait option '$1'" ;;
+      *) args+=("$1") ;;
+    esac
+    shift
+  done
+  case $mode in
+    host)
+      for a in ${args[@]+"${args[@]}"}; do [[ "$a" == --absent ]] || hosts_given=true; done
       url=$(ready_url)
-      hosts_given=false
-      for a in ${wait_args[@]+"${wait_args[@]}"}; do [[ "$a" == --absent ]] || hosts_given=true; done
-      if [[ -n "$url" ]] && read_pid >/dev/null; then wait_args+=("--ready-url=$url"); fi
-      if [[ $hosts_given == false && " ${wait_args[*]-} " != *" --ready-url="* ]]; then
+      if [[ -n "$url" ]] && read_pid >/dev/null; then
+        args+=("--ready-url=$url")
+      elif [[ $hosts_given == false ]]; then
         usage_error "nothing to wait for: give hostnames, or start the controller with metrics enabled"
       fi
-      controller_wait ${wait_args[@]+"${wait_args[@]}"} || die "wait failed (timeout $timeout): see the line above; log $log_file"
-    else
-      cluster_wait ${wait_args[@]+"${wait_args[@]}"} || die "wait failed (timeout $timeout)"
-    fi
-    ;;
-  status)
-    (($# == 0)) || usage_error "status takes no arguments"
-    rc=0
-    if [[ $mode == host ]]; then host_status || rc=$?; else cluster_status || rc=$?; fi
-    exit "$rc"
-    ;;
-  metrics)
-    if [[ $mode == host ]]; then host_metrics; else cluster_metrics; fi
-    ;;
-  logs)
-    if [[ $mode == host ]]; then
-      [[ -f "$log_file" ]] || die "no log file $log_file"
-      cat -- "$log_file"
-    else
-      cluster_logs
-    fi
-    ;;
-  *) usage_error "unknown verb '$verb'" ;;
-esac
+      wait_hosts ${args[@]+"${args[@]}"} || die "wait failed (timeout $timeout): see the line above; log $log_file"
+      ;;
+    cluster) wait_hosts ${args[@]+"${args[@]}"} || die "wait failed (timeout $timeout)" ;;
+  esac
+}
+
+cmd_status() {
+  (($# == 0)) || usage_error "status takes no arguments"
+  local rc=0
+  "${mode}_status" || rc=$?
+  exit "$rc"
+}
+
+cmd_metrics() { "${mode}_metrics"; }
+cmd_logs() { "${mode}_logs"; }
+
+# What start would run, installing nothing.
+cmd_render() {
+  (($# == 0)) || usage_error "render takes no arguments"
+  case $mode in
+    host)
+      resolve_bin
+      host_command
+      printf '%q ' env "${run_env[@]}" "$bin" "${run_args[@]}"
+      echo
+      ;;
+    cluster)
+      need helm "https://helm.sh/docs/intro/install/"
+      write_values
+      # Without a cluster, helm assumes Kubernetes v1.20, below the chart's kubeVersion: the version this
+      # project builds and tests (scripts/lib.sh) unless HOSTS_SYNC_HELM_ARGS says --kube-version.
+      helm_cmd template "$release" "$chart" --namespace "$release_ns" -f "$values" \
+        --kube-version "$KUBE_VERSION" ${helm_extra[@]+"${helm_extra[@]}"} \
+        || die "helm template $release failed (see the line above)"
+      ;;
+  esac
+}
+
+main() {
+  local verb=${1:-}
+  [[ -n "$verb" ]] || { usage >&2; exit 2; }
+  shift
+  case "$verb" in -h | --help | help) usage; exit 0 ;; esac
+  case "$mode" in host | cluster) ;; *) usage_error "HOSTS_SYNC_MODE must be host or cluster (got '$mode')" ;; esac
+  all_namespaces=$(bool_setting HOSTS_SYNC_ALL_NAMESPACES "${HOSTS_SYNC_ALL_NAMESPACES:-false}")
+  set_timeout HOSTS_SYNC_TIMEOUT "${HOSTS_SYNC_TIMEOUT:-120s}"
+  case "$verb" in
+    start | stop | cleanup | wait | status | metrics | logs | render) "cmd_$verb" "$@" ;;
+    *) usage_error "unknown verb '$verb'" ;;
+  esac
+}
+
+main "$@"

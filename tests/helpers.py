@@ -14,7 +14,7 @@ from pathlib import Path
 from kubernetes import client
 
 from controller.engine.block import DEFAULT_MARKER, parse
-from controller.engine.entries import HostsFileError
+from controller.engine.errors import HostsFileError
 
 
 def eventually(check: Callable[[], object], timeout: float = 30.0, interval: float = 0.05, what: str = ""):

@@ -23,12 +23,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from controller.engine.printable import printable
-from controller.serve.metrics import Health
+from controller.serve.health import Health, Reason
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 UNANSWERED_AFTER = 10.0  # seconds without any answer to a request: named as the cause (a timeout)
-BLOCKER = "api server"
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -308,12 +307,12 @@ class ApiHealth:
         current = self._current(include_collections=False)
         if current is None:
             if self._said is not None:
-                self.health.blockers.pop(BLOCKER, None)
+                self.health.clear(Reason.API_SERVER)
                 log.info("the API server at %s answers again", self.server)
                 self._said = None
             return
         kind, cause = current
-        self.health.blockers[BLOCKER] = f"{cause}; not ready until it works"
+        self.health.set(Reason.API_SERVER, f"{cause}; not ready until it works")
         if kind != self._said:
             log.error("%s", cause)
             self._said = kind

@@ -8,7 +8,7 @@ import logging
 from kubernetes import client
 
 from controller.cluster import kube
-from controller.cluster.sources import GATEWAY, LISTENERSET, Resource
+from controller.cluster.sources import Resource
 
 log = logging.getLogger(__name__)
 TIMEOUT = 10.0
@@ -37,11 +37,14 @@ def served(configuration: client.Configuration, resource: Resource, timeout: flo
 
 
 def with_optional(
-    configuration: client.Configuration, resources: tuple[Resource, ...]
+    configuration: client.Configuration, resources: tuple[Resource, ...], optional: tuple[Resource, ...]
 ) -> tuple[Resource, ...]:
-    """``resources`` and, with the Gateway source on, ListenerSets where the cluster serves them."""
-    if GATEWAY in resources and served(configuration, LISTENERSET):
-        return (*resources, LISTENERSET)
-    if GATEWAY in resources:
-        log.info("no %s resource in this cluster: routes attach to Gateways only", LISTENERSET.kind)
-    return resources
+    """``resources`` and those of ``optional`` (ListenerSets, with a Gateway API source) that the cluster
+    serves."""
+    found = [r for r in optional if r not in resources and served(configuration, r)]
+    for resource in optional:
+        if resource not in found and resource not in resources:
+            log.info(
+                "no %s resource in this cluster: not watched (routes attach to Gateways only)", resource.kind
+            )
+    return (*resources, *found)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from controller.model import Listener, ParentRef, Selector
+from controller.model import Listener, ObjectRef, ResourceId, Selector
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
-PARENT_KINDS = ("Gateway", "ListenerSet")
+Kinds = Mapping[tuple[str, str], ResourceId]  # (API group, kind) -> the resource, where the API names a kind
 
 
 def _port(value: object) -> int | None:
@@ -29,40 +29,54 @@ def _selector(raw: Mapping | None) -> Selector | None:
     return Selector(labels, expressions)
 
 
-def listeners(spec: Mapping) -> tuple[Listener, ...]:
+def _kinds(
+    allowed: Mapping, protocol: str, routes: Kinds, protocols: Mapping[str, tuple[ResourceId, ...]]
+) -> tuple[ResourceId, ...] | None:
+    """The route resources a listener takes: those of allowedRoutes.kinds that are ours (a kind of no source
+    here matches none of our routes), else those of its protocol; None for a protocol the spec does not
+    define (left to the Gateway's own status)."""
+    named = [k for k in allowed.get("kinds") or () if isinstance(k, Mapping)]
+    if named:
+        found = (routes.get((str(k.get("group", GATEWAY_GROUP)), str(k.get("kind", "")))) for k in named)
+        return tuple(dict.fromkeys(r for r in found if r is not None))
+    return protocols.get(protocol.upper())
+
+
+def listeners(
+    spec: Mapping, routes: Kinds, protocols: Mapping[str, tuple[ResourceId, ...]]
+) -> tuple[Listener, ...]:
     """spec.listeners of a Gateway or ListenerSet (the API server fills allowedRoutes' defaults; a missing
-    one means the spec's default, Same)."""
+    one means the spec's default, Same). ``routes``: the route resources by (group, kind); ``protocols``:
+    those a listener of each core protocol takes."""
     found = []
     for raw in spec.get("listeners") or ():
         if not isinstance(raw, Mapping):
             continue
         allowed = raw.get("allowedRoutes") or {}
         namespaces = allowed.get("namespaces") or {}
+        protocol = str(raw.get("protocol", ""))
         found.append(
             Listener(
                 name=str(raw.get("name", "")),
                 hostname=raw.get("hostname") or None,
                 port=_port(raw.get("port")),
-                protocol=str(raw.get("protocol", "")),
+                protocol=protocol,
                 namespaces=str(namespaces.get("from") or "Same"),
                 selector=_selector(namespaces.get("selector")),
-                kinds=tuple(
-                    (str(k.get("group", GATEWAY_GROUP)), str(k.get("kind", "")))
-                    for k in allowed.get("kinds") or ()
-                    if isinstance(k, Mapping)
-                ),
+                kinds=_kinds(allowed, protocol, routes, protocols),
             )
         )
     return tuple(found)
 
 
-def parent_ref(ref: Mapping, namespace: str) -> ParentRef | None:
-    """A route's parentRef to a Gateway or ListenerSet; None for any other kind of parent."""
-    kind = ref.get("kind") or "Gateway"
-    if (ref.get("group") or GATEWAY_GROUP) != GATEWAY_GROUP or kind not in PARENT_KINDS:
+def parent_ref(ref: Mapping, namespace: str, parents: Kinds) -> ObjectRef | None:
+    """A route's parentRef to one of ``parents`` (a Gateway or ListenerSet; group and kind default to the
+    Gateway API's Gateway); None for any other kind of parent."""
+    resource = parents.get((ref.get("group") or GATEWAY_GROUP, ref.get("kind") or "Gateway"))
+    if resource is None:
         return None
-    return ParentRef(
-        kind=kind,
+    return ObjectRef(
+        resource,
         namespace=ref.get("namespace") or namespace,
         name=ref.get("name", ""),
         section=ref.get("sectionName") or None,
@@ -74,45 +88,47 @@ def _accepted(conditions: Iterable[Mapping] | None) -> bool:
     return any(c.get("type") == "Accepted" and c.get("status") == "True" for c in conditions or ())
 
 
-def accepted_parents(body: Mapping) -> tuple[ParentRef, ...]:
+def accepted_parents(body: Mapping, parents: Kinds) -> tuple[ObjectRef, ...]:
     """The parents that accepted the route (its status) and that spec.parentRefs still names. A Gateway
     controller may leave a parent's status behind when the route's parentRefs move away from its Gateways
     (Traefik v3.6 updates only routes that still name one of them), so a status entry without its
     spec.parentRef is stale, not an attachment. The spec's entry is kept: it carries sectionName and port."""
     namespace = (body.get("metadata") or {}).get("namespace", "")
-    named = [parent_ref(r or {}, namespace) for r in (body.get("spec") or {}).get("parentRefs") or ()]
-    found: list[ParentRef] = []
+    spec_refs = (body.get("spec") or {}).get("parentRefs") or ()
+    named = [parent_ref(r or {}, namespace, parents) for r in spec_refs]
+    found: list[ObjectRef] = []
     for status in (body.get("status") or {}).get("parents") or ():
-        said = parent_ref(status.get("parentRef") or {}, namespace)
+        said = parent_ref(status.get("parentRef") or {}, namespace, parents)
         if said is None or not _accepted(status.get("conditions")):
             continue
         found.extend(ref for ref in named if ref is not None and _same(ref, said))
     return tuple(dict.fromkeys(found))
 
 
-def _same(spec_ref: ParentRef, status_ref: ParentRef) -> bool:
+def _same(spec_ref: ObjectRef, status_ref: ObjectRef) -> bool:
     """A status parentRef speaks of this spec parentRef (a status written without sectionName or port
     still speaks of the same parent)."""
     return (
-        (spec_ref.kind, spec_ref.namespace, spec_ref.name)
-        == (status_ref.kind, status_ref.namespace, status_ref.name)
+        spec_ref.whole == status_ref.whole
         and (status_ref.section is None or status_ref.section == spec_ref.section)
         and (status_ref.port is None or status_ref.port == spec_ref.port)
     )
 
 
-def listener_set_gateway(body: Mapping) -> tuple[str, str] | None:
-    """The Gateway (namespace, name) a ListenerSet belongs to, once that Gateway accepted it (its status)."""
+def listener_set_gateway(body: Mapping, parents: Kinds, gateway: ResourceId) -> ObjectRef | None:
+    """The Gateway (of resource ``gateway``) a ListenerSet belongs to, once that Gateway accepted it (its
+    status); its spec.parentRef names a Gateway by group and kind, which default to the Gateway API's."""
     ref = (body.get("spec") or {}).get("parentRef") or {}
-    if (ref.get("group") or GATEWAY_GROUP) != GATEWAY_GROUP or (ref.get("kind") or "Gateway") != "Gateway":
+    if parents.get((ref.get("group") or GATEWAY_GROUP, ref.get("kind") or "Gateway")) != gateway:
         return None
     if not _accepted((body.get("status") or {}).get("conditions")):
         return None
     namespace = (body.get("metadata") or {}).get("namespace", "")
-    return (ref.get("namespace") or namespace, ref.get("name", ""))
+    return ObjectRef(gateway, ref.get("namespace") or namespace, ref.get("name", ""))
 
 
 def labels(body: Mapping) -> tuple[tuple[str, str], ...]:
+    """An object's labels, sorted (a Namespace's, for allowedRoutes selectors)."""
     return tuple(
         sorted((str(k), str(v)) for k, v in ((body.get("metadata") or {}).get("labels") or {}).items())
     )

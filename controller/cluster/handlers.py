@@ -16,6 +16,7 @@ from controller.cluster import kube, listing, sources
 from controller.cluster.apihealth import ApiHealth, explain
 from controller.cluster.sources import Resource
 from controller.cluster.streams import StreamHealth
+from controller.model import ResourceId
 from controller.sync.state import ClusterState
 
 
@@ -61,13 +62,12 @@ def register_source(registry: kopf.OperatorRegistry, state: ClusterState, resour
 
 def observe_listings(state: ClusterState, resources: Iterable[Resource]) -> Callable[[], None]:
     """Feed the state with the listing progress of the watch streams; returns an unregister function."""
-    kinds = {r.plural: r.kind for r in resources}
+    watched = {r.id for r in resources}
 
-    def observer(plural: str, namespace: str | None, what: str, uid: str | None) -> None:
-        kind = kinds.get(plural)
-        if kind is None:
+    def observer(resource: ResourceId, namespace: str | None, what: str, uid: str | None) -> None:
+        if resource not in watched:
             return
-        scope = (kind, namespace)
+        scope = (resource, namespace)
         if what == "start":
             state.listing_started(scope)
         elif what == "object" and uid:
@@ -80,15 +80,15 @@ def observe_listings(state: ClusterState, resources: Iterable[Resource]) -> Call
 
 def observe_requests(streams: StreamHealth, resources: Iterable[Resource], server: str) -> Callable[[], None]:
     """Feed the stream health with how the list and watch requests of the sources end."""
-    plurals = {r.plural for r in resources}
+    watched = {r.id for r in resources}
 
-    def observer(plural: str, namespace: str | None, verb: str, error: BaseException | None) -> None:
-        if plural not in plurals:
+    def observer(resource: ResourceId, namespace: str | None, verb: str, error: BaseException | None) -> None:
+        if resource not in watched:
             return
         if error is None:
-            streams.answered(plural, namespace, verb)
+            streams.answered(resource, namespace, verb)
         else:
-            streams.failed(plural, namespace, verb, getattr(error, "status", None), explain(error, server))
+            streams.failed(resource, namespace, verb, getattr(error, "status", None), explain(error, server))
 
     return listing.observe_requests(observer)
 

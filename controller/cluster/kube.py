@@ -22,7 +22,7 @@ from kubernetes.config.config_exception import ConfigException
 from controller.model import Snapshot
 from controller.sync.events import Notice
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = 10.0  # seconds for one Event request: a hung API server must not hold the queue forever
 
 
@@ -47,8 +47,11 @@ def _not_a_file(path: Path) -> str:
     return "does not exist"
 
 
-def load(kubeconfig: str | None, context: str | None) -> client.Configuration:
-    """Client configuration from a kubeconfig (flag, KUBECONFIG, ~/.kube/config) or the in-cluster token."""
+def load(
+    kubeconfig: str | None, context: str | None, context_label: str = "--context"
+) -> client.Configuration:
+    """Client configuration from a kubeconfig (flag, KUBECONFIG, ~/.kube/config) or the in-cluster token.
+    ``context_label``: how messages name where the context came from (the flag, or its variable)."""
     configuration = client.Configuration()
     path = kubeconfig or default_kubeconfig()
     if path is None:
@@ -79,8 +82,8 @@ def load(kubeconfig: str | None, context: str | None) -> client.Configuration:
         ) from None
     if context and context not in names:
         raise KubeconfigError(
-            f"context {context!r} not found in {path} (available: {', '.join(names) or 'none'}; "
-            "see kubectl config get-contexts)"
+            f"context {context!r} ({context_label}) not found in {path} "
+            f"(available: {', '.join(names) or 'none'}; see kubectl config get-contexts)"
         )
     try:
         config.load_kube_config(

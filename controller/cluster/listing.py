@@ -41,12 +41,16 @@ from kopf._cogs.clients import api, errors, watching
 from kopf._cogs.structs import credentials
 
 from controller.cluster import apihealth
+from controller.model import ResourceId
 
-# observer(plural, scope, what, uid): what is "start", "object" (uid given) or "complete"
-ListingObserver = Callable[[str, str | None, str, str | None], None]
+log = logging.getLogger(__name__)
 
-# request observer(plural, scope, verb, error): verb "list" or "watch"; error None when answered
-RequestObserver = Callable[[str, str | None, str, BaseException | None], None]
+# Observers learn the resource as its API group and plural (a kind may exist in several groups).
+# observer(resource, scope, what, uid): what is "start", "object" (uid given) or "complete"
+ListingObserver = Callable[[ResourceId, str | None, str, str | None], None]
+
+# request observer(resource, scope, verb, error): verb "list" or "watch"; error None when answered
+RequestObserver = Callable[[ResourceId, str | None, str, BaseException | None], None]
 
 # api observer(request id, event, method, url, collection, error): event "start" (error None), "attempt
 # failed" (kopf retries), "headers" (a list's headers arrived, its body is awaited), "end" (error None when
@@ -58,8 +62,8 @@ _observers: list[ListingObserver] = []
 _request_observers: list[RequestObserver] = []
 _api_observers: list[ApiObserver] = []
 _request_ids = itertools.count(1)
-# (plural, namespace) -> (verb, method, url) of the stream's latest list or watch request
-_last_collection_request: dict[tuple[str, str | None], tuple[str, str, str]] = {}
+# (resource, namespace) -> (verb, method, url) of the stream's latest list or watch request
+_last_collection_request: dict[tuple[ResourceId, str | None], tuple[str, str, str]] = {}
 _original_infinite_watch = watching.infinite_watch
 _original_request = api.request
 
@@ -73,8 +77,8 @@ async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
     listing (controller/sync/state.py forgets what was deleted meanwhile); the entries stay as they are. Only
     used-up credentials pass on: kopf retries a refused token no more, a new operator does.
     """
-    resource = kwargs.get("resource")
-    plural = getattr(resource, "plural", "")
+    kopf_resource = kwargs.get("resource")
+    resource = ResourceId(getattr(kopf_resource, "group", ""), getattr(kopf_resource, "plural", ""))
     scope = kwargs.get("namespace")
     loop = asyncio.get_running_loop()
     failures, last_failure = 0, -math.inf
@@ -84,15 +88,15 @@ async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
             async for event in _original_infinite_watch(**kwargs):
                 if event is watching.Bookmark.LISTED:
                     if not listing:  # an empty listing yields only the bookmark
-                        _notify(plural, scope, "start", None)
-                    _notify(plural, scope, "complete", None)
+                        _notify(resource, scope, "start", None)
+                    _notify(resource, scope, "complete", None)
                     listing = False
                 elif isinstance(event, dict) and event.get("type") is None:
                     if not listing:
-                        _notify(plural, scope, "start", None)
+                        _notify(resource, scope, "start", None)
                         listing = True
                     uid = ((event.get("object") or {}).get("metadata") or {}).get("uid")
-                    _notify(plural, scope, "object", uid)
+                    _notify(resource, scope, "object", uid)
                 if isinstance(event, dict):
                     _slim(event.get("object"))
                 yield event
@@ -102,14 +106,18 @@ async def _observed_infinite_watch(**kwargs: Any) -> AsyncIterator[Any]:
                 failures = 0  # an isolated failure: start the backoff over
             delay = STREAM_BACKOFFS[min(failures, len(STREAM_BACKOFFS) - 1)]
             failures, last_failure = failures + 1, loop.time()
-            _stream_failed(plural, scope, error)
+            _stream_failed(resource, scope, error)
             if isinstance(error, credentials.LoginError):
                 # kopf's credentials are used up (a 401, and the login gave the same token): only a new
                 # kopf operator tries them again; controller/cluster/operate.py starts one, keeping
                 # the entries.
                 raise
-            logging.getLogger("k8s-hosts-controller").debug(
-                "the %s stream in %s failed (%r); starting it again in %.0fs", plural, scope, error, delay
+            log.debug(
+                "the %s stream in %s failed (%r); starting it again in %.0fs",
+                resource.plural,
+                scope,
+                error,
+                delay,
             )
             await asyncio.sleep(delay)
 
@@ -120,10 +128,10 @@ STREAM_BACKOFFS = (1.0, 1.0, 2.0, 3.0, 5.0, 10.0)
 BACKOFF_RESET_AFTER = 60.0
 
 
-def _stream_failed(plural: str, scope: str | None, error: BaseException) -> None:
+def _stream_failed(resource: ResourceId, scope: str | None, error: BaseException) -> None:
     """Report a failed stream as a failure of its last list or watch request (the one that answered)."""
-    verb, method, url = _last_collection_request.get((plural, scope), ("list", "get", ""))
-    _notify_request(plural, scope, verb, error)
+    verb, method, url = _last_collection_request.get((resource, scope), ("list", "get", ""))
+    _notify_request(resource, scope, verb, error)
     if url:
         _notify_api(0, "stream failed", method, url, True, error)
 
@@ -144,13 +152,13 @@ def _slim(obj: Any) -> None:
             annotations.pop(key, None)
 
 
-def _notify(plural: str, scope: str | None, what: str, uid: str | None) -> None:
+def _notify(resource: ResourceId, scope: str | None, what: str, uid: str | None) -> None:
     for observer in _observers:
-        observer(plural, scope, what, uid)
+        observer(resource, scope, what, uid)
 
 
 def observe(observer: ListingObserver) -> Callable[[], None]:
-    """Register an observer (plural, scope, "start"|"object"|"complete", uid); returns an unregister."""
+    """Register an observer (resource, scope, "start"|"object"|"complete", uid); returns an unregister."""
     if watching.infinite_watch is not _observed_infinite_watch:
         watching.infinite_watch = _observed_infinite_watch
     _observers.append(observer)
@@ -160,14 +168,15 @@ def observe(observer: ListingObserver) -> Callable[[], None]:
 # ---- list and watch requests -----------------------------------------------------------------------------
 
 
-def collection_request(method: str, url: str) -> tuple[str, str | None, str] | None:
-    """(plural, namespace or None, "list" | "watch") for a GET of a collection; None for anything else."""
+def collection_request(method: str, url: str) -> tuple[ResourceId, str | None, str] | None:
+    """(resource, namespace or None, "list" | "watch") for a GET of a collection; None for anything else."""
     if method.lower() != "get":
         return None
     parts = urllib.parse.urlsplit(url)
     segments = [p for p in parts.path.split("/") if p]
     if not segments or segments[0] not in ("api", "apis"):
         return None
+    group = segments[1] if segments[0] == "apis" and len(segments) > 1 else ""
     path = segments[3:] if segments[0] == "apis" else segments[2:]  # past the group and version
     namespace = None
     if len(path) >= 3 and path[0] == "namespaces":
@@ -176,7 +185,7 @@ def collection_request(method: str, url: str) -> tuple[str, str | None, str] | N
         return None  # one object, a subresource, or the namespaces list itself
     query = urllib.parse.parse_qs(parts.query)
     verb = "watch" if query.get("watch", [""])[0].lower() in ("true", "1") else "list"
-    return path[0], namespace, verb
+    return ResourceId(group, path[0]), namespace, verb
 
 
 class _FailureNotingLogger(logging.LoggerAdapter):
@@ -292,16 +301,16 @@ def _notify_api(
         try:
             observer(request, event, method, url, collection, error)
         except Exception as fault:  # a fault of ours must not fail kopf's request
-            logging.getLogger("k8s-hosts-controller").error("noting how %s %s ended: %r", method, url, fault)
+            log.error("noting how %s %s ended: %r", method, url, fault)
 
 
-def _notify_request(plural: str, scope: str | None, verb: str, error: BaseException | None) -> None:
+def _notify_request(resource: ResourceId, scope: str | None, verb: str, error: BaseException | None) -> None:
     for observer in _request_observers:
-        observer(plural, scope, verb, error)
+        observer(resource, scope, verb, error)
 
 
 def observe_requests(observer: RequestObserver) -> Callable[[], None]:
-    """Register an observer (plural, scope, "list"|"watch", error or None); returns an unregister."""
+    """Register an observer (resource, scope, "list"|"watch", error or None); returns an unregister."""
     return _observe_with_request_hook(_request_observers, observer)
 
 

@@ -19,9 +19,9 @@ from typing import Any
 from controller.cluster.apihealth import ApiHealth
 from controller.cluster.streams import StreamHealth
 from controller.engine.printable import printable
-from controller.serve.metrics import Health
+from controller.serve.health import Health, Reason
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 # SIGHUP too: a closed terminal must remove the block like Ctrl-C, not kill the process and leave it.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -50,7 +50,6 @@ def signal_handlers(signalled: asyncio.Event, stop_flag: asyncio.Event) -> Calla
 
 
 OPERATOR_BACKOFFS = (1.0, 1.0, 2.0, 3.0, 5.0, 10.0)  # decision 7's API retry delays
-OPERATOR_BLOCKER = "kopf operator"
 OPERATOR_EPISODE_AFTER = 60.0  # seconds a restarted operator ran before it failed again: a new episode
 
 
@@ -87,8 +86,9 @@ async def operate(
             delay = OPERATOR_BACKOFFS[min(failures, len(OPERATOR_BACKOFFS) - 1)]
             failures += 1
             cause = api.cause() or printable(repr(exc), 300)
-            health.blockers[OPERATOR_BLOCKER] = (
-                f"kopf's operator stopped ({cause}); restarting it, the entries stay as they are"
+            health.set(
+                Reason.OPERATOR,
+                f"kopf's operator stopped ({cause}); restarting it, the entries stay as they are",
             )
             log.log(  # once per episode; each retry in the debug log
                 logging.ERROR if failures == 1 else logging.DEBUG,
@@ -101,7 +101,7 @@ async def operate(
             if stop_flag.is_set():
                 return
             streams.restarted()  # not ready until the new operator's watches are answered
-            health.blockers.pop(OPERATOR_BLOCKER, None)
+            health.clear(Reason.OPERATOR)
             log.debug("starting kopf's operator again")
         finally:
             relay.cancel()

@@ -1,7 +1,11 @@
 """Sources: which Kubernetes resources give hostnames and addresses, and how one object becomes a Snapshot.
 
-Selected like external-dns' --source: ingress (default), service, gateway-httproute, gateway-grpcroute,
-gateway-tlsroute. Pure: no kopf, no I/O; the handlers feed plain object mappings in.
+Selected like external-dns' --source. Each source is one declaration at the end of this module: the resources
+it watches (API group, version, plural, kind), the reader that turns one of their objects into a Snapshot,
+and so its RBAC rules (rules_for). The rest of the controller knows a resource by its ResourceId (group and
+plural), never by its kind. The chart's RBAC rules and its values schema's list of sources are checked
+against these declarations (tests/chart/test_chart_sources.py). Pure: no kopf, no I/O; the handlers feed
+plain object mappings in.
 
 Annotations (on any source object):
   k8s-hosts-controller.io/ignore: "true"            leave the object out
@@ -12,57 +16,91 @@ Annotations (on any source object):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from controller.cluster import gatewayapi
 from controller.engine.printable import printable
-from controller.model import Snapshot
+from controller.model import ResourceId, Snapshot
 
 ANNOTATION_PREFIX = "k8s-hosts-controller.io/"
 IGNORE = ANNOTATION_PREFIX + "ignore"
 TARGET = ANNOTATION_PREFIX + "target"
 HOSTNAMES = ANNOTATION_PREFIX + "hostnames"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+READ_VERBS = ("get", "list", "watch")  # all the controller does with a source's resources
 
 
 @dataclass(frozen=True)
 class Resource:
-    group: str
+    """One watched API resource: where the API serves it, and how one of its objects is read."""
+
+    group: str  # "" for the core group
     version: str
     plural: str
     kind: str
-    namespaced: bool = True
+    read: Callable[[Resource, Mapping], Snapshot] = field(compare=False, repr=False)
+    namespaced: bool = True  # False: watched once, cluster-wide, and granted by a ClusterRole
+    verbs: tuple[str, ...] = READ_VERBS  # what the controller does with its objects (its RBAC rule)
+
+    @cached_property
+    def id(self) -> ResourceId:  # one instance, shared by all the resource's Snapshots
+        return ResourceId(self.group, self.plural)
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
 
-INGRESS = Resource("networking.k8s.io", "v1", "ingresses", "Ingress")
-SERVICE = Resource("", "v1", "services", "Service")
-GATEWAY = Resource(GATEWAY_GROUP, "v1", "gateways", "Gateway")
-HTTPROUTE = Resource(GATEWAY_GROUP, "v1", "httproutes", "HTTPRoute")
-GRPCROUTE = Resource(GATEWAY_GROUP, "v1", "grpcroutes", "GRPCRoute")
-TLSROUTE = Resource(GATEWAY_GROUP, "v1", "tlsroutes", "TLSRoute")
-# Lend routes listeners and labels (controller/sync/attach.py). ListenerSets are watched only where the
-# cluster serves their CRD (controller/cluster/discovery.py); Namespaces, for allowedRoutes selectors.
-LISTENERSET = Resource(GATEWAY_GROUP, "v1", "listenersets", "ListenerSet")
-NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+@dataclass(frozen=True)
+class Source:
+    """One --source value and the resources it watches: the first names hosts, the others lend addresses,
+    listeners or labels. ``optional``: watched only where the cluster serves them (controller/cluster/
+    discovery.py), granted all the same."""
 
-SOURCES: dict[str, tuple[Resource, ...]] = {
-    "ingress": (INGRESS,),
-    "service": (SERVICE,),
-    "gateway-httproute": (HTTPROUTE, GATEWAY, NAMESPACE),
-    "gateway-grpcroute": (GRPCROUTE, GATEWAY, NAMESPACE),
-    "gateway-tlsroute": (TLSROUTE, GATEWAY, NAMESPACE),
-}
-ROUTE_KINDS = frozenset({HTTPROUTE.kind, GRPCROUTE.kind, TLSROUTE.kind})
+    name: str
+    resources: tuple[Resource, ...]
+    optional: tuple[Resource, ...] = ()
 
 
 def resources_for(sources: Iterable[str]) -> tuple[Resource, ...]:
     """The resources to watch for the selected sources, each once (routes need their Gateways)."""
-    return tuple(dict.fromkeys(r for s in sources for r in SOURCES[s]))
+    return tuple(dict.fromkeys(r for s in sources for r in SOURCES[s].resources))
+
+
+def optional_for(sources: Iterable[str]) -> tuple[Resource, ...]:
+    """The resources the selected sources watch where the cluster serves them, each once."""
+    return tuple(dict.fromkeys(r for s in sources for r in SOURCES[s].optional))
+
+
+def _rules(resources: Iterable[Resource]) -> list[dict[str, list[str]]]:
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for resource in resources:
+        groups.setdefault((resource.group, resource.verbs), []).append(resource.plural)
+    return [
+        {"apiGroups": [g], "resources": plurals, "verbs": list(verbs)}
+        for (g, verbs), plurals in groups.items()
+    ]
+
+
+def _granted(sources: Iterable[str]) -> tuple[Resource, ...]:
+    sources = list(sources)
+    return (*resources_for(sources), *optional_for(sources))
+
+
+def rules_for(sources: Iterable[str]) -> list[dict[str, list[str]]]:
+    """The RBAC rules the selected sources need in the watched namespaces: the verbs on their namespaced
+    resources, optional ones included, a rule per API group (the chart's Role or ClusterRole renders the same
+    rules, Events aside)."""
+    return _rules(r for r in _granted(sources) if r.namespaced)
+
+
+def cluster_rules_for(sources: Iterable[str]) -> list[dict[str, list[str]]]:
+    """The RBAC rules on cluster-scoped resources the selected sources need (Namespaces' labels for
+    allowedRoutes selectors): a ClusterRole even when the controller watches some namespaces only (the
+    chart's clusterrole-namespaces.yaml)."""
+    return _rules(r for r in _granted(sources) if not r.namespaced)
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -124,38 +162,41 @@ def _base(resource: Resource, body: Mapping, hosts: Iterable[str]) -> Snapshot:
         uid=meta.get("uid", ""),
         created=meta.get("creationTimestamp") or "",
         hosts=tuple(dict.fromkeys((*hosts, *extra))),
+        resource=resource.id,
         kind=resource.kind,
         api_version=resource.api_version,
+        class_filtered=False,
         ignored=ignored,
         target=target or (),
         problems=problems,
     )
 
 
-def ingress_snapshot(body: Mapping) -> Snapshot:
+def ingress_snapshot(resource: Resource, body: Mapping) -> Snapshot:
+    """Names from spec.rules[].host, addresses from status.loadBalancer; --ingress-class applies."""
     spec = body.get("spec") or {}
     meta = body.get("metadata") or {}
     ips, names = _lb_status(((body.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
-    snap = _base(INGRESS, body, (r["host"] for r in spec.get("rules") or [] if r and r.get("host")))
+    snap = _base(resource, body, (r["host"] for r in spec.get("rules") or [] if r and r.get("host")))
     ingress_class = spec.get("ingressClassName") or (meta.get("annotations") or {}).get(
         "kubernetes.io/ingress.class"
     )
-    return replace(snap, ips=ips, lb_hostnames=names, ingress_class=ingress_class)
+    return replace(snap, ips=ips, lb_hostnames=names, ingress_class=ingress_class, class_filtered=True)
 
 
-def service_snapshot(body: Mapping) -> Snapshot:
+def service_snapshot(resource: Resource, body: Mapping) -> Snapshot:
     """Only LoadBalancer Services that name their hostnames in the annotation take part."""
     spec = body.get("spec") or {}
-    snap = _base(SERVICE, body, ())
+    snap = _base(resource, body, ())
     if spec.get("type") != "LoadBalancer":
         return replace(snap, hosts=(), problems=())
     ips, names = _lb_status(((body.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
     return replace(snap, ips=ips, lb_hostnames=names)
 
 
-def gateway_snapshot(body: Mapping) -> Snapshot:
+def gateway_snapshot(resource: Resource, body: Mapping) -> Snapshot:
     """A Gateway gives addresses (status.addresses) to the routes attached to it, no names of its own."""
-    snap = _base(GATEWAY, body, ())
+    snap = _base(resource, body, ())
     ips, names = [], []
     for address in (body.get("status") or {}).get("addresses") or []:
         kind, value = address.get("type") or "IPAddress", address.get("value") or ""
@@ -163,18 +204,28 @@ def gateway_snapshot(body: Mapping) -> Snapshot:
             ips.append(value)
         elif kind == "Hostname" and value:
             names.append(value)
-    listeners = gatewayapi.listeners(body.get("spec") or {})
-    return replace(snap, hosts=(), ips=tuple(ips), lb_hostnames=tuple(names), listeners=listeners)
+    listeners = gatewayapi.listeners(body.get("spec") or {}, ROUTE_KINDS, PROTOCOL_ROUTES)
+    return replace(
+        snap,
+        hosts=(),
+        ips=tuple(ips),
+        lb_hostnames=tuple(names),
+        listeners=listeners,
+        gateway=snap.ref,  # its listeners serve at its own addresses
+        lends=True,
+    )
 
 
-def listenerset_snapshot(body: Mapping) -> Snapshot:
-    """A ListenerSet lends its listeners to routes, at the addresses of the Gateway that accepted it."""
-    snap = _base(LISTENERSET, body, ())
-    listeners = gatewayapi.listeners(body.get("spec") or {})
-    return replace(snap, hosts=(), listeners=listeners, gateway=gatewayapi.listener_set_gateway(body))
+def listenerset_snapshot(resource: Resource, body: Mapping) -> Snapshot:
+    """A ListenerSet lends its listeners to routes, at the addresses of the Gateway that accepted it (none
+    until then)."""
+    snap = _base(resource, body, ())
+    gateway = gatewayapi.listener_set_gateway(body, PARENTS, GATEWAY.id)
+    listeners = gatewayapi.listeners(body.get("spec") or {}, ROUTE_KINDS, PROTOCOL_ROUTES)
+    return replace(snap, hosts=(), listeners=listeners, gateway=gateway, lends=True)
 
 
-def namespace_snapshot(body: Mapping) -> Snapshot:
+def namespace_snapshot(resource: Resource, body: Mapping) -> Snapshot:
     """A Namespace lends its labels to allowedRoutes selectors."""
     meta = body.get("metadata") or {}
     return Snapshot(
@@ -182,8 +233,11 @@ def namespace_snapshot(body: Mapping) -> Snapshot:
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
         created=meta.get("creationTimestamp") or "",
-        kind=NAMESPACE.kind,
-        api_version=NAMESPACE.api_version,
+        resource=resource.id,
+        kind=resource.kind,
+        api_version=resource.api_version,
+        class_filtered=False,
+        lends=True,
         labels=gatewayapi.labels(body),
     )
 
@@ -193,18 +247,50 @@ def route_snapshot(resource: Resource, body: Mapping) -> Snapshot:
     names (controller/cluster/gatewayapi.py); controller/sync/attach.py says which names each one serves."""
     hostnames = tuple((body.get("spec") or {}).get("hostnames") or ())
     snap = _base(resource, body, hostnames)
-    return replace(snap, parents=gatewayapi.accepted_parents(body), route_hosts=hostnames)
+    return replace(snap, parents=gatewayapi.accepted_parents(body, PARENTS), route_hosts=hostnames)
 
 
 def snapshot(resource: Resource, body: Mapping) -> Snapshot:
-    if resource == INGRESS:
-        return ingress_snapshot(body)
-    if resource == SERVICE:
-        return service_snapshot(body)
-    if resource == GATEWAY:
-        return gateway_snapshot(body)
-    if resource == LISTENERSET:
-        return listenerset_snapshot(body)
-    if resource == NAMESPACE:
-        return namespace_snapshot(body)
-    return route_snapshot(resource, body)
+    return resource.read(resource, body)
+
+
+# ---- the declarations: a new source is a Resource (if its resource is new) and a Source here -------------
+
+INGRESS = Resource("networking.k8s.io", "v1", "ingresses", "Ingress", ingress_snapshot)
+SERVICE = Resource("", "v1", "services", "Service", service_snapshot)
+GATEWAY = Resource(GATEWAY_GROUP, "v1", "gateways", "Gateway", gateway_snapshot)
+HTTPROUTE = Resource(GATEWAY_GROUP, "v1", "httproutes", "HTTPRoute", route_snapshot)
+GRPCROUTE = Resource(GATEWAY_GROUP, "v1", "grpcroutes", "GRPCRoute", route_snapshot)
+TLSROUTE = Resource(GATEWAY_GROUP, "v1", "tlsroutes", "TLSRoute", route_snapshot)
+# Lend routes listeners and labels (controller/sync/attach.py). ListenerSets are watched only where the
+# cluster serves their CRD; Namespaces (list and watch, cluster-wide) for allowedRoutes selectors.
+LISTENERSET = Resource(GATEWAY_GROUP, "v1", "listenersets", "ListenerSet", listenerset_snapshot)
+NAMESPACE = Resource(
+    "", "v1", "namespaces", "Namespace", namespace_snapshot, namespaced=False, verbs=("list", "watch")
+)
+
+SOURCES: dict[str, Source] = {
+    source.name: source
+    for source in (
+        Source("ingress", (INGRESS,)),
+        Source("service", (SERVICE,)),
+        Source("gateway-httproute", (HTTPROUTE, GATEWAY, NAMESPACE), (LISTENERSET,)),
+        Source("gateway-grpcroute", (GRPCROUTE, GATEWAY, NAMESPACE), (LISTENERSET,)),
+        Source("gateway-tlsroute", (TLSROUTE, GATEWAY, NAMESPACE), (LISTENERSET,)),
+    )
+}
+
+# What a route's parentRef (group, kind) may name, and a listener's allowedRoutes.kinds: translated to the
+# resources' identities where the API names a kind (controller/cluster/gatewayapi.py).
+PARENTS = {(r.group, r.kind): r.id for r in (GATEWAY, LISTENERSET)}
+ROUTE_KINDS = {(r.group, r.kind): r.id for r in (HTTPROUTE, GRPCROUTE, TLSROUTE)}
+# The routes a listener takes by its protocol when allowedRoutes.kinds is empty (the Gateway API's core
+# protocols: TCPRoute and UDPRoute are no source here, so such a listener takes none of ours); another
+# protocol is implementation-specific: left to the Gateway's own status.
+PROTOCOL_ROUTES: dict[str, tuple[ResourceId, ...]] = {
+    "HTTP": (HTTPROUTE.id, GRPCROUTE.id),
+    "HTTPS": (HTTPROUTE.id, GRPCROUTE.id),
+    "TLS": (TLSROUTE.id,),
+    "TCP": (),
+    "UDP": (),
+}

@@ -14,12 +14,13 @@ import logging
 from collections.abc import Iterable
 
 from controller.engine.printable import printable
-from controller.serve.metrics import Health
+from controller.model import ResourceId
+from controller.serve.health import Health, Reason
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
-# (resource plural, namespace or None for cluster-wide)
-Stream = tuple[str, str | None]
+# (resource, namespace or None for cluster-wide); messages name the resource by its plural
+Stream = tuple[ResourceId, str | None]
 
 
 def _where(namespace: str | None) -> str:
@@ -40,8 +41,10 @@ class StreamHealth:
         """A list or watch request is failing right now."""
         return bool(self._failing)
 
-    def failed(self, plural: str, namespace: str | None, verb: str, status: int | None, error: str) -> None:
-        stream = (plural, namespace)
+    def failed(
+        self, resource: ResourceId, namespace: str | None, verb: str, status: int | None, error: str
+    ) -> None:
+        stream, plural = (resource, namespace), resource.plural
         if status in (401, 403):
             reason = "unauthorized" if status == 401 else "forbidden"
             text = (
@@ -61,11 +64,11 @@ class StreamHealth:
         if first:
             log.error("%s", text if status not in (401, 403) else f"{text} (API: {printable(error, 300)})")
 
-    def answered(self, plural: str, namespace: str | None, verb: str) -> None:
-        stream = (plural, namespace)
+    def answered(self, resource: ResourceId, namespace: str | None, verb: str) -> None:
+        stream = (resource, namespace)
         if self._failing.get(stream, ("", ""))[0] == verb:
             del self._failing[stream]
-            log.info("the %s request for %s in %s works again", verb, plural, _where(namespace))
+            log.info("the %s request for %s in %s works again", verb, resource.plural, _where(namespace))
         if verb == "watch":
             self._watching.add(stream)
         self._update(stream)
@@ -77,11 +80,12 @@ class StreamHealth:
             self._update(stream)
 
     def _update(self, stream: Stream) -> None:
-        plural, namespace = stream
-        key = f"stream {plural} {namespace or '*'}"
+        resource, namespace = stream
+        subject = f"{resource} {namespace or '*'}"
         if stream in self._failing:
-            self.health.blockers[key] = self._failing[stream][1]
+            self.health.set(Reason.STREAM, self._failing[stream][1], subject)
         elif stream not in self._watching:
-            self.health.blockers[key] = f"the watch of {plural} in {_where(namespace)} is not established yet"
+            why = f"the watch of {resource.plural} in {_where(namespace)} is not established yet"
+            self.health.set(Reason.STREAM, why, subject)
         else:
-            self.health.blockers.pop(key, None)
+            self.health.clear(Reason.STREAM, subject)

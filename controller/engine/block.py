@@ -33,16 +33,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from controller.engine.entries import Entry, HostsFileError, InvalidEntryError
+from controller.engine.entries import Entry
+from controller.engine.errors import InvalidEntryError, InvalidMarkerError
 from controller.engine.record import ClusterRecord, record_written
 from controller.engine.record import parse_line as parse_record
 
 DEFAULT_MARKER = "TYK-K8S-HOSTS"
 MAX_MARKER_LEN = 200
-
-
-class InvalidMarkerError(HostsFileError, ValueError):
-    """A marker that would break the block format."""
 
 
 def validate_marker(marker: str) -> str:

@@ -12,14 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-
-class HostsFileError(Exception):
-    """Any failure of the hosts-file engine (entries, block, file). ``str(e)`` is one line with the remedy."""
-
-
-class InvalidEntryError(HostsFileError, ValueError):
-    """A hostname, address or owner that cannot be written to a hosts file."""
-
+from controller.engine.errors import InvalidEntryError
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _LABEL_CHARS = re.compile(r"[a-z0-9-]*\Z")

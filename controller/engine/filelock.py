@@ -14,17 +14,13 @@ import fcntl
 import os
 import time
 
-from controller.engine.entries import HostsFileError
+from controller.engine.errors import LockTimeout
 from controller.engine.printable import printable
 
 # How long a sync or a cleanup waits for the lock. A cooperating writer holds it for milliseconds (one write
 # and its read-back); a holder past this bound is reported and the attempt fails (the writer retries).
 LOCK_TIMEOUT = 5.0
 _FIRST_POLL, _MAX_POLL = 0.001, 0.05  # seconds between attempts: quick for a short wait, cheap for a long one
-
-
-class LockTimeout(HostsFileError):
-    """Another process held the hosts file's lock past the bound; nothing was written."""
 
 
 def lock_exclusive(fd: int, path: str, timeout: float = LOCK_TIMEOUT, deadline: float | None = None) -> None:

@@ -22,11 +22,12 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import StrEnum
 
+from controller.engine.bindmounts import BindMount, find_bind_mounts
 from controller.engine.block import (
     DEFAULT_MARKER,
     ParsedHosts,
@@ -36,7 +37,8 @@ from controller.engine.block import (
     splice,
     validate_marker,
 )
-from controller.engine.entries import Entry, HostsFileError
+from controller.engine.entries import Entry
+from controller.engine.errors import HostsFileError, HostsFileTooLarge
 from controller.engine.filelock import LOCK_TIMEOUT, lock_exclusive
 from controller.engine.record import ClusterRecord
 from controller.engine.safepath import describe, open_regular, resolve
@@ -75,10 +77,6 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 DEFAULT_MAX_SIZE = 64 << 20  # far above any real hosts file (a big ad-blocking list is a few MB)
-
-
-class HostsFileTooLarge(HostsFileError):
-    """The file is above the size bound: it is neither read nor written."""
 
 
 class _TooLarge(Exception):
@@ -158,6 +156,8 @@ class HostsFile:
             choices = ", ".join(m.value for m in WriteMode)
             raise HostsFileError(f"{self.path}: unknown write mode {mode!r}; use one of {choices}") from None
         self._rename_failed = False  # auto mode remembers that rename does not work for this file
+        # auto mode asks before each rename whether a container bind-mounts the file (engine/bindmounts.py)
+        self.find_bind_mounts: Callable[[str], list[BindMount]] = find_bind_mounts
         self.lock_timeout = LOCK_TIMEOUT  # past it, a sync or cleanup fails with LockTimeout (filelock.py)
         self.record: ClusterRecord | None = None  # written into the block: which cluster wrote it
 
@@ -353,6 +353,8 @@ class HostsFile:
             return WriteResult(False, None, 0, st.st_ino, st.st_nlink == 0)
         if len(new) > self.max_size:  # what we write must be readable again
             raise self.too_large(len(new), "with the new block would be", "raise")
+        if self.mode is WriteMode.AUTO and not self._rename_failed:
+            self._check_bind_mounts(target)
         try:
             if self.mode is WriteMode.INPLACE or (self.mode is WriteMode.AUTO and self._rename_failed):
                 return self._write_in_place(fd, disk, new)
@@ -374,6 +376,22 @@ class HostsFile:
                 return self._write_in_place(fd, disk, new)
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
+
+    def _check_bind_mounts(self, target: str) -> None:
+        """auto mode: a file bind-mounted into a container (a kind node) is written in place from now on, as
+        a rename would leave that mount on the old file: the container and this machine would part ways."""
+        mounts = self.find_bind_mounts(target)
+        if mounts:
+            first = mounts[0]
+            log.info(
+                "%s: bind-mounted elsewhere, e.g. into a kind node (process %d sees it at %s%s); writing in "
+                "place from now on, as a rename would leave that mount on the old file",
+                self.path,
+                first.pid,
+                first.mount_point,
+                f", and {len(mounts) - 1} more" if len(mounts) > 1 else "",
+            )
+            self._rename_failed = True
 
     def _write_by_rename(self, target: str, fd: int, st: os.stat_result, new: bytes) -> WriteResult:
         directory, name = os.path.split(target)

@@ -13,7 +13,7 @@ import errno
 import os
 import stat
 
-from controller.engine.entries import HostsFileError
+from controller.engine.errors import HostsFileError
 
 
 def describe(path: str, err: OSError, target: str | None = None) -> str:

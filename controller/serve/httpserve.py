@@ -2,12 +2,11 @@
 
 Serves a WSGI app (prometheus_client's and the health checks, controller/serve/metrics.py) from an asyncio
 loop of its own, in one daemon thread, so that the controller's event loop and its file writes never wait for
-a client, and a client never waits for them. A server with a thread per connection (wsgiref's) kept one
-thread forever for every connection that never finished its request headers; here a connection costs no
-thread, must be done (request in, response out) within REQUEST_TIMEOUT, and at most MAX_CONNECTIONS are
-open: the oldest one still sending its request makes room for a new one, so hundreds of idle sockets
-neither exhaust the process's file descriptors (which the hosts file needs) nor keep a scrape out
-(docs/architecture.md, decision 12). Requests are answered with "Connection: close". No kopf here.
+a client, and a client never waits for them. A connection costs no thread, must be done (request in,
+response out) within REQUEST_TIMEOUT, and at most MAX_CONNECTIONS are open: the oldest one still sending its
+request makes room for a new one, so hundreds of idle sockets neither exhaust the process's file descriptors
+(which the hosts file needs) nor keep a scrape out (docs/architecture.md, decision 12). Requests are answered
+with "Connection: close". No kopf here.
 """
 
 from __future__ import annotations
@@ -19,8 +18,17 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """``config.serve``: where /metrics, /healthz and /readyz are served ("0": nowhere)."""
+
+    bind_address: str = "127.0.0.1:8080"
+
 
 log = logging.getLogger(__name__)
 

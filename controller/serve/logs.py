@@ -7,6 +7,7 @@ import datetime
 import json
 import logging
 import sys
+from dataclasses import dataclass
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,7 +44,15 @@ class OneLineForLibraries(logging.Filter):
         return True
 
 
-def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
+@dataclass(frozen=True)
+class LogSettings:
+    """``config.log``: the log lines' format (text or json), and whether to log at debug level."""
+
+    format: str = "text"
+    verbose: bool = False
+
+
+def setup_logging(fmt: str = LogSettings.format, verbose: bool = LogSettings.verbose) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if not verbose:
         handler.addFilter(OneLineForLibraries())

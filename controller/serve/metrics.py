@@ -1,8 +1,8 @@
 """Prometheus metrics and the HTTP endpoint that serves them with /healthz and /readyz.
 
 /readyz is 200 only while the controller does its job: listing synced, watch streams working, the last
-write of the hosts file succeeded (docs/architecture.md, decision 12). The HTTP server itself, bounded in
-connections and time, is controller/serve/httpserve.py.
+write of the hosts file succeeded (docs/architecture.md, decision 12; controller/serve/health.py). The HTTP
+server itself, bounded in connections and time, is controller/serve/httpserve.py.
 """
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from __future__ import annotations
 import ipaddress
 import platform
 import re
-import time
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 
 from controller import __version__
-from controller.engine.entries import InvalidEntryError, validate_hostname
+from controller.engine.entries import validate_hostname
+from controller.engine.errors import InvalidEntryError
 from controller.model import REASONS
+from controller.serve.health import Health
 from controller.serve.httpserve import HttpServer
 
 PREFIX = "k8s_hosts_controller"
@@ -118,36 +119,6 @@ class Metrics:
             counts[reason] = counts.get(reason, 0) + 1
         for reason, count in counts.items():
             self.rejected_hosts.labels(reason).set(count)
-
-
-class Health:
-    """Liveness: the event loop beats. Readiness: the first complete listing has been synced (``ready``, set
-    by the writer) and nothing blocks it: ``blockers`` names what does (a watch stream that fails or is not
-    up yet, controller/cluster/streams.py; a listing hook that does not fire, controller/runner.py)."""
-
-    STALE_AFTER = 60.0
-
-    def __init__(self) -> None:
-        self.ready = False
-        self.blockers: dict[str, str] = {}
-        self._beat = time.monotonic()
-
-    @property
-    def serving(self) -> bool:
-        """What /readyz answers."""
-        return self.ready and not self.blockers
-
-    def why_not_ready(self) -> str:
-        if not self.ready and not self.blockers:
-            return "not ready: the first complete listing is not synced yet"
-        return "not ready: " + "; ".join(sorted(self.blockers.values()) or ["first listing not synced"])
-
-    def beat(self) -> None:
-        self._beat = time.monotonic()
-
-    @property
-    def alive(self) -> bool:
-        return time.monotonic() - self._beat < self.STALE_AFTER
 
 
 def parse_bind_address(value: str) -> tuple[str, int] | None:

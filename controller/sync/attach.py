@@ -21,22 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from controller.model import WILDCARD, Listener, ParentRef, Rejection, Selector, Snapshot
+from controller.model import WILDCARD, Listener, ObjectRef, Rejection, Selector, Snapshot
 
-GATEWAY_GROUP = "gateway.networking.k8s.io"
-GATEWAY, LISTENER_SET, NAMESPACE = "Gateway", "ListenerSet", "Namespace"
 EVERY_NAME = "*"  # what a route without hostnames on a listener without hostname serves
-# The route kinds a listener takes when its allowedRoutes.kinds is empty: by its protocol (the spec's core
-# protocols; an implementation-specific protocol is left to the Gateway's own status).
-PROTOCOL_KINDS: dict[str, frozenset[str]] = {
-    "HTTP": frozenset({"HTTPRoute", "GRPCRoute"}),
-    "HTTPS": frozenset({"HTTPRoute", "GRPCRoute"}),
-    "TLS": frozenset({"TLSRoute"}),
-    "TCP": frozenset({"TCPRoute"}),
-    "UDP": frozenset({"UDPRoute"}),
-}
-
-Key = tuple[str, str]  # (namespace, name)
 
 
 def normalise(host: str) -> str:
@@ -107,14 +94,10 @@ def allows(
             return False
     if listener.namespaces not in ("Same", "All", "Selector"):
         return False
-    group = route.api_version.rsplit("/", 1)[0] if "/" in route.api_version else ""
-    if listener.kinds:
-        return (group, route.kind) in listener.kinds
-    kinds = PROTOCOL_KINDS.get(listener.protocol.upper())
-    return kinds is None or route.kind in kinds
+    return listener.kinds is None or route.resource in listener.kinds
 
 
-def _listeners(ref: ParentRef, listeners: Iterable[Listener]) -> list[Listener]:
+def _listeners(ref: ObjectRef, listeners: Iterable[Listener]) -> list[Listener]:
     return [
         listener
         for listener in listeners
@@ -138,29 +121,25 @@ def _addressed(route: Snapshot, hosts: Iterable[str], gateways: list[Snapshot]) 
 
 def attach(
     route: Snapshot,
-    gateways: Mapping[Key, Snapshot],
-    listener_sets: Mapping[Key, Snapshot],
+    lenders: Mapping[ObjectRef, Snapshot],
     namespaces: Mapping[str, Mapping[str, str]],
 ) -> tuple[list[Snapshot], list[Rejection], list[str]]:
     """One route: a snapshot per set of Gateways serving some of its names, refusals of the wildcard results,
-    and notes on names served by several Gateways (for the log)."""
-    served: dict[str, set[Key]] = {}  # name -> Gateways with a listener that serves it
-    attached: set[Key] = set()
+    and notes on names served by several Gateways (for the log). ``lenders``: the Gateways and ListenerSets
+    by their ObjectRef (the resource tells one from the other)."""
+    served: dict[str, set[ObjectRef]] = {}  # name -> Gateways with a listener that serves it
+    attached: set[ObjectRef] = set()
     refused: dict[str, str] = {}
     for ref in route.parents:
-        if ref.kind == LISTENER_SET:
-            owner = listener_sets.get((ref.namespace, ref.name))
-            gateway_key = owner.gateway if owner else None
-        else:
-            owner = gateways.get((ref.namespace, ref.name))
-            gateway_key = (ref.namespace, ref.name)
-        if owner is None or gateway_key is None or gateway_key not in gateways:
+        owner = lenders.get(ref.whole)  # the Gateway or ListenerSet that has the listeners
+        gateway_key = owner.gateway if owner else None  # the Gateway whose addresses they serve at
+        if owner is None or gateway_key is None or gateway_key not in lenders:
             continue
         for listener in _listeners(ref, owner.listeners):
             if not allows(listener, route, owner.namespace, namespaces):
                 continue
             attached.add(gateway_key)
-            where = f"{ref.kind} {ref.namespace}/{ref.name} listener {listener.name!r}"
+            where = f"{owner.kind} {ref.namespace}/{ref.name} listener {listener.name!r}"
             for host in route.route_hosts or (None,):
                 name = intersect(host, listener.hostname)
                 if name is None:
@@ -178,17 +157,16 @@ def attach(
             served.setdefault(extra, set()).update(attached)
     if route.target:  # the target annotation replaces every Gateway's addresses: one snapshot
         return [replace(route, hosts=tuple(sorted(served)), parents=(), route_hosts=None)], rejections, []
-    groups: dict[frozenset[Key], list[str]] = {}
+    groups: dict[frozenset[ObjectRef], list[str]] = {}
     for name, keys in served.items():
         groups.setdefault(frozenset(keys), []).append(name)
     notes = [
-        f"{route.kind} {route.owner}: {', '.join(sorted(names))} served by "
-        f"{len(keys)} Gateways ({', '.join(sorted(f'{ns}/{n}' for ns, n in keys))}): written at all their "
-        "addresses"
+        f"{route.kind} {route.owner}: {', '.join(sorted(names))} served by {len(keys)} Gateways "
+        f"({', '.join(sorted(f'{k.namespace}/{k.name}' for k in keys))}): written at all their addresses"
         for keys, names in groups.items()
         if len(keys) > 1
     ]
-    snaps = [_addressed(route, names, [gateways[k] for k in sorted(keys)]) for keys, names in groups.items()]
+    snaps = [_addressed(route, names, [lenders[k] for k in sorted(keys)]) for keys, names in groups.items()]
     if not snaps:  # attached nowhere yet: its names wait, like those of an object without an address
         waiting = [h for h in route.hosts if normalise(h) not in refused and "*" not in h]
         snaps = [_addressed(route, waiting, [])]
@@ -208,23 +186,19 @@ def _wildcard_message(name: str, host: str | None, listener: Listener, where: st
 
 
 def expand(snapshots: Iterable[Snapshot]) -> tuple[list[Snapshot], list[Rejection], list[str]]:
-    """Every snapshot the planner turns into lines: routes split by the Gateways serving their names;
-    ListenerSets and Namespaces consumed (they lend listeners and labels); Gateways kept (the planner skips
-    them); anything else as it is."""
+    """Every snapshot the planner turns into lines: routes split by the Gateways serving their names; the
+    lenders (Gateways, ListenerSets, Namespaces) kept, for the planner skips them; anything else as it is."""
     snapshots = list(snapshots)
-    gateways = {(s.namespace, s.name): s for s in snapshots if s.kind == GATEWAY and not s.ignored}
-    listener_sets = {(s.namespace, s.name): s for s in snapshots if s.kind == LISTENER_SET and not s.ignored}
-    namespaces = {s.name: dict(s.labels) for s in snapshots if s.kind == NAMESPACE}
+    lenders = {s.ref: s for s in snapshots if s.lends and not s.ignored}
+    namespaces = {s.name: dict(s.labels) for s in snapshots if s.labels is not None}
     out: list[Snapshot] = []
     rejections: list[Rejection] = []
     notes: list[str] = []
     for snap in snapshots:
-        if snap.kind in (LISTENER_SET, NAMESPACE):
-            continue
         if snap.route_hosts is None or snap.ignored or snap.problems:
             out.append(snap)
             continue
-        routed, refused, said = attach(snap, gateways, listener_sets, namespaces)
+        routed, refused, said = attach(snap, lenders, namespaces)
         out.extend(routed)
         rejections.extend(refused)
         notes.extend(said)

@@ -24,19 +24,20 @@ import time
 from collections.abc import Sequence
 
 from controller.engine.block import parse, splice
-from controller.engine.entries import Entry, HostsFileError
+from controller.engine.entries import Entry
+from controller.engine.errors import HostsFileError
 from controller.engine.hostsfile import HostsFile
-from controller.serve.metrics import Health, Metrics
-from controller.sync.writer import WRITE_BLOCKER, Writer
+from controller.serve.health import Health, Reason
+from controller.serve.metrics import Metrics
+from controller.sync.writer import Writer
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 1.0  # seconds between two looks at the file's stat
 # How long the file must be quiet before a repair: the first time, then when the block is removed again
 # within REPEAT_WINDOW seconds of its last repair (another program keeps removing it: do not fight it).
 REPAIR_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 REPEAT_WINDOW = 60.0
-BLOCKER = "hosts file block"  # the key in Health.blockers
 MISSING = "the block is missing from the file, repairing"
 CHANGED = "the block in the file was changed by another program, repairing"
 
@@ -119,7 +120,7 @@ class BlockWatch:
         if found is None:
             if self.damage is not None:
                 log.info("the %s block is back in %s", self.hosts.marker, self.hosts.path)
-                self.health.blockers.pop(BLOCKER, None)
+                self.health.clear(Reason.BLOCK)
                 self._repaired_at = now
             self.damage = None
             return
@@ -135,14 +136,14 @@ class BlockWatch:
             log.warning("%s: %s in %gs, once the file is quiet%s", self.hosts.path, found, delay, again)
             self._delay = delay
         self.damage = found
-        self.health.blockers[BLOCKER] = found
+        self.health.set(Reason.BLOCK, found)
         # Every change of the file postpones the repair: another program may be in the middle of its edit.
         self._repair_at = now + self._delay
         self._asked = False
 
     def _repair(self) -> None:
         self._asked = True
-        if WRITE_BLOCKER in self.health.blockers:
+        if self.health.blocked_by(Reason.WRITE):
             return  # the writer is failing and retries on its own schedule: its next success repairs it
         self.metrics.block_repairs.inc()
         self.writer.wake()

@@ -1,8 +1,7 @@
 """Warning Events about refused hosts, summarised and posted off the write path. No kopf, no API client.
 
-One object can name thousands of hosts (a hostnames annotation holds 256 kB). Posting one Event per refused
-name, one after another inside the sync, let such an object hold every other change back for seconds and
-keep the controller not ready. So (docs/architecture.md, decision 11):
+One object can name thousands of hosts (a hostnames annotation holds 256 kB); its Events must never hold a
+sync back (docs/architecture.md, decision 11), so:
 - a ``Notice`` is one Event about one object and one refusal reason, with the names summarised and the
   message cut to ``MAX_MESSAGE`` characters;
 - the writer only offers notices to an ``EventQueue`` (bounded, never blocks, a newer notice about the
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from controller.engine.printable import printable
 from controller.model import Snapshot
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 1024  # characters of an Event message (events.k8s.io's limit for a note)
 NAMES_SHOWN = 5  # names spelled out in a summary; the rest are counted

@@ -26,7 +26,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from controller.engine.entries import Entry, InvalidEntryError, validate_address, validate_hostname
+from controller.engine.entries import Entry, validate_address, validate_hostname
+from controller.engine.errors import InvalidEntryError
 from controller.engine.printable import printable
 from controller.model import (
     CONFLICT,
@@ -41,12 +42,12 @@ from controller.model import (
     UNRESOLVABLE,
     WILDCARD,
     Rejection,
+    ResourceId,
     Snapshot,
 )
 from controller.sync.attach import expand
 from controller.sync.share import Bounds, within_bounds
 
-GATEWAY_KIND = "Gateway"
 MAX_HOSTS_PER_OBJECT = 256  # far above real Ingresses (a Gateway API route allows 16 hostnames)
 # One line per (address, name): 5,000 target addresses x 256 names made a million lines and held every other
 # object back for 51 s. A load balancer has a few addresses (a Gateway's status allows 16).
@@ -135,8 +136,8 @@ def lookups(snapshots: Iterable[Snapshot]) -> dict[str, str]:
     return wanted
 
 
-def _age(snap: Snapshot) -> tuple[str, str, str, str]:
-    return snap.created, snap.namespace, snap.name, snap.kind
+def _age(snap: Snapshot) -> tuple[str, str, str, str, ResourceId]:
+    return snap.created, snap.namespace, snap.name, snap.kind, snap.resource
 
 
 def _addresses(
@@ -211,15 +212,15 @@ def plan(
     pending_owners: list[str] = []
     claims: dict[str, tuple[tuple[str, ...], Snapshot]] = {}
     sharers: dict[str, list[Snapshot]] = {}  # younger objects claiming a name with the same addresses
-    considered: set[tuple[str, str, str, str]] = set()  # a route split by Gateways is one object
+    considered: set[tuple[ResourceId, str, str, str]] = set()  # a route split by Gateways is one object
 
     # Oldest first, so the first claim of a hostname is the winning one.
     for snap in sorted(snapshots, key=_age):
-        if snap.kind == GATEWAY_KIND or snap.ignored:
-            continue  # Gateways lend addresses to routes; they name no hosts themselves
-        if snap.kind == "Ingress" and not filters.allows_class(snap.ingress_class):
+        if snap.lends or snap.ignored:
+            continue  # Gateways, ListenerSets, Namespaces lend to routes; they name no hosts themselves
+        if snap.class_filtered and not filters.allows_class(snap.ingress_class):
             continue
-        considered.add((snap.kind, snap.namespace, snap.name, snap.uid))
+        considered.add((snap.resource, snap.namespace, snap.name, snap.uid))
         named = list(dict.fromkeys(h.strip().lower() for h in snap.hosts if h and h.strip()))
         hosts = sorted(named[:MAX_HOSTS_PER_OBJECT])
         if len(named) > MAX_HOSTS_PER_OBJECT:

@@ -21,8 +21,9 @@ import os
 import signal
 import subprocess
 import threading
+from dataclasses import dataclass
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 OUTPUT_TAIL = 2048  # bytes of output kept (the end says why a command failed)
 LOGGED_TAIL = 500  # characters of it in the log line
@@ -139,6 +140,14 @@ def _exit_of(proc: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> 
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class PostWriteSettings:
+    """``config.postwrite``: the command (None: none) and the bound of one run."""
+
+    command: str | None = None
+    timeout: float = 10
 
 
 class PostWriteCommand:

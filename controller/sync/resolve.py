@@ -28,6 +28,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 # Blocking: a name to its addresses, () when it does not exist; raises when there is no answer (a DNS
 # server that does not answer: glibc's EAI_AGAIN), which keeps the last good answer.
@@ -146,10 +147,21 @@ class Answers(dict[str, tuple[str, ...]]):
     pending: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class ResolveSettings:
+    """``config.resolve``: the bound of a load-balancer hostname's lookup (each sync may wait this long)."""
+
+    timeout: float = 2.0
+
+
 class Resolver:
+    @classmethod
+    def from_settings(cls, settings: ResolveSettings) -> Resolver:
+        return cls(settings.timeout)
+
     def __init__(
         self,
-        timeout: float = 2.0,
+        timeout: float = ResolveSettings.timeout,
         ttl: float = 60.0,
         negative_ttl: float = 10.0,
         *,

@@ -71,14 +71,15 @@ def within_bounds(
     (its names in sorted order, up to the first that does not fit); refusals (block-full) for the rest.
     Returns the kept claims and their bytes."""
     # Objects by their age key: hashing a whole Snapshot for every name would double a sync's planning time.
-    names: dict[tuple[str, str, str, str], list[tuple[str, int, int]]] = {}  # -> (host, lines, bytes)
-    owners: dict[tuple[str, str, str, str], Snapshot] = {}
+    # The uid last: two objects of one kind and name in different API groups are two objects.
+    names: dict[tuple[str, str, str, str, str], list[tuple[str, int, int]]] = {}  # -> (host, lines, bytes)
+    owners: dict[tuple[str, str, str, str, str], Snapshot] = {}
     total_lines = total_bytes = 0
     for host, (addresses, snap) in sorted(claims.items()):
         # block.py's line "ADDRESS HOSTNAME  # OWNER" and LF, counted without building 150,000 Entries
         # (all three are ASCII once validated; tests/unit/test_plan.py compares with the rendered block)
         size = sum(len(a) for a in addresses) + len(addresses) * (len(host) + len(snap.owner) + LINE_EXTRA)
-        key = (snap.created, snap.namespace, snap.name, snap.kind)
+        key = (snap.created, snap.namespace, snap.name, snap.kind, snap.uid)
         if key not in owners:
             owners[key], names[key] = snap, []
         names[key].append((host, len(addresses), size))

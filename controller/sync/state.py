@@ -16,11 +16,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from controller.model import Snapshot
+from controller.model import ResourceId, Snapshot
 
-# A namespace (None: cluster-wide), optionally qualified by the kind when several resources are watched:
-# ("Ingress", "tyk"), ("HTTPRoute", None).
-Scope = str | None | tuple[str, str | None]
+# A namespace (None: cluster-wide), optionally qualified by the resource when several are watched:
+# (ResourceId("networking.k8s.io", "ingresses"), "tyk"), (ResourceId(GATEWAY_GROUP, "httproutes"), None).
+# By resource, not kind: two resources of one kind in different API groups are listed apart.
+Scope = str | None | tuple[ResourceId, str | None]
 MAX_TOMBSTONES = 50_000
 
 
@@ -106,8 +107,8 @@ class ClusterState:
     @staticmethod
     def _in_scope(snap: Snapshot, scope: Scope) -> bool:
         if isinstance(scope, tuple):
-            kind, namespace = scope
-            return snap.kind == kind and (namespace is None or snap.namespace == namespace)
+            resource, namespace = scope
+            return snap.resource == resource and (namespace is None or snap.namespace == namespace)
         return scope is None or snap.namespace == scope
 
     def _forget(self, uid: str) -> None:

@@ -5,8 +5,8 @@ nothing before the first complete listing of every watched scope, and the engine
 file already holds the rendered content. This module is the timing (debounce, retries, periodic re-reads)
 and the sync itself; what is said about a sync is controller/sync/report.py, the post-write command
 controller/sync/postwrite.py (run in the background: a slow one never holds back the next write), the
---dry-run output controller/sync/dryrun.py. While the last attempt to write the file failed, /readyz says so
-and why (docs/architecture.md, decision 12). No kopf here.
+--dry-run output controller/sync/dryrun.py. It updates no metric and no readiness itself: the reporter does,
+from each sync's outcome. No kopf here.
 """
 
 from __future__ import annotations
@@ -15,26 +15,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 
-from controller.engine.entries import Entry, HostsFileError
-from controller.engine.filelock import LockTimeout
+from controller.engine.entries import Entry
+from controller.engine.errors import HostsFileError
 from controller.engine.hostsfile import HostsFile
-from controller.serve.metrics import Health, Metrics
+from controller.serve.health import Health
+from controller.serve.metrics import Metrics
 from controller.sync.dryrun import print_dry_run
-from controller.sync.options import WriterOptions
+from controller.sync.options import ModeSettings, SyncSettings
 from controller.sync.plan import Plan, lookups, plan
-from controller.sync.postwrite import PostWriteCommand
-from controller.sync.report import EventSink, Reporter
+from controller.sync.postwrite import PostWriteCommand, PostWriteSettings
+from controller.sync.report import EventSink, Reporter, Synced
 from controller.sync.resolve import Resolver
 from controller.sync.state import ClusterState
 
-log = logging.getLogger("k8s-hosts-controller")
+log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # --once and --dry-run give up on a file error after this many attempts (about 3 s): a CI job must not hang.
 ONE_SHOT_ATTEMPTS = 3
-WRITE_BLOCKER = "hosts file"  # the key of a failing write in Health.blockers
 
 
 class Writer:
@@ -43,27 +42,36 @@ class Writer:
         state: ClusterState,
         hosts: HostsFile,
         *,
-        options: WriterOptions,
         metrics: Metrics,
         health: Health,
+        settings: SyncSettings | None = None,
+        mode: ModeSettings | None = None,
+        postwrite: PostWriteSettings | None = None,
+        kinds: tuple[str, ...] = ("Ingress",),  # watched kinds, for the watched_objects metric
         resolver: Resolver | None = None,
         post_event: EventSink | None = None,
     ) -> None:
         self.state = state
         self.hosts = hosts
-        self.options = options
-        self.metrics = metrics
-        self.health = health
+        self.settings = settings or SyncSettings()
+        self.mode = mode or ModeSettings()
+        self.filters, self.bounds = self.settings.filters, self.settings.bounds
+        self.health = health  # read only: the reporter sets it
         self.resolver = resolver or Resolver()
-        self.report = Reporter(metrics, hosts.path, post_event)
-        metrics.block_max_lines.set(options.bounds.lines)
-        metrics.block_max_bytes.set(options.bounds.bytes)
+        self.report = Reporter(
+            metrics,
+            health,
+            hosts.path,
+            post_event,
+            kinds=kinds,
+            bounds=self.bounds,
+            lookup_timeout=self.resolver.timeout,
+        )
         self.done = asyncio.Event()  # set after the first sync in --once / --dry-run mode
         self.error: str | None = None  # why --once / --dry-run gave up (the exit code is 1 then)
+        postwrite = postwrite or PostWriteSettings()
         self.post_write = (
-            PostWriteCommand(options.post_write_command, options.post_write_timeout)
-            if options.post_write_command
-            else None
+            PostWriteCommand(postwrite.command, postwrite.timeout) if postwrite.command else None
         )
         self._wake = asyncio.Event()
         self._failures = 0
@@ -117,8 +125,8 @@ class Writer:
         if self._failures:
             return self._retry_delay()
         timers = []
-        if self.options.resync_interval > 0:
-            timers.append(self.options.resync_interval)
+        if self.settings.resync_interval > 0:
+            timers.append(self.settings.resync_interval)
         expiry = self.resolver.next_expiry
         if expiry is not None and any(s.lb_hostnames for s in self.state.snapshots()):
             timers.append(max(0.0, expiry - time.monotonic()))
@@ -128,18 +136,18 @@ class Writer:
         return RETRY_DELAYS[min(self._failures, len(RETRY_DELAYS)) - 1]
 
     async def _coalesce(self) -> bool:
-        """Wait until no change came for sync_delay (the burst is over: False), or until sync_max_delay has
+        """Wait until no change came for the sync delay (the burst is over: False), or until the max delay has
         passed (a stream that is still going: True, so the next change is coalesced too)."""
-        deadline = time.monotonic() + self.options.sync_max_delay
+        deadline = time.monotonic() + self.settings.max_delay
         while True:
-            remaining = min(self.options.sync_delay, deadline - time.monotonic())
+            remaining = min(self.settings.delay, deadline - time.monotonic())
             if remaining <= 0:
                 return True
             try:
                 async with asyncio.timeout(remaining):
                     await self._wake.wait()
             except TimeoutError:
-                return remaining < self.options.sync_delay
+                return remaining < self.settings.delay
             self._wake.clear()
 
     # ---- one sync ----------------------------------------------------------------------------------
@@ -150,9 +158,7 @@ class Writer:
         first_change = self.state.take_first_change()
         generation = self.state.generation
         snapshots = self.state.snapshots()
-        counts = Counter(s.kind for s in snapshots)
-        for kind in {*self.options.kinds, *counts}:
-            self.metrics.watched_objects.labels(kind).set(counts.get(kind, 0))
+        self.report.watching(snapshots)
         resolved = await self.resolver.resolve_all(lookups(snapshots))
         try:
             parsed = await asyncio.to_thread(self.hosts.parse)
@@ -161,10 +167,10 @@ class Writer:
                 defined_outside=parsed.outside_names,
                 resolved=resolved,
                 pending=resolved.pending,
-                filters=self.options.filters,
-                bounds=self.options.bounds,
+                filters=self.filters,
+                bounds=self.bounds,
             )
-            if self.options.dry_run:
+            if self.mode.dry_run:
                 print_dry_run(self.hosts, result_plan)
                 self.done.set()
                 return result_plan
@@ -174,14 +180,8 @@ class Writer:
             self._changed_while_writing = self.state.generation != generation
         except HostsFileError as err:
             self._failures += 1
-            self.metrics.writes.labels("error").inc()
-            self.metrics.write_failing.set(1)
-            if isinstance(err, LockTimeout):
-                self.metrics.lock_timeouts.inc()
-            # Not ready while the file cannot be written: the cluster is watched, but the names do not
-            # reach the file (docs/architecture.md, decision 12).
-            self.health.blockers[WRITE_BLOCKER] = f"the last write of the hosts file failed: {err}"
-            if (self.options.once or self.options.dry_run) and self._failures >= ONE_SHOT_ATTEMPTS:
+            self.report.failed(err)
+            if self.mode.one_shot and self._failures >= ONE_SHOT_ATTEMPTS:
                 self.error = str(err)
                 log.error("sync failed: %s (giving up after %d attempts)", err, self._failures)
                 self.done.set()
@@ -193,29 +193,11 @@ class Writer:
 
         self._failures = 0
         self.written = tuple(result_plan.entries)
-        self.metrics.write_failing.set(0)
-        self.health.blockers.pop(WRITE_BLOCKER, None)
-        now = time.monotonic()
-        self.metrics.writes.labels("written" if result.changed else "unchanged").inc()
-        self.metrics.sync_duration.observe(now - started)
-        if first_change is not None:
-            self.metrics.event_to_file.observe(now - first_change)
-        self.metrics.managed_entries.set(len(result_plan.entries))
-        self.metrics.block_bytes.set(result_plan.size)
-        self.metrics.last_sync.set(time.time())
-        self.report.changes(result_plan, result.changed, result.mode, parsed.managed)
-        self.report.lookups_pending(resolved.pending, resolved, self.resolver.timeout)
-        self.report.warn_about_mdns(result_plan)
         if result.changed and self.post_write is not None:
             self.post_write.request()  # in the background: the next change need not wait for it
-        self.report.rejections(result_plan.rejections, snapshots)  # Events are queued, not posted
-        self.report.notes(result_plan.notes)
-        if result.stale:
-            self.report.stale_file()
-        if not self.health.ready:
-            self.health.ready = True
-            self.metrics.ready.set(1)
-            self.report.initial_sync(result_plan, len(snapshots), result.changed)
-        if self.options.once:
+        self.report.synced(
+            Synced(result_plan, result, parsed.managed, snapshots, resolved, started, first_change)
+        )
+        if self.mode.once:
             self.done.set()
         return result_plan

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Drop-in for run-tyk-cp-dp.sh: replaces the "startHostsSync" of the Phase 3 plan.
+# Drop-in for run-tyk-cp-dp.sh (the Tyk deployment script): its "startHostsSync" step.
 #
 # Paste the function into run-tyk-cp-dp.sh (or `source` this file from it) and call it at the end of the
 # deployment, after the Ingresses exist:
@@ -9,7 +9,7 @@
 #   startHostsSync
 #
 # It uses what run-tyk-cp-dp.sh already defines: log, dp_namespace, CP_NAMESPACE, NUM_DATA_PLANES.
-# Differences from the plan's version: the controller is started by scripts/hosts-sync.sh, which uses sudo only
+# Compared with starting the controller by hand (sudo, then `sleep 3`): the controller is started by scripts/hosts-sync.sh, which uses sudo only
 # when needed and keeps the kubeconfig through it, records the PID and a log file, and waits for the
 # controller's first complete sync (no `sleep 3`); a failure stops the deployment with the reason and the
 # last log lines instead of passing silently.

@@ -15,7 +15,7 @@
 #   }
 #   trap cleanup EXIT
 #
-# Compared with the plan's version: no fixed `sleep 5` (it waits for the first sync and, when
+# Compared with a hand-written version (start the controller, `sleep 5`, `|| true` on cleanup): no fixed `sleep 5` (it waits for the first sync and, when
 # HOSTS_SYNC_WAIT_FOR is set, for those hostnames), sudo only when needed and with the kubeconfig kept, and
 # cleanup reports failures (the controller not stopping, the block left behind) instead of `|| true`.
 # cleanup is safe to run twice, and when setup never ran.

@@ -22,10 +22,18 @@ go_build "$E2E_BIN" runc-wrapper "$E2E_TOOLS/runc-wrapper" .
 
 log "docker: starting dockerd (log: $E2E_DOCKERD_LOG)"
 mkdir -p "$E2E_CACHE"
-# setsid: dockerd outlives this script, in its own session, and is stopped by docker-down.sh.
-setsid dockerd \
-  --add-runtime "runc-wrapper=$E2E_BIN/runc-wrapper" --default-runtime runc-wrapper \
-  >"$E2E_DOCKERD_LOG" 2>&1 </dev/null &
+# setsid: dockerd outlives this script, in its own session, and is stopped by docker-down.sh. It must not
+# keep the caller's other open descriptors: a lock taken with flock(1) around a test run would stay held for
+# as long as the engine runs.
+(
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+  exec setsid dockerd \
+    --add-runtime "runc-wrapper=$E2E_BIN/runc-wrapper" --default-runtime runc-wrapper \
+    >"$E2E_DOCKERD_LOG" 2>&1 </dev/null
+) &
 echo $! >"$E2E_DOCKERD_PID"
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then

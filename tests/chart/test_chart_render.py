@@ -387,7 +387,8 @@ def test_scheduling_defaults(tmp_path):
         "type": "RollingUpdate",
         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
     }
-    assert container(docs)["image"] == f"k8s-hosts-controller:{__version__}"
+    # The released image by default; a local image is passed explicitly (scripts/hosts-sync.sh, the e2e).
+    assert container(docs)["image"] == f"ghcr.io/tyktechnologies/k8s-hosts-controller:{__version__}"
     assert container(docs)["imagePullPolicy"] == "IfNotPresent"
 
 

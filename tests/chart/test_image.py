@@ -31,8 +31,12 @@ def test_dockerfile_shape():
     assert len(re.findall(r"^FROM ", text, re.M)) == 2, "multi-stage"
     assert "pip wheel --no-cache-dir" in text
     assert "--no-index" in text, "the final stage installs only the built wheels"
-    for label in ("title", "description", "version", "licenses", "source"):
+    for label in ("title", "description", "version", "revision", "licenses", "source", "base.digest"):
         assert f"org.opencontainers.image.{label}=" in text
+    for arg in ("VERSION", "REVISION", "SOURCE", "BASE_DIGEST"):  # set by scripts/release.sh
+        assert re.search(rf"^ARG {arg}=", text, re.M), f"ARG {arg}"
+    # The build fails when the installed CLI's --version is not VERSION (the image's own --version).
+    assert 'test "$(k8s-hosts-controller --version)" = "k8s-hosts-controller ${VERSION}"' in text
 
 
 def test_dockerfile_builds_without_a_registry_for_the_frontend():

@@ -132,7 +132,9 @@ def overlay_config(hosts_file: Path, local_images: bool) -> dict:
     - the extraMounts hostPath /etc/hosts swapped for the stand-in file (the test never touches /etc/hosts);
     - with the locally built node image: no default CNI (kindnetd is not built here; the node has a bridge
       CNI config) and etcd's image tag (the etcd version built here);
-    - on cgroup v1 machines: Kubernetes 1.35's kubelet refuses cgroup v1 unless failCgroupV1 is false.
+    - on cgroup v1 machines: Kubernetes 1.35's kubelet refuses cgroup v1 unless failCgroupV1 is false;
+    - kind's local-registry pattern: containerd reads per-registry hosts.toml files from
+      /etc/containerd/certs.d (the `oci_registry` fixture writes the one of the e2e's local registry).
     """
     config = yaml.safe_load(KIND_CONFIG.read_text())
     swapped = 0
@@ -142,6 +144,9 @@ def overlay_config(hosts_file: Path, local_images: bool) -> dict:
                 mount["hostPath"] = str(hosts_file)
                 swapped += 1
     assert swapped == 1, "kind-config.yaml mounts the host's /etc/hosts exactly once"
+    config.setdefault("containerdConfigPatches", []).append(
+        '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+    )
     patches = config.setdefault("kubeadmConfigPatches", [])
     if cgroup_v1():
         patches.append("kind: KubeletConfiguration\nfailCgroupV1: false\n")
@@ -265,3 +270,64 @@ def lb_pool(cluster: Tools):
     from tests.e2e import lb  # lb.py imports this module
 
     return lb.install(cluster)
+
+
+@dataclass
+class Registry:
+    """The local OCI registry: `host` is its name on this machine (localhost:PORT) and, through the hosts.toml
+    written on every node, for the nodes' containerd too."""
+
+    host: str
+    crane: str
+
+
+def kind_gateway() -> str:
+    """The IPv4 gateway of Docker's `kind` network: this machine, as the nodes reach it."""
+    proc = subprocess.run(
+        ["docker", "network", "inspect", "kind", "-f", "{{json .IPAM.Config}}"],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    return next(c["Gateway"] for c in json.loads(proc.stdout) if "." in c.get("Gateway", ""))
+
+
+@pytest.fixture(scope="session")
+def oci_registry(cluster: Tools) -> Iterator[Registry]:
+    """An in-memory OCI registry (go-containerregistry's, scripts/build-release-tools.sh) on a free port
+    of this machine, on loopback and on the kind network's gateway, and kind's documented local-registry
+    pattern: each node's containerd maps localhost:PORT to http://<the kind network's gateway>:PORT, so an
+    image named localhost:PORT/... is pulled from it."""
+    build = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "build-release-tools.sh")],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    tools_bin = Path(build.stdout.strip().splitlines()[-1])
+    port = free_port()
+    gateway = kind_gateway()
+    step(f"local OCI registry on 127.0.0.1:{port} and {gateway}:{port} (the kind network's gateway)")
+    proc = subprocess.Popen(
+        [str(tools_bin / "local-registry"), "-listen", f"127.0.0.1:{port},{gateway}:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        host = f"localhost:{port}"
+        hosts_toml = f'[host."http://{gateway}:{port}"]\n  capabilities = ["pull", "resolve"]\n'
+        nodes = cluster.run(
+            cluster.kind, "get", "nodes", "--name", os.environ.get("E2E_CLUSTER", "k8s-hosts-e2e")
+        )
+        for node in nodes.stdout.split():
+            directory = f"/etc/containerd/certs.d/{host}"
+            cluster.run("docker", "exec", node, "mkdir", "-p", directory)
+            cluster.run(
+                "docker", "exec", "-i", node, "cp", "/dev/stdin", f"{directory}/hosts.toml", input=hosts_toml
+            )
+        crane = str(tools_bin / "crane")
+        deadline = time.monotonic() + 30
+        while cluster.run(crane, "catalog", "--insecure", host, check=False, quiet=True).returncode != 0:
+            assert time.monotonic() < deadline, f"the registry on {host} does not answer"
+            time.sleep(0.5)
+        yield Registry(host=host, crane=crane)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -6,18 +6,16 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
+from controller.cluster.sources import GATEWAY, SOURCES
 from tests.helpers import eventually, managed
 
 pytestmark = pytest.mark.integration
 
-GROUP, VERSION = "gateway.networking.k8s.io", "v1"
+GROUP, VERSION = GATEWAY.group, GATEWAY.version
 NOW = "2026-01-01T00:00:00Z"
-ROUTES = {
-    "gateway-httproute": "httproutes",
-    "gateway-grpcroute": "grpcroutes",
-    "gateway-tlsroute": "tlsroutes",
-}
-KINDS = {"httproutes": "HTTPRoute", "grpcroutes": "GRPCRoute", "tlsroutes": "TLSRoute"}
+# Every declared source whose routes attach to Gateways: a new route source is tested here as it is declared.
+ROUTES = {name: s.resources[0].plural for name, s in SOURCES.items() if GATEWAY in s.resources[1:]}
+KINDS = {s.resources[0].plural: s.resources[0].kind for s in SOURCES.values()}
 
 
 class Gateways:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from controller import wait
+from controller.durations import parse_duration
+
 REPO = Path(__file__).resolve().parents[2]
 HOSTS_SYNC = REPO / "scripts" / "hosts-sync.sh"
 CREATE_CLUSTER = REPO / "scripts" / "create-cluster.sh"
@@ -60,6 +63,9 @@ def test_hosts_sync_missing_controller_is_explained(tmp_path: Path):
     )
     assert result.returncode == 1
     assert "not found" in result.stderr and "pip install" in result.stderr
+    # the package is not published: the way to install it is from this checkout, into a venv
+    assert "pip install k8s-hosts-controller" not in result.stderr
+    assert f"pip install {REPO}" in result.stderr and "HOSTS_SYNC_BIN=" in result.stderr
 
 
 def test_hosts_sync_status_not_running(tmp_path: Path):
@@ -131,6 +137,11 @@ while [[ "${{1:-}}" == --kubeconfig || "${{1:-}}" == --context || "${{1:-}}" == 
   shift 2
 done
 if [[ "{name} $1" == "helm status" ]]; then exit "${{FAKE_HELM_STATUS:-0}}"; fi
+# The block is the real controller's to read: its `status` runs from the checkout.
+if [[ "{name} $1" == "k8s-hosts-controller status" ]]; then
+  shift
+  PYTHONPATH="$FAKE_REPO" exec python3 -m controller status "$@"
+fi
 if [[ "{name} $*" == "kubectl -n "*" get ds "* ]]; then echo "k8s-hosts-controller 1/1"; fi
 if [[ "{name} $*" == "kubectl config current-context" ]]; then echo "kind-fake"; fi
 if [[ "{name} $*" == "kubectl config view --minify "* ]]; then printf 'https://127.0.0.1:41234'; fi
@@ -153,6 +164,7 @@ def fake_cluster_env(tmp_path: Path) -> dict[str, str]:
     return {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_LOG": str(tmp_path / "calls.log"),
+        "FAKE_REPO": str(REPO),
         "HOSTS_SYNC_MODE": "cluster",
         "HOSTS_SYNC_HOSTS_FILE": str(hosts),
         "HOSTS_SYNC_KUBECONFIG": str(kubeconfig),
@@ -223,6 +235,34 @@ def test_cluster_start_all_namespaces(fake_cluster_env: dict[str, str]):
     }
 
 
+# Values with what printf-built JSON or helm's --set would break: quotes, commas, '=', backslashes, spaces.
+ODD_VALUES = {
+    "HOSTS_SYNC_NAMESPACES": " tyk ,tyk-dp-1",
+    "HOSTS_SYNC_MARKER": 'MY\\tBLOCK "x",y=z',
+    "HOSTS_SYNC_NODE_HOSTS_PATH": "/mnt/a\"b,c=d\\e'f",
+    "HOSTS_SYNC_CLUSTER_NAME": 'kind-"x",y=z\\w',
+    "HOSTS_SYNC_CLUSTER_SERVER": 'https://127.0.0.1:6443/a"b',
+    "HOSTS_SYNC_IMAGE": 'reg.local:5000/my "img",a=b\\c:v1',
+}
+
+
+def test_cluster_start_passes_odd_values_as_they_are(fake_cluster_env: dict[str, str]):
+    import json
+
+    env = {**fake_cluster_env, **ODD_VALUES}
+    result = run(HOSTS_SYNC, "start", env=env)
+    assert result.returncode == 0, result.stderr
+    line = next(c for c in Path(env["FAKE_LOG"]).read_text().splitlines() if c.startswith("VALUES "))
+    assert json.loads(line[len("VALUES ") :]) == {
+        "allNamespaces": False,
+        "namespaces": ["tyk", "tyk-dp-1"],
+        "marker": 'MY\\tBLOCK "x",y=z',
+        "hostsFile": {"nodePath": "/mnt/a\"b,c=d\\e'f"},
+        "cluster": {"name": 'kind-"x",y=z\\w', "server": 'https://127.0.0.1:6443/a"b'},
+        "image": {"repository": 'reg.local:5000/my "img",a=b\\c', "tag": "v1"},
+    }
+
+
 def test_cluster_status_and_stop_when_not_installed(fake_cluster_env: dict[str, str]):
     env = {**fake_cluster_env, "FAKE_HELM_STATUS": "1"}
     status = run(HOSTS_SYNC, "status", env=env)
@@ -275,7 +315,17 @@ DURATIONS = [
     ("1h0m5s", 3605),
     ("09", 9),
     ("24h", 86400),
+    ("1h30m", 5400),
+    ("90s", 90),
+    ("500ms", "500ms"),
+    ("2m500ms", "120500ms"),
+    ("3000ms", 3),
 ]
+
+
+def tool_form(seconds: int | str) -> str:
+    """What the script passes to helm, kubectl and `k8s-hosts-controller wait`: whole seconds, else ms."""
+    return f"{seconds}s" if isinstance(seconds, int) else seconds
 
 
 @pytest.mark.parametrize(("text", "seconds"), DURATIONS)
@@ -288,7 +338,7 @@ def test_timeout_reaches_every_tool_in_one_form(fake_controller_env: dict[str, s
     ready = next(c for c in calls if c.startswith("kubectl ") and " wait pod " in c)
     waited = next(c for c in calls if c.startswith("k8s-hosts-controller wait "))
     for call in (install, ready, waited):
-        assert f" --timeout {seconds}s" in call, call
+        assert f" --timeout {tool_form(seconds)} " in call + " ", call
     assert "--host a.test" in waited
 
 
@@ -300,11 +350,30 @@ def test_wait_timeout_option_takes_the_same_syntax(
         result = run(HOSTS_SYNC, "wait", *args, "a.test", env=fake_controller_env)
         assert result.returncode == 0, result.stderr
         assert "wait --hosts-file" in calls_of(fake_controller_env)[-1]
-        assert f" --timeout {seconds}s " in calls_of(fake_controller_env)[-1] + " "
+        assert f" --timeout {tool_form(seconds)} " in calls_of(fake_controller_env)[-1] + " "
+    # ... and means what the controller's own parser makes of the same text
+    assert wait.parse_duration(tool_form(seconds)) == pytest.approx(parse_duration(text))
 
 
 @pytest.mark.parametrize(
-    "text", ["0", "0s", "2x", "1.5m", "m", "30s2m", "-5", "1 m", "2ms", "25h", "86401", "1441m", "9" * 30]
+    "text",
+    [
+        "0",
+        "0s",
+        "0ms",
+        "2x",
+        "1.5m",
+        "m",
+        "30s2m",
+        "-5",
+        "1 m",
+        "ms",
+        "5ms2s",
+        "25h",
+        "86401",
+        "1441m",
+        "9" * 30,
+    ],
 )
 def test_bad_durations_are_refused_naming_the_setting(fake_controller_env: dict[str, str], text: str):
     result = run(HOSTS_SYNC, "status", env={**fake_controller_env, "HOSTS_SYNC_TIMEOUT": text})

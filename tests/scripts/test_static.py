@@ -88,3 +88,17 @@ def test_workflow_actions_pinned_by_major_version():
                 if uses:
                     ref = uses.split("@", 1)[1]
                     assert ref.startswith("v") and ref[1:].isdigit(), f"{path.name}: {uses} (pin @vN)"
+
+
+def test_hosts_sync_leaves_the_block_and_the_values_to_real_parsers():
+    """The block is read by the controller (`status --json`), the chart's values are encoded by python3's json
+    module: no grep or awk on the hosts file, no JSON built by hand. The helpers come from scripts/lib.sh, and
+    the verbs are dispatched once, from main."""
+    text = (REPO / "scripts" / "hosts-sync.sh").read_text()
+    code = [line for line in text.split("\nEOF\n", 1)[1].splitlines() if not line.lstrip().startswith("#")]
+    body = "\n".join(code)
+    assert "status --json" in text or '--json "$@"' in body
+    for word in ("awk", "grep", "BEGIN", "printf '{", "printf ', \""):
+        assert word not in body, word
+    assert 'source "$root/scripts/lib.sh"' in body
+    assert [line for line in code if line.strip()][-1] == 'main "$@"'

@@ -57,3 +57,31 @@ def test_the_names_are_settings(tmp_path: Path):
     assert result.returncode == 1, result
     assert "gw.test missing" in result.stderr and "toxi.test missing" in result.stderr
     assert "ERROR: gw.test / toxi.test not reachable by name" in result.stderr
+
+
+@pytest.mark.parametrize("timeout", ["1h30m", "1h"])
+def test_the_scripts_timeout_syntax_is_the_controllers(tmp_path: Path, timeout: str):
+    """HOSTS_SYNC_TIMEOUT goes straight to `k8s-hosts-controller wait --timeout`: every form the script's help
+    allows is taken, so the wait runs on (names missing) instead of failing at once as "not reachable"."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    if CONTROLLER is None:
+        pytest.fail("k8s-hosts-controller not found: pip install -e .", pytrace=False)
+    script = f'set -euo pipefail; source "{DROP_IN}"; hostsSyncResilienceUrls'
+    env = {**os.environ, "HOSTS_SYNC_BIN": str(CONTROLLER), "HOSTS_SYNC_HOSTS_FILE": str(hosts)}
+    proc = subprocess.Popen(
+        ["bash", "-c", script],
+        env={**env, "HOSTS_SYNC_TIMEOUT": timeout},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        _, err = proc.communicate()
+        assert "duration" not in err, err
+        return
+    pytest.fail(f"the wait ended at once (exit {proc.returncode}): {err}")

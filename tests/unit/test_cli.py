@@ -240,24 +240,30 @@ def test_unwritable_hosts_file_via_a_real_subprocess(tmp_path):
 
 def test_defaults():
     c = parse_args(["--namespaces", "tyk"])
-    assert c.namespaces == ("tyk",)
-    assert not c.all_namespaces and not c.cleanup and not c.once and not c.dry_run and not c.verbose
-    assert c.hosts_file == Path("/etc/hosts")
-    assert c.marker == "TYK-K8S-HOSTS"
-    assert c.metrics_bind_address == "127.0.0.1:8080"
-    assert c.cleanup_on_exit is True
-    assert (c.sync_delay, c.sync_max_delay, c.resolve_timeout) == (0.1, 1.0, 2.0)
-    assert c.domain_filters == () and c.ingress_classes == ()
-    assert c.write_mode == "auto" and c.log_format == "text"
-    assert c.kubeconfig is None and c.context is None
-    assert c.sources == ("ingress",)
-    assert c.post_write_command is None
+    assert c.cluster.namespaces == ("tyk",)
+    assert (
+        not c.cluster.all_namespaces
+        and not c.mode.cleanup
+        and not c.mode.once
+        and not c.mode.dry_run
+        and not c.log.verbose
+    )
+    assert c.file.path == Path("/etc/hosts")
+    assert c.file.marker == "TYK-K8S-HOSTS"
+    assert c.serve.bind_address == "127.0.0.1:8080"
+    assert c.mode.cleanup_on_exit is True
+    assert (c.sync.delay, c.sync.max_delay, c.resolve.timeout) == (0.1, 1.0, 2.0)
+    assert c.sync.domain_filters == () and c.sync.ingress_classes == ()
+    assert c.file.write_mode == "auto" and c.log.format == "text"
+    assert c.cluster.kubeconfig is None and c.cluster.context is None
+    assert c.cluster.sources == ("ingress",)
+    assert c.postwrite.command is None
 
 
 def test_namespaces_comma_list_is_split_trimmed_and_deduplicated():
     c = parse_args(["--namespaces", " tyk , tyk-dp-1,,tyk "])
-    assert c.namespaces == ("tyk", "tyk-dp-1")
-    assert c.scope == "tyk,tyk-dp-1"
+    assert c.cluster.namespaces == ("tyk", "tyk-dp-1")
+    assert c.cluster.scope == "tyk,tyk-dp-1"
 
 
 def test_repeatable_and_comma_list_filters():
@@ -272,14 +278,14 @@ def test_repeatable_and_comma_list_filters():
             "nginx",
         ]
     )
-    assert c.domain_filters == ("local", "test", "example")
-    assert c.ingress_classes == ("nginx",)
-    assert c.scope == "all namespaces"
+    assert c.sync.domain_filters == ("local", "test", "example")
+    assert c.sync.ingress_classes == ("nginx",)
+    assert c.cluster.scope == "all namespaces"
 
 
 def test_sync_max_delay_is_at_least_sync_delay():
     c = parse_args(["--all-namespaces", "--sync-delay", "2", "--sync-max-delay", "0.5"])
-    assert c.sync_max_delay == 2.0
+    assert c.sync.max_delay == 2.0
 
 
 def test_env_fallbacks(monkeypatch, tmp_path):
@@ -305,17 +311,22 @@ def test_env_fallbacks(monkeypatch, tmp_path):
     for flag, value in values.items():
         monkeypatch.setenv(env_name(flag), value)
     c = parse_args([])
-    assert c.namespaces == ("tyk", "tyk-dp-1")
-    assert c.hosts_file == tmp_path / "h"
-    assert c.marker == "ENV-MARKER"
-    assert (c.kubeconfig, c.context) == ("/k/config", "ctx")
-    assert c.metrics_bind_address == "127.0.0.1:9100"
-    assert (c.sync_delay, c.sync_max_delay, c.resync_interval, c.resolve_timeout) == (0.25, 3.0, 0.0, 5.0)
-    assert c.domain_filters == ("local", "test")
-    assert c.ingress_classes == ("nginx",)
-    assert (c.write_mode, c.log_format) == ("inplace", "json")
-    assert c.sources == ("ingress", "gateway-httproute")
-    assert (c.post_write_command, c.post_write_timeout) == ("true", 3.0)
+    assert c.cluster.namespaces == ("tyk", "tyk-dp-1")
+    assert c.file.path == tmp_path / "h"
+    assert c.file.marker == "ENV-MARKER"
+    assert (c.cluster.kubeconfig, c.cluster.context) == ("/k/config", "ctx")
+    assert c.serve.bind_address == "127.0.0.1:9100"
+    assert (c.sync.delay, c.sync.max_delay, c.sync.resync_interval, c.resolve.timeout) == (
+        0.25,
+        3.0,
+        0.0,
+        5.0,
+    )
+    assert c.sync.domain_filters == ("local", "test")
+    assert c.sync.ingress_classes == ("nginx",)
+    assert (c.file.write_mode, c.log.format) == ("inplace", "json")
+    assert c.cluster.sources == ("ingress", "gateway-httproute")
+    assert (c.postwrite.command, c.postwrite.timeout) == ("true", 3.0)
 
 
 def test_env_name():
@@ -335,18 +346,18 @@ def test_env_booleans(monkeypatch, raw, expected):
     for flag in ("--verbose", "--no-cleanup-on-exit", "--dry-run"):
         monkeypatch.setenv(env_name(flag), raw)
     c = parse_args([])
-    assert c.verbose is expected
-    assert c.cleanup_on_exit is (not expected)
-    assert c.dry_run is expected
+    assert c.log.verbose is expected
+    assert c.mode.cleanup_on_exit is (not expected)
+    assert c.mode.dry_run is expected
 
 
 def test_env_all_namespaces_and_cleanup(monkeypatch):
     monkeypatch.setenv(env_name("--all-namespaces"), "yes")
     c = parse_args([])
-    assert c.all_namespaces and c.namespaces == ()
+    assert c.cluster.all_namespaces and c.cluster.namespaces == ()
     monkeypatch.delenv(env_name("--all-namespaces"))
     monkeypatch.setenv(env_name("--cleanup"), "1")
-    assert parse_args([]).cleanup  # no namespaces needed for --cleanup
+    assert parse_args([]).mode.cleanup  # no namespaces needed for --cleanup
 
 
 @pytest.mark.parametrize("flag", ["--verbose", "--once", "--all-namespaces", "--cleanup"])
@@ -403,14 +414,14 @@ def test_flags_win_over_env(monkeypatch, tmp_path):
             "0",
         ]
     )
-    assert c.namespaces == ("from-flag",)
-    assert c.marker == "FLAG"
-    assert c.hosts_file == tmp_path / "h"
-    assert c.sync_delay == 0.5
-    assert c.domain_filters == ("flag.local",)
-    assert c.ingress_classes == ("flag-class",)
-    assert c.verbose is True
-    assert c.metrics_bind_address == "0"
+    assert c.cluster.namespaces == ("from-flag",)
+    assert c.file.marker == "FLAG"
+    assert c.file.path == tmp_path / "h"
+    assert c.sync.delay == 0.5
+    assert c.sync.domain_filters == ("flag.local",)
+    assert c.sync.ingress_classes == ("flag-class",)
+    assert c.log.verbose is True
+    assert c.serve.bind_address == "0"
 
 
 # --------------------------------------------------------------------------------------------- version
@@ -489,10 +500,10 @@ def test_cleanup_of_a_directory_is_an_error_not_a_traceback(capsys, tmp_path):
 def test_the_command_line_namespaces_override_an_environment_all_namespaces(monkeypatch):
     monkeypatch.setenv(env_name("--all-namespaces"), "true")
     config = parse_args(["--namespaces", "tyk"])
-    assert config.namespaces == ("tyk",) and not config.all_namespaces
+    assert config.cluster.namespaces == ("tyk",) and not config.cluster.all_namespaces
     monkeypatch.setenv(env_name("--namespaces"), "from-env")
     config = parse_args(["--all-namespaces"])
-    assert config.all_namespaces and config.namespaces == ()
+    assert config.cluster.all_namespaces and config.cluster.namespaces == ()
 
 
 def test_help_shows_each_real_default_once_and_never_none(capsys):
@@ -522,12 +533,14 @@ def test_banner_does_not_promise_a_cleanup_that_once_and_dry_run_skip(flag, tmp_
 
 
 def test_owner_daemonset_from_the_flag_or_the_environment(monkeypatch):
-    assert parse_args(["--cleanup"]).owner_daemonset is None
-    assert parse_args(["--cleanup", "--owner-daemonset", "hs/hs-k8s.x"]).owner_daemonset == "hs/hs-k8s.x"
+    assert parse_args(["--cleanup"]).cluster.owner_daemonset is None
+    assert (
+        parse_args(["--cleanup", "--owner-daemonset", "hs/hs-k8s.x"]).cluster.owner_daemonset == "hs/hs-k8s.x"
+    )
     monkeypatch.setenv(env_name("--owner-daemonset"), "rel/ds")
-    assert parse_args(["--cleanup"]).owner_daemonset == "rel/ds"
+    assert parse_args(["--cleanup"]).cluster.owner_daemonset == "rel/ds"
     monkeypatch.setenv(env_name("--owner-daemonset"), "")  # a template's unset value
-    assert parse_args(["--cleanup"]).owner_daemonset is None
+    assert parse_args(["--cleanup"]).cluster.owner_daemonset is None
     monkeypatch.setenv(env_name("--owner-daemonset"), "no-slash")
     with pytest.raises(UsageError, match="K8S_HOSTS_CONTROLLER_OWNER_DAEMONSET"):
         parse_args(["--cleanup", "--owner-daemonset", "rel/ds"])

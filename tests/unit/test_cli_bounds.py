@@ -11,14 +11,14 @@ from controller.sync.plan import Bounds
 
 def test_defaults_are_the_planners():
     c = parse_args(["--namespaces", "tyk"])
-    assert Bounds(c.max_block_lines, c.max_block_bytes) == Bounds() == Bounds(10_000, 1 << 20)
+    assert Bounds(c.sync.max_block_lines, c.sync.max_block_bytes) == Bounds() == Bounds(10_000, 1 << 20)
 
 
 def test_flags_win_over_the_environment(monkeypatch):
     monkeypatch.setenv("K8S_HOSTS_CONTROLLER_MAX_BLOCK_LINES", "500")
     monkeypatch.setenv("K8S_HOSTS_CONTROLLER_MAX_BLOCK_BYTES", "65_536")
     c = parse_args(["--namespaces", "tyk", "--max-block-lines", "2000"])
-    assert (c.max_block_lines, c.max_block_bytes) == (2000, 65_536)
+    assert (c.sync.max_block_lines, c.sync.max_block_bytes) == (2000, 65_536)
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,8 @@ def test_each_duration_range_is_exactly_its_documented_span(capsys, flag):
     others = ["--sync-delay", "0"] if flag == "--sync-max-delay" else []  # max delay is at least the delay
     for value in EDGES[flag]:
         config = parse_args(["--namespaces", "a", *others, flag, value])
-        assert getattr(config, flag.lstrip("-").replace("-", "_")) == float(value)
+        path = next(spec.path for _, spec in settings() if spec.flag == flag)
+        assert config.get(path) == float(value)
     low, high = float(EDGES[flag][-2]), float(EDGES[flag][-1])
     for value in (low - 0.01, high + 0.01):
         assert_usage_error(capsys, ["--namespaces", "a", *others, flag, str(value)], flag)
@@ -124,7 +125,7 @@ def test_invalid_namespace_names_from_the_environment(capsys, monkeypatch, hosts
 
 
 def test_valid_namespace_names_are_accepted():
-    assert parse_args(["--namespaces", "tyk,tyk-dp-1,a,0abc," + "x" * 63]).namespaces[-1] == "x" * 63
+    assert parse_args(["--namespaces", "tyk,tyk-dp-1,a,0abc," + "x" * 63]).cluster.namespaces[-1] == "x" * 63
 
 
 @pytest.mark.parametrize("suffix", [".", "..", " . "])
@@ -145,11 +146,11 @@ def test_an_empty_hosts_file_in_the_environment_says_so(capsys, monkeypatch):
 
 def test_port_zero_means_any_free_port():
     config = parse_args(["--namespaces", "a", "--metrics-bind-address", "127.0.0.1:0"])
-    assert config.metrics_bind_address == "127.0.0.1:0"
+    assert config.serve.bind_address == "127.0.0.1:0"
 
 
 def test_metrics_default_to_loopback():
-    assert parse_args(["--namespaces", "a"]).metrics_bind_address == "127.0.0.1:8080"
+    assert parse_args(["--namespaces", "a"]).serve.bind_address == "127.0.0.1:8080"
 
 
 MALFORMED_KUBECONFIGS = {

@@ -151,6 +151,54 @@ def test_unit_tests_mirror_the_package():
     assert folders == set(SUBPACKAGES)
 
 
+def test_the_engines_errors_are_in_one_module():
+    """A caller learns what the engine raises from controller/engine/errors.py alone."""
+    family = {"HostsFileError"}
+    errors = ast.parse((PACKAGE / "engine" / "errors.py").read_text())
+    family |= {node.name for node in ast.walk(errors) if isinstance(node, ast.ClassDef)}
+    for path in PACKAGE.rglob("*.py"):
+        if path != PACKAGE / "engine" / "errors.py":
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ClassDef):
+                    assert not {ast.unparse(base) for base in node.bases} & family, (path.name, node.name)
+
+
+def test_every_module_logs_under_its_own_name():
+    """One scheme: ``logging.getLogger(__name__)``, so a log line names the module that wrote it
+    (``controller.sync.report``) and "controller" is the package's logger. Only the log set-up names others.
+    """
+    for module, path in modules().items():
+        if module == "serve.logs":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "getLogger":
+                assert [ast.unparse(arg) for arg in node.args] == ["__name__"], (module, ast.unparse(node))
+
+
+# Unit tests at the top of tests/unit that test no module of the top layer.
+NOT_A_TOP_MODULE = {
+    "test_layout.py": "the package's shape",
+    "test_bench_pairs.py": "bench/workload.py",
+    "test_version.py": "controller/__init__.py (__version__) and every artifact that carries it",
+    "test_docs_drift.py": "the docs (README.md, docs/, the chart values table) against the code",
+    "test_resilience_report.py": "tests/e2e/resilience_report.py",
+}
+
+
+def test_each_unit_test_sits_with_what_it_tests():
+    """tests/unit/sync/test_x.py imports controller.sync; a test at the top is named for a top module."""
+    unit = ROOT / "tests" / "unit"
+    top = {module for module in modules() if layer(module) in ("top", "model") and module != "controller"}
+    for path in unit.glob("*/test_*.py"):
+        folder = path.parent.name
+        names = imported(ast.parse(path.read_text()))
+        assert any(name.startswith(f"controller.{folder}.") for name in names), f"{folder}/{path.name}"
+    for path in unit.glob("test_*.py"):
+        stem = path.stem.removeprefix("test_")
+        named = any(stem == module or stem.startswith(f"{module}_") for module in top)
+        assert named or path.name in NOT_A_TOP_MODULE, f"{path.name}: move it next to what it tests"
+
+
 def test_big_modules_say_why_at_the_top():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()

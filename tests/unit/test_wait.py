@@ -55,6 +55,9 @@ def hosts(tmp_path: Path) -> Path:
         ("0", 0.0),
         (" 10s ", 10.0),
         ("2m500ms", 120.5),
+        ("1h", 3600.0),
+        ("1h30m", 5400.0),
+        ("90s", 90.0),
     ],
 )
 def test_parse_duration(text, seconds):
@@ -62,7 +65,7 @@ def test_parse_duration(text, seconds):
 
 
 @pytest.mark.parametrize(
-    "text", ["", " ", "s", "ms", "m", "1h", "-1", "1d", "abc", "1.2.3s", "2 m", "1sm", "m5"]
+    "text", ["", " ", "s", "ms", "m", "1h30", "-1", "nan", "1d", "abc", "1.2.3s", "2 m", "1sm", "m5"]
 )
 def test_parse_duration_errors(text):
     with pytest.raises(argparse.ArgumentTypeError, match="bad duration"):

@@ -12,11 +12,11 @@ import pytest
 from kopf._cogs.clients import errors
 
 from controller.cluster import listing
-from controller.cluster.apihealth import BLOCKER, UNANSWERED_AFTER, ApiHealth, describe
-from controller.serve.metrics import Health
+from controller.cluster.apihealth import UNANSWERED_AFTER, ApiHealth, describe
+from controller.serve.health import Health, Reason
 
 SERVER = "https://127.0.0.1:6443"
-LOGGER = "k8s-hosts-controller"
+LOGGER = "controller"
 
 
 class Clock:
@@ -79,12 +79,12 @@ def test_a_failure_is_logged_once_shown_on_readyz_and_cleared_by_an_answer(caplo
             clock.now += 1
     errors_logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors_logged) == 1 and "connection refused" in errors_logged[0], errors_logged
-    assert "connection refused" in health.blockers[BLOCKER] and not health.ready
+    assert "connection refused" in health.message(Reason.API_SERVER) and not health.ready
     assert "connection refused" in api.cause()
     with caplog.at_level(logging.INFO, logger=LOGGER):
         for request in (4, 104):
             api.ended(request, None)
-    assert api.cause() is None and BLOCKER not in health.blockers
+    assert api.cause() is None and not health.blocked_by(Reason.API_SERVER)
     assert "answers again" in caplog.records[-1].getMessage()
 
 
@@ -98,7 +98,7 @@ def test_a_request_without_an_answer_becomes_the_cause_after_a_while():
     clock.now += 2
     api.refresh()
     assert "no answer from the API server" in api.cause() and "[GET /api]" in api.cause()
-    assert "no answer" in health.blockers[BLOCKER]
+    assert "no answer" in health.message(Reason.API_SERVER)
     api.attempt_failed(1, TimeoutError())  # then the request times out: that is named
     assert "timed out" in api.cause()
 
@@ -111,7 +111,9 @@ def test_list_and_watch_failures_count_for_the_cause_but_are_shown_by_the_stream
         api.started(1, "GET", f"{SERVER}/apis/networking.k8s.io/v1/namespaces/a/ingresses", True)
         api.attempt_failed(1, forbidden)
     assert "403 Forbidden" in api.cause() and "cannot list resource ingresses" in api.cause()
-    assert BLOCKER not in health.blockers and not caplog.records  # controller/cluster/streams.py says it
+    assert (
+        not health.blocked_by(Reason.API_SERVER) and not caplog.records
+    )  # controller/cluster/streams.py says it
 
 
 def test_a_session_kopf_closed_to_log_in_again_is_not_a_server_failure():
@@ -205,12 +207,13 @@ def short_bounds(monkeypatch):
 
 
 def watchdog_parts():
+    from controller.cluster.sources import INGRESS
     from controller.cluster.streams import StreamHealth
     from controller.sync.state import ClusterState
 
     health = Health()
-    state = ClusterState([("Ingress", "ns")])
-    streams = StreamHealth(health, [("ingresses", "ns")])
+    state = ClusterState([(INGRESS.id, "ns")])
+    streams = StreamHealth(health, [(INGRESS.id, "ns")])
     api = ApiHealth(health, SERVER)
     return health, state, streams, api
 
@@ -233,7 +236,7 @@ def test_one_shot_gives_up_with_the_failing_request_as_the_cause(short_bounds):
 
     waited, cause = asyncio.run(scenario())
     assert "connection refused" in cause and waited >= 0.1
-    assert "listing hook" not in health.blockers
+    assert not health.blocked_by(Reason.LISTING_HOOK)
 
 
 def test_while_requests_fail_the_listing_hook_is_never_blamed(short_bounds):
@@ -250,7 +253,7 @@ def test_while_requests_fail_the_listing_hook_is_never_blamed(short_bounds):
         task.cancel()
 
     asyncio.run(scenario())
-    assert "listing hook" not in health.blockers
+    assert not health.blocked_by(Reason.LISTING_HOOK)
     assert "TLS handshake" in health.why_not_ready()
 
 
@@ -271,7 +274,7 @@ def test_while_requests_work_a_listing_that_never_comes_blames_the_hook(short_bo
 
     with caplog.at_level(logging.INFO, logger=LOGGER):
         result = asyncio.run(scenario())
-    assert "does not fire with this kopf version" in health.blockers["listing hook"]
+    assert "does not fire with this kopf version" in health.message(Reason.LISTING_HOOK)
     if one_shot:
         assert "listing hook" in result[1]
     else:
@@ -289,7 +292,7 @@ def test_without_verbose_kopf_and_asyncio_records_are_one_line_without_a_traceba
     except RuntimeError:
         exc_info = sys.exc_info()
     lines = []
-    for name in ("kopf._core.reactor.running", "asyncio", "k8s-hosts-controller"):
+    for name in ("kopf._core.reactor.running", "asyncio", "controller.cluster.apihealth"):
         record = logging.LogRecord(name, logging.ERROR, __file__, 1, "failed:\n%s", ("details",), exc_info)
         assert handler.filter(record)
         lines.append(handler.format(record))

@@ -50,8 +50,11 @@ GATEWAY_PATH = "/apis/gateway.networking.k8s.io/v1"
 
 def test_listener_sets_are_watched_where_discovery_lists_them(configuration, caplog):
     ANSWERS[GATEWAY_PATH] = (200, {"resources": [{"name": "gateways"}, {"name": "listenersets"}]})
-    resources = sources.resources_for(["gateway-httproute"])
-    assert discovery.with_optional(configuration, resources) == (*resources, sources.LISTENERSET)
+    resources, optional = (
+        sources.resources_for(["gateway-httproute"]),
+        sources.optional_for(["gateway-httproute"]),
+    )
+    assert discovery.with_optional(configuration, resources, optional) == (*resources, sources.LISTENERSET)
 
 
 @pytest.mark.parametrize(
@@ -60,9 +63,12 @@ def test_listener_sets_are_watched_where_discovery_lists_them(configuration, cap
 def test_no_listener_set_crd_is_no_error(configuration, caplog, answer):
     if answer:
         ANSWERS[GATEWAY_PATH] = answer
-    resources = sources.resources_for(["gateway-httproute"])
+    resources, optional = (
+        sources.resources_for(["gateway-httproute"]),
+        sources.optional_for(["gateway-httproute"]),
+    )
     with caplog.at_level(logging.INFO):
-        assert discovery.with_optional(configuration, resources) == resources
+        assert discovery.with_optional(configuration, resources, optional) == resources
     assert [r.levelno for r in caplog.records] == [logging.INFO]
 
 
@@ -77,7 +83,7 @@ def test_an_unanswered_discovery_is_a_warning_not_a_stall(caplog):
 def test_without_a_gateway_source_nothing_is_asked(caplog):
     configuration = client.Configuration()
     configuration.host = "http://127.0.0.1:9"
-    resources = sources.resources_for(["ingress"])
+    resources, optional = sources.resources_for(["ingress"]), sources.optional_for(["ingress"])
     with caplog.at_level(logging.INFO):
-        assert discovery.with_optional(configuration, resources) == resources
+        assert discovery.with_optional(configuration, resources, optional) == resources
     assert caplog.records == []

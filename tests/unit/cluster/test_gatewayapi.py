@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controller.cluster import sources
-from controller.model import Listener, ParentRef, Selector
+from controller.model import Listener, ObjectRef, Selector
 
 GROUP = "gateway.networking.k8s.io"
 
@@ -37,9 +37,9 @@ def test_listeners_keep_hostname_port_and_allowed_routes():
             ]
         },
     }
-    snap = sources.gateway_snapshot(body)
+    snap = sources.snapshot(sources.GATEWAY, body)
     assert snap.listeners == (
-        Listener("plain", port=80, protocol="HTTP"),
+        Listener("plain", port=80, protocol="HTTP", kinds=(sources.HTTPROUTE.id, sources.GRPCROUTE.id)),
         Listener(
             "picky",
             hostname="*.example.com",
@@ -47,9 +47,26 @@ def test_listeners_keep_hostname_port_and_allowed_routes():
             protocol="HTTPS",
             namespaces="Selector",
             selector=Selector((("team", "web"),), (("env", "In", ("prod",)),)),
-            kinds=((GROUP, "HTTPRoute"),),
+            kinds=(sources.HTTPROUTE.id,),
         ),
     )
+    assert snap.gateway == ObjectRef(sources.GATEWAY.id, "infra", "gw")  # its listeners, its addresses
+
+
+def test_listener_kinds_are_resources_of_ours_or_none():
+    """allowedRoutes.kinds and the protocol become the route resources a listener takes: a kind of no source
+    here takes none of ours; a protocol the spec does not define is left open."""
+
+    def kinds(listener: dict) -> tuple | None:
+        body = {"metadata": {"name": "gw", "namespace": "infra"}, "spec": {"listeners": [listener]}}
+        (only,) = sources.snapshot(sources.GATEWAY, body).listeners
+        return only.kinds
+
+    assert kinds({"name": "t", "protocol": "TLS"}) == (sources.TLSROUTE.id,)
+    assert kinds({"name": "t", "protocol": "TCP"}) == ()
+    assert kinds({"name": "x", "protocol": "example.com/custom"}) is None
+    other = {"kinds": [{"kind": "TCPRoute"}, {"group": "example.com", "kind": "HTTPRoute"}]}
+    assert kinds({"name": "h", "protocol": "HTTP", "allowedRoutes": other}) == ()
 
 
 def test_route_parents_carry_section_and_port_and_need_their_own_acceptance():
@@ -75,8 +92,8 @@ def test_route_parents_carry_section_and_port_and_need_their_own_acceptance():
     }
     snap = sources.route_snapshot(sources.HTTPROUTE, body)
     assert snap.parents == (
-        ParentRef("Gateway", "infra", "gw", section="http"),
-        ParentRef("ListenerSet", "apps", "team"),
+        ObjectRef(sources.GATEWAY.id, "infra", "gw", section="http"),
+        ObjectRef(sources.LISTENERSET.id, "apps", "team"),
     )
     assert snap.route_hosts == ("a.example.com",)
 
@@ -90,13 +107,17 @@ def test_a_listener_set_names_its_gateway_only_once_accepted():
         },
         "status": {"conditions": [{"type": "Accepted", "status": "True"}]},
     }
-    assert sources.listenerset_snapshot(body).gateway == ("apps", "gw")
+    assert sources.snapshot(sources.LISTENERSET, body).gateway == ObjectRef(sources.GATEWAY.id, "apps", "gw")
     body["status"]["conditions"][0]["status"] = "False"
-    assert sources.listenerset_snapshot(body).gateway is None
+    assert sources.snapshot(sources.LISTENERSET, body).gateway is None
+    body["status"]["conditions"][0]["status"] = "True"
+    body["spec"]["parentRef"] = {"group": "networking.istio.io", "kind": "Gateway", "name": "gw"}
+    assert sources.snapshot(sources.LISTENERSET, body).gateway is None  # not a Gateway API Gateway
 
 
 def test_a_namespace_lends_its_labels():
     body = {"metadata": {"name": "apps", "uid": "u", "labels": {"team": "web"}}}
     snap = sources.snapshot(sources.NAMESPACE, body)
     assert (snap.kind, snap.name, snap.labels) == ("Namespace", "apps", (("team", "web"),))
+    assert snap.lends and snap.resource == sources.NAMESPACE.id
     assert not sources.NAMESPACE.namespaced

@@ -54,3 +54,34 @@ def test_events_reach_kopf_without_managed_fields_and_last_applied(monkeypatch):
         assert "managedFields" not in meta
         assert meta["annotations"] == {"k8s-hosts-controller/ignore": "false"}
         assert snapshot(INGRESS, event["object"]) == expected_snapshot  # nothing we read is gone
+
+
+def test_a_listing_of_another_groups_resource_does_not_list_ours(monkeypatch):
+    """kopf's stream names its resource with its group: a listing of Istio's gateways (networking.istio.io)
+    is not a listing of the Gateway API's, though both are kind Gateway, plural gateways."""
+    from types import SimpleNamespace
+
+    from controller.cluster import handlers
+    from controller.cluster.sources import GATEWAY
+    from controller.sync.state import ClusterState
+
+    async def fake_watch(**_):
+        yield {"type": None, "object": {"metadata": {"uid": "uid-1"}}}
+        yield watching.Bookmark.LISTED
+
+    async def stream(group: str) -> None:
+        resource = SimpleNamespace(group=group, plural="gateways")
+        async for _ in listing._observed_infinite_watch(resource=resource, namespace="ns"):
+            pass
+
+    monkeypatch.setattr(listing, "_original_infinite_watch", fake_watch)
+    state = ClusterState([(GATEWAY.id, "ns")])
+    unobserve = handlers.observe_listings(state, [GATEWAY])
+    try:
+        asyncio.run(stream("networking.istio.io"))
+        assert not state.listed and state.unheard_scopes() == [(GATEWAY.id, "ns")]
+        asyncio.run(stream(GATEWAY.group))
+        assert not state.listed  # listed; its object is not processed yet
+        assert state.unheard_scopes() == []
+    finally:
+        unobserve()

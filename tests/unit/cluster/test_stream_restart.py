@@ -17,13 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kopf._cogs.clients import errors, watching
 
-from controller.cluster import apihealth, listing, operate
+from controller.cluster import listing, operate
 from controller.cluster.apihealth import UNANSWERED_AFTER, ApiHealth, BodyNotReceived, describe, explain
 from controller.cluster.streams import StreamHealth
-from controller.serve.metrics import Health
+from controller.model import ResourceId
+from controller.serve.health import Health, Reason
 
 SERVER = "https://127.0.0.1:6443"
 LIST_URL = f"{SERVER}/apis/networking.k8s.io/v1/namespaces/ns/ingresses?limit=500"
+INGRESSES = ResourceId("networking.k8s.io", "ingresses")
 
 
 class Clock:
@@ -64,7 +66,7 @@ def test_a_list_with_headers_and_no_body_is_named_as_such_not_as_answered():
     clock.now += UNANSWERED_AFTER
     api.refresh()
     assert "stopped sending the body of GET" in (api.cause() or "")
-    assert "stopped sending the body" in health.blockers[apihealth.BLOCKER]
+    assert "stopped sending the body" in health.message(Reason.API_SERVER)
     api.ended(1, None)
     assert api.cause() is None and not api.awaiting_collection()
 
@@ -144,7 +146,7 @@ def test_a_list_whose_body_fails_is_reported_as_a_stalled_body(monkeypatch):
         unobserve_requests()
     assert [e[1] for e in seen] == ["start", "headers", "end"]
     assert isinstance(seen[-1][5], BodyNotReceived)
-    assert streams[-1][:3] == ("ingresses", "ns", "list") and isinstance(streams[-1][3], BodyNotReceived)
+    assert streams[-1][:3] == (INGRESSES, "ns", "list") and isinstance(streams[-1][3], BodyNotReceived)
 
 
 # ---- the stream -------------------------------------------------------------------------------------------
@@ -163,13 +165,13 @@ def test_a_stream_that_raises_is_noted_and_started_again(monkeypatch):
         yield {"type": "ADDED", "object": {"metadata": {"uid": "late"}}}
 
     monkeypatch.setattr(listing, "_original_infinite_watch", fake_infinite_watch)
-    monkeypatch.setitem(listing._last_collection_request, ("ingresses", "ns"), ("watch", "get", LIST_URL))
+    monkeypatch.setitem(listing._last_collection_request, (INGRESSES, "ns"), ("watch", "get", LIST_URL))
     unobserve = listing.observe(lambda *event: listings.append(event[2]))
     unobserve_requests = listing.observe_requests(lambda *event: failures.append(event))
 
     async def consume() -> list:
         stream = listing._observed_infinite_watch(
-            resource=SimpleNamespace(plural="ingresses"), namespace="ns"
+            resource=SimpleNamespace(group="networking.k8s.io", plural="ingresses"), namespace="ns"
         )
         events = []
         async for event in stream:
@@ -187,8 +189,8 @@ def test_a_stream_that_raises_is_noted_and_started_again(monkeypatch):
     assert len(runs) == 2  # started again after the failure
     assert events[-1]["object"]["metadata"]["uid"] == "late"
     assert listings == ["start", "object", "complete", "start", "object", "complete"]
-    [(plural, namespace, verb, error)] = failures
-    assert (plural, namespace, verb) == ("ingresses", "ns", "watch")
+    [(resource, namespace, verb, error)] = failures
+    assert (resource, namespace, verb) == (INGRESSES, "ns", "watch")
     assert isinstance(error, watching.WatchingError)
 
 
@@ -221,8 +223,8 @@ def test_a_failed_operator_is_started_again_with_the_entries_kept(monkeypatch, c
     monkeypatch.setattr(operate, "OPERATOR_BACKOFFS", (0.0,))
     health = Health()
     api = ApiHealth(health, SERVER)
-    streams = StreamHealth(health, [("ingresses", "ns")])
-    streams.answered("ingresses", "ns", "watch")  # established before kopf failed
+    streams = StreamHealth(health, [(INGRESSES, "ns")])
+    streams.answered(INGRESSES, "ns", "watch")  # established before kopf failed
     starts, installs = [], []
 
     async def scenario() -> None:
@@ -240,13 +242,13 @@ def test_a_failed_operator_is_started_again_with_the_entries_kept(monkeypatch, c
         )
         while not ready.is_set():
             await asyncio.sleep(0.01)
-        assert not task.done() and operate.OPERATOR_BLOCKER not in health.blockers
+        assert not task.done() and not health.blocked_by(Reason.OPERATOR)
         assert "not established" in health.why_not_ready()  # until the new kopf's watch is answered
         stop.set()
         await asyncio.wait_for(task, 5)
         assert task.exception() is None
 
-    with caplog.at_level(logging.ERROR, logger="k8s-hosts-controller"):
+    with caplog.at_level(logging.ERROR, logger="controller"):
         asyncio.run(scenario())
     assert len(starts) == 2
     assert len(installs) >= 2  # ours again at once after the failure, and once the new kopf is ready

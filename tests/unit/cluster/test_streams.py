@@ -4,13 +4,20 @@ or watch of a scope (controller/cluster/listing.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
+from controller.cluster import handlers, listing
 from controller.cluster.listing import collection_request
+from controller.cluster.sources import GATEWAY
 from controller.cluster.streams import StreamHealth
-from controller.serve.metrics import Health
+from controller.model import ResourceId
+from controller.serve.health import Health
+
+INGRESSES = ResourceId("networking.k8s.io", "ingresses")
+SERVICES = ResourceId("", "services")
 
 
 @pytest.mark.parametrize(
@@ -19,10 +26,15 @@ from controller.serve.metrics import Health
         (
             "get",
             "/apis/networking.k8s.io/v1/namespaces/t/ingresses?watch=true&x=1",
-            ("ingresses", "t", "watch"),
+            (INGRESSES, "t", "watch"),
         ),
-        ("GET", "https://h:6443/apis/networking.k8s.io/v1/ingresses", ("ingresses", None, "list")),
-        ("get", "/api/v1/namespaces/t/services?limit=500", ("services", "t", "list")),
+        ("GET", "https://h:6443/apis/networking.k8s.io/v1/ingresses", (INGRESSES, None, "list")),
+        ("get", "/api/v1/namespaces/t/services?limit=500", (SERVICES, "t", "list")),
+        (  # the same plural in another group is another resource
+            "get",
+            "/apis/networking.istio.io/v1/namespaces/t/gateways",
+            (ResourceId("networking.istio.io", "gateways"), "t", "list"),
+        ),
         ("get", "/api/v1/namespaces/t/services/web", None),  # one object
         ("get", "/apis/networking.k8s.io/v1/namespaces/t/ingresses/web/status", None),
         ("post", "/api/v1/namespaces/t/events", None),
@@ -36,17 +48,17 @@ def test_collection_requests_are_recognised(method, url, expected):
 def test_not_ready_until_every_watch_is_up_and_while_one_fails(caplog):
     health = Health()
     health.ready = True  # the writer synced the first listing
-    streams = StreamHealth(health, [("ingresses", "a"), ("ingresses", "b")])
+    streams = StreamHealth(health, [(INGRESSES, "a"), (INGRESSES, "b")])
     assert not health.serving and "not established" in health.why_not_ready()
-    streams.answered("ingresses", "a", "list")
-    streams.answered("ingresses", "a", "watch")
+    streams.answered(INGRESSES, "a", "list")
+    streams.answered(INGRESSES, "a", "watch")
     assert not health.serving  # b is not watched yet
-    with caplog.at_level(logging.INFO, logger="k8s-hosts-controller"):
+    with caplog.at_level(logging.INFO, logger="controller"):
         for _ in range(5):  # kopf retries: one log line per episode
-            streams.failed("ingresses", "b", "watch", 403, 'cannot watch resource "ingresses"\nforged')
+            streams.failed(INGRESSES, "b", "watch", 403, 'cannot watch resource "ingresses"\nforged')
         assert not health.serving and streams.failing
         assert "cannot watch ingresses in namespace b (forbidden)" in health.why_not_ready()
-        streams.answered("ingresses", "b", "watch")
+        streams.answered(INGRESSES, "b", "watch")
     assert health.serving and not streams.failing
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "'watch' verb" in errors[0] and "\n" not in errors[0]
@@ -56,11 +68,60 @@ def test_not_ready_until_every_watch_is_up_and_while_one_fails(caplog):
 def test_a_failing_relist_blocks_until_it_is_answered():
     health = Health()
     health.ready = True
-    streams = StreamHealth(health, [("ingresses", None)])
-    streams.answered("ingresses", None, "list")
-    streams.answered("ingresses", None, "watch")
+    streams = StreamHealth(health, [(INGRESSES, None)])
+    streams.answered(INGRESSES, None, "list")
+    streams.answered(INGRESSES, None, "watch")
     assert health.serving
-    streams.failed("ingresses", None, "list", None, "Cannot connect to host")
+    streams.failed(INGRESSES, None, "list", None, "Cannot connect to host")
     assert not health.serving and "fails" in health.why_not_ready()
-    streams.answered("ingresses", None, "list")
+    streams.answered(INGRESSES, None, "list")
     assert health.serving
+
+
+def test_streams_of_one_plural_in_two_groups_are_two_streams():
+    """The Gateway API's gateways and Istio's: one failing must not be taken for the other, nor its answer."""
+    ours, istio = (
+        ResourceId("gateway.networking.k8s.io", "gateways"),
+        ResourceId("networking.istio.io", "gateways"),
+    )
+    health = Health()
+    health.ready = True
+    streams = StreamHealth(health, [(ours, "a"), (istio, "a")])
+    streams.answered(ours, "a", "watch")
+    assert not health.serving  # Istio's watch is not answered yet
+    streams.answered(istio, "a", "watch")
+    assert health.serving
+    streams.failed(istio, "a", "watch", 403, "forbidden")
+    streams.answered(ours, "a", "watch")  # ours works; Istio's still fails
+    assert not health.serving and streams.failing
+    streams.answered(istio, "a", "watch")
+    assert health.serving
+
+
+class Answered:
+    async def read(self) -> bytes:
+        return b"{}"
+
+
+def test_an_answer_for_another_groups_gateways_does_not_clear_ours(monkeypatch):
+    """The request hook names the resource with its group: an answered list of Istio's gateways
+    (networking.istio.io) says nothing about the Gateway API's gateways, whose list keeps failing."""
+    health = Health()
+    health.ready = True
+    streams = StreamHealth(health, [(GATEWAY.id, "a")])
+    streams.failed(GATEWAY.id, "a", "list", 403, "forbidden")
+
+    async def answer(method, url, *args, logger, **kwargs):
+        return Answered()
+
+    monkeypatch.setattr(listing, "_original_request", answer)
+    unobserve = handlers.observe_requests(streams, [GATEWAY], "https://h:6443")
+    try:
+        istio = "https://h:6443/apis/networking.istio.io/v1/namespaces/a/gateways?limit=500"
+        asyncio.run(listing._observed_request("get", istio, logger=logging.getLogger("x")))
+        assert not health.serving and "cannot list gateways in namespace a" in health.why_not_ready()
+        ours = "https://h:6443/apis/gateway.networking.k8s.io/v1/namespaces/a/gateways?limit=500"
+        asyncio.run(listing._observed_request("get", ours, logger=logging.getLogger("x")))
+        assert "cannot list gateways" not in health.why_not_ready()
+    finally:
+        unobserve()

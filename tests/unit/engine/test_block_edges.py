@@ -24,7 +24,8 @@ from controller.engine.block import (
     render_block,
     splice,
 )
-from controller.engine.entries import Entry, InvalidEntryError
+from controller.engine.entries import Entry
+from controller.engine.errors import InvalidEntryError
 from controller.engine.hostsfile import HostsFile
 
 M = DEFAULT_MARKER

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.engine.entries import Entry
-from controller.engine.filelock import LockTimeout
+from controller.engine.errors import LockTimeout
 from controller.engine.hostsfile import HostsFile
 from tests.helpers import NOBODY, LockHolder, managed
 

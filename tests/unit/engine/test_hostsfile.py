@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from controller.engine.block import (
     DEFAULT_MARKER,
-    InvalidMarkerError,
     begin_line,
     end_line,
     parse,
@@ -30,11 +29,10 @@ from controller.engine.block import (
 )
 from controller.engine.entries import (
     Entry,
-    HostsFileError,
-    InvalidEntryError,
     validate_address,
     validate_hostname,
 )
+from controller.engine.errors import HostsFileError, InvalidEntryError, InvalidMarkerError
 from controller.engine.hostsfile import HostsFile, WriteMode
 from tests.helpers import as_nobody
 
@@ -595,7 +593,8 @@ def test_error_permission_denied() -> None:
 BIND_SCRIPT = r"""
 import errno, json, os, subprocess, sys
 from controller.engine.block import render_block, DEFAULT_MARKER
-from controller.engine.entries import Entry, HostsFileError
+from controller.engine.entries import Entry
+from controller.engine.errors import HostsFileError
 from controller.engine.hostsfile import HostsFile
 d = sys.argv[1]
 src, dst, ro = (os.path.join(d, n) for n in ("host-hosts", "container-hosts", "ro-hosts"))

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from controller.engine.block import DEFAULT_MARKER, render_block, splice
-from controller.engine.entries import Entry, HostsFileError
+from controller.engine.entries import Entry
+from controller.engine.errors import HostsFileError
 from controller.engine.hostsfile import HostsFile
 
 E1 = Entry("chart-dash.local", "172.18.0.200", "tyk/dashboard-ingress")

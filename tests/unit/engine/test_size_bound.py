@@ -19,11 +19,12 @@ import pytest
 import controller.engine.hostsfile as hostsfile_module
 from controller.engine.block import DEFAULT_MARKER, splice
 from controller.engine.entries import Entry
-from controller.engine.hostsfile import DEFAULT_MAX_SIZE, HostsFile, HostsFileTooLarge
+from controller.engine.errors import HostsFileTooLarge
+from controller.engine.hostsfile import DEFAULT_MAX_SIZE, HostsFile
 from controller.engine.sizes import format_size, parse_size, size_flag
+from controller.serve.health import Reason
 from controller.sync.dryrun import print_dry_run
 from controller.sync.plan import Plan
-from controller.sync.writer import WRITE_BLOCKER
 from tests.unit.sync.test_writer import list_scope, make_rig, snap, until
 
 M = DEFAULT_MARKER
@@ -147,15 +148,15 @@ def test_the_writer_says_not_ready_with_the_reason(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         list_scope(rig.state, "ns", snap("app"))
-        await until(lambda: WRITE_BLOCKER in rig.health.blockers)
+        await until(lambda: rig.health.blocked_by(Reason.WRITE))
         assert rig.value("write_failing") == 1
         assert not rig.health.ready
-        reason = rig.health.blockers[WRITE_BLOCKER]
+        reason = rig.health.message(Reason.WRITE)
         assert "above the bound of 64 MiB" in reason and "--max-hosts-file-size" in reason, reason
         assert rig.count("error") >= 1
         os.truncate(path, len(USER))  # the file is back to normal: the next retry writes it
         await until(lambda: rig.health.ready, timeout=10)
-        assert rig.value("write_failing") == 0 and WRITE_BLOCKER not in rig.health.blockers
+        assert rig.value("write_failing") == 0 and not rig.health.blocked_by(Reason.WRITE)
 
     drive_with_task(rig, scenario)
     assert b"app.local" in path.read_bytes()

@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controller import __version__
 from controller.model import CONFLICT, REASONS, WILDCARD
-from controller.serve.metrics import Health, Metrics, parse_bind_address, serve
+from controller.serve.health import Health
+from controller.serve.metrics import Metrics, parse_bind_address, serve
 
 PREFIX = "k8s_hosts_controller_"
 

@@ -3,12 +3,14 @@ allowedRoutes, ListenerSets, and the planner's lines that follow from them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.cluster import sources
-from controller.model import WILDCARD, Listener, ParentRef, Selector, Snapshot
+from controller.model import WILDCARD, Listener, ObjectRef, Selector, Snapshot
 from controller.sync.attach import EVERY_NAME, intersect, selects
 from controller.sync.plan import plan
 
@@ -107,15 +109,23 @@ def gateway(name: str, ip: str, *listeners: Listener, ns: str = "infra", **kw) -
         f"uid-{name}",
         T0,
         ips=(ip,),
+        resource=sources.GATEWAY.id,
         kind="Gateway",
         api_version="gateway.networking.k8s.io/v1",
         listeners=listeners,
+        gateway=ObjectRef(sources.GATEWAY.id, ns, name),
+        lends=True,
+        class_filtered=False,
         **kw,
     )
 
 
 def route(
-    hosts: tuple[str, ...], *parents: ParentRef, ns: str = "apps", kind: str = "HTTPRoute", **kw
+    hosts: tuple[str, ...],
+    *parents: ObjectRef,
+    ns: str = "apps",
+    resource: sources.Resource = sources.HTTPROUTE,
+    **kw,
 ) -> Snapshot:
     return Snapshot(
         ns,
@@ -124,21 +134,41 @@ def route(
         T1,
         hosts=hosts,
         route_hosts=hosts,
-        kind=kind,
-        api_version="gateway.networking.k8s.io/v1",
+        resource=resource.id,
+        kind=resource.kind,
+        api_version=resource.api_version,
         parents=parents,
+        class_filtered=False,
         **kw,
     )
 
 
 def listener(name: str = "http", hostname: str | None = None, port: int = 80, **kw) -> Listener:
+    """A listener open to every namespace that takes the routes of its protocol (as the reader fills them)."""
+    protocol = kw.pop("protocol", "HTTP")
+    kinds = kw.pop("kinds", sources.PROTOCOL_ROUTES.get(protocol))
     return Listener(
-        name, hostname=hostname, port=port, protocol=kw.pop("protocol", "HTTP"), namespaces="All", **kw
+        name, hostname=hostname, port=port, protocol=protocol, namespaces="All", kinds=kinds, **kw
     )
 
 
-def gw(name: str, **kw) -> ParentRef:
-    return ParentRef("Gateway", "infra", name, **kw)
+def gw(name: str, **kw) -> ObjectRef:
+    return ObjectRef(sources.GATEWAY.id, "infra", name, **kw)
+
+
+def namespace(name: str, labels: tuple[tuple[str, str], ...]) -> Snapshot:
+    return Snapshot(
+        "",
+        name,
+        f"uid-{name}",
+        T0,
+        resource=sources.NAMESPACE.id,
+        kind="Namespace",
+        api_version="v1",
+        lends=True,
+        class_filtered=False,
+        labels=labels,
+    )
 
 
 def lines(p) -> set[tuple[str, str]]:
@@ -219,8 +249,7 @@ def test_allowed_routes_namespaces_same_all_selector():
             namespaces=namespaces,
             selector=selector,
         )
-        ns = Snapshot("", "apps", "uid-ns", T0, kind="Namespace", api_version="v1", labels=labels)
-        return lines(plan([gateway("gw", "1.2.3.4", listen), ns, route((), gw("gw"))]))
+        return lines(plan([gateway("gw", "1.2.3.4", listen), namespace("apps", labels), route((), gw("gw"))]))
 
     served = {("x.example.com", "1.2.3.4")}
     assert at("Same") == set()  # the route is in apps, the Gateway in infra
@@ -231,24 +260,31 @@ def test_allowed_routes_namespaces_same_all_selector():
     same = Listener("http", hostname="x.example.com", port=80, protocol="HTTP")
     assert (
         lines(
-            plan([gateway("gw", "1.2.3.4", same, ns="apps"), route((), ParentRef("Gateway", "apps", "gw"))])
+            plan(
+                [
+                    gateway("gw", "1.2.3.4", same, ns="apps"),
+                    route((), ObjectRef(sources.GATEWAY.id, "apps", "gw")),
+                ]
+            )
         )
         == served
     )
 
 
 def test_allowed_routes_kinds_and_protocol():
-    def at(listen: Listener, kind: str = "HTTPRoute") -> set:
-        return lines(plan([gateway("gw", "1.2.3.4", listen), route((), gw("gw"), kind=kind)]))
+    def at(listen: Listener, resource: sources.Resource = sources.HTTPROUTE) -> set:
+        return lines(plan([gateway("gw", "1.2.3.4", listen), route((), gw("gw"), resource=resource)]))
 
     served = {("x.example.com", "1.2.3.4")}
     assert at(listener(hostname="x.example.com")) == served
-    assert at(listener(hostname="x.example.com"), kind="GRPCRoute") == served
-    assert at(listener(hostname="x.example.com"), kind="TLSRoute") == set()  # HTTP takes no TLSRoute
-    assert at(listener(hostname="x.example.com", protocol="TLS"), kind="TLSRoute") == served
-    grpc_only = listener(hostname="x.example.com", kinds=(("gateway.networking.k8s.io", "GRPCRoute"),))
+    assert at(listener(hostname="x.example.com"), resource=sources.GRPCROUTE) == served
+    assert (
+        at(listener(hostname="x.example.com"), resource=sources.TLSROUTE) == set()
+    )  # HTTP takes no TLSRoute
+    assert at(listener(hostname="x.example.com", protocol="TLS"), resource=sources.TLSROUTE) == served
+    grpc_only = listener(hostname="x.example.com", kinds=(sources.GRPCROUTE.id,))
     assert at(grpc_only) == set()
-    assert at(grpc_only, kind="GRPCRoute") == served
+    assert at(grpc_only, resource=sources.GRPCROUTE) == served
 
 
 def test_a_listener_set_lends_its_listeners_at_its_gateways_addresses():
@@ -258,16 +294,19 @@ def test_a_listener_set_lends_its_listeners_at_its_gateways_addresses():
         "team",
         "uid-ls",
         T0,
+        resource=sources.LISTENERSET.id,
         kind="ListenerSet",
         api_version="gateway.networking.k8s.io/v1",
         listeners=(listener("shop", hostname="shop.example.com"),),
-        gateway=("infra", "gw"),
+        gateway=ObjectRef(sources.GATEWAY.id, "infra", "gw"),
+        lends=True,
+        class_filtered=False,
     )
-    ref = ParentRef("ListenerSet", "infra", "team")
+    ref = ObjectRef(sources.LISTENERSET.id, "infra", "team")
     p = plan([owner, extra, route((), ref)])
     assert lines(p) == {("shop.example.com", "1.2.3.4")}
     assert p.considered == 1  # the ListenerSet is no object of its own
-    not_accepted = Snapshot("infra", "team", "uid-ls", T0, kind="ListenerSet", listeners=extra.listeners)
+    not_accepted = replace(extra, gateway=None)
     assert plan([owner, not_accepted, route((), ref)]).entries == ()
 
 
@@ -279,9 +318,11 @@ def test_a_routes_annotation_names_go_to_every_gateway_it_attached_to():
         T1,
         hosts=("a.one.internal", "alias.local"),
         route_hosts=("a.one.internal",),
+        resource=sources.HTTPROUTE.id,
         kind="HTTPRoute",
         api_version="gateway.networking.k8s.io/v1",
         parents=(gw("one"), gw("two")),
+        class_filtered=False,
     )
     p = plan(
         [
@@ -313,7 +354,7 @@ def test_the_hostnames_annotation_takes_an_absolute_name(written, kept):
         "spec": {"rules": []},
         "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}},
     }
-    p = plan([sources.ingress_snapshot(body)])
+    p = plan([sources.snapshot(sources.INGRESS, body)])
     if kept:
         assert lines(p) == {(kept, "10.0.0.1")}
     else:

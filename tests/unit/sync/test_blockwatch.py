@@ -9,8 +9,9 @@ import logging
 import pytest
 
 from controller.engine.hostsfile import HostsFile
+from controller.serve.health import Reason
 from controller.sync import blockwatch
-from controller.sync.blockwatch import BLOCKER, CHANGED, MISSING, BlockWatch
+from controller.sync.blockwatch import CHANGED, MISSING, BlockWatch
 from tests.unit.sync.test_writer import USER, drive, list_scope, make_rig, snap, until
 
 POLL = 0.02
@@ -53,11 +54,11 @@ def test_a_removed_or_changed_block_is_reported_then_repaired(path, damage, reas
         watch = asyncio.create_task(watched(rig).run())
         try:
             await asyncio.sleep(3 * POLL)  # its first look: all is well
-            assert BLOCKER not in rig.health.blockers
+            assert not rig.health.blocked_by(Reason.BLOCK)
             damage(path)
-            await until(lambda: rig.health.blockers.get(BLOCKER) == reason)
+            await until(lambda: rig.health.message(Reason.BLOCK) == reason)
             assert not rig.health.serving and reason in rig.health.why_not_ready()
-            await until(lambda: BLOCKER not in rig.health.blockers)
+            await until(lambda: not rig.health.blocked_by(Reason.BLOCK))
             assert path.read_bytes() == written and rig.health.serving
             assert repairs(rig) == 1
         finally:
@@ -78,7 +79,7 @@ def test_lines_added_outside_the_block_are_left_alone(path):
             with path.open("ab") as f:
                 f.write(b"10.0.0.9 nexus.corp.example\n")  # `tee -a /etc/hosts`
             await asyncio.sleep(20 * POLL)
-            assert BLOCKER not in rig.health.blockers and repairs(rig) == 0
+            assert not rig.health.blocked_by(Reason.BLOCK) and repairs(rig) == 0
             assert rig.count("written") == written
         finally:
             watch.cancel()
@@ -88,7 +89,7 @@ def test_lines_added_outside_the_block_are_left_alone(path):
 
 def test_a_block_removed_again_soon_after_its_repair_waits_longer(path, caplog):
     rig = make_rig(path)
-    caplog.set_level(logging.WARNING, logger="k8s-hosts-controller")
+    caplog.set_level(logging.WARNING, logger="controller")
 
     async def scenario():
         list_scope(rig.state, "ns", snap("a"))
@@ -99,9 +100,9 @@ def test_a_block_removed_again_soon_after_its_repair_waits_longer(path, caplog):
             for round in range(3):
                 await asyncio.sleep(3 * POLL)
                 HostsFile(path).cleanup()
-                await until(lambda: BLOCKER in rig.health.blockers)
+                await until(lambda: rig.health.blocked_by(Reason.BLOCK))
                 assert watch._delay == blockwatch.REPAIR_DELAYS[round]  # the quiet time this repair asks for
-                await until(lambda: BLOCKER not in rig.health.blockers)
+                await until(lambda: not rig.health.blocked_by(Reason.BLOCK))
             assert repairs(rig) == 3
         finally:
             task.cancel()

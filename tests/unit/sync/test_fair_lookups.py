@@ -21,8 +21,9 @@ import pytest
 
 from controller.engine.hostsfile import HostsFile
 from controller.model import Snapshot
-from controller.serve.metrics import Health, Metrics
-from controller.sync.options import WriterOptions
+from controller.serve.health import Health
+from controller.serve.metrics import Metrics
+from controller.sync.options import SyncSettings
 from controller.sync.resolve import Resolver, system_lookup
 from controller.sync.state import ClusterState
 from controller.sync.writer import Writer
@@ -226,9 +227,13 @@ def sync_twice(path: Path, resolver: Resolver, *snaps: Snapshot, between=lambda:
     state.listing_complete("ns")
     for s in snaps:
         state.apply(None, s)
-    options = WriterOptions(resync_interval=0.0)
     writer = Writer(
-        state, HostsFile(path), options=options, metrics=Metrics(), health=Health(), resolver=resolver
+        state,
+        HostsFile(path),
+        settings=SyncSettings(resync_interval=0.0),
+        metrics=Metrics(),
+        health=Health(),
+        resolver=resolver,
     )
 
     async def scenario():
@@ -254,7 +259,7 @@ def test_an_unrelated_objects_name_is_written_beside_a_black_holed_object(
     greedy = lb_snap("many-lbs", "ns", ("greedy.test",), tuple(GREEDY))
     other = lb_snap("web", "ns", ("web.test",), ("web-lb.example",))
     hole.answers["web-lb.example"] = ("10.9.0.1",)
-    caplog.set_level(logging.INFO, logger="k8s-hosts-controller")
+    caplog.set_level(logging.INFO, logger="controller")
     sync_twice(path, Resolver(timeout=1.0, lookup=hole.lookup), greedy, other)
     assert names_in(path) == {"web.test": {"10.9.0.1"}}
     assert "lookup of load-balancer hostname lb0.blackhole.test still pending" in caplog.text
@@ -269,7 +274,7 @@ def test_a_name_whose_lookup_goes_unanswered_keeps_its_last_known_address_in_the
     path.write_text("127.0.0.1 localhost\n")
     web = lb_snap("web", "ns", ("web.test",), ("web-lb.example",))
     hole.answers["web-lb.example"] = ("10.9.0.1",)
-    caplog.set_level(logging.INFO, logger="k8s-hosts-controller")
+    caplog.set_level(logging.INFO, logger="controller")
     resolver = Resolver(timeout=0.5, ttl=0.0, lookup=hole.lookup)  # the second sync asks again
     seen = []
 

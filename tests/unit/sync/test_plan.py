@@ -25,7 +25,8 @@ from controller.model import (
     UNRESOLVABLE,
     WILDCARD,
     Listener,
-    ParentRef,
+    ObjectRef,
+    ResourceId,
     Snapshot,
 )
 from controller.sync.plan import (
@@ -432,8 +433,8 @@ def ingress(
 
 @pytest.fixture
 def to_snapshot():
-    """The Ingress builder of controller/cluster/sources.py."""
-    return sources.ingress_snapshot
+    """The Ingress reader of controller/cluster/sources.py."""
+    return lambda body: sources.snapshot(sources.INGRESS, body)
 
 
 def test_snapshot_class_from_spec_or_legacy_annotation_spec_wins(to_snapshot):
@@ -534,7 +535,7 @@ def test_target_annotation_replaces_status_addresses():
         status=lb({"ip": "10.0.0.1"}, {"hostname": "lb.example"}),
     )
     body["metadata"]["annotations"] = {sources.TARGET: " 192.168.1.5, FD00::5 "}
-    s = sources.ingress_snapshot(body)
+    s = sources.snapshot(sources.INGRESS, body)
     assert s.target == ("192.168.1.5", "fd00::5")
     p = plan([s])  # lb.example is not resolved, but the target wins so that does not matter
     assert lines(p) == [("192.168.1.5", "a.local", "default/web"), ("fd00::5", "a.local", "default/web")]
@@ -544,7 +545,7 @@ def test_target_annotation_replaces_status_addresses():
 def test_target_annotation_makes_an_object_without_status_writable():
     body = ingress(rules=[{"host": "a.local"}])
     body["metadata"]["annotations"] = {sources.TARGET: "10.7.7.7"}
-    p = plan([sources.ingress_snapshot(body)])
+    p = plan([sources.snapshot(sources.INGRESS, body)])
     assert lines(p) == [("10.7.7.7", "a.local", "default/web")]
     assert p.pending == ()
 
@@ -554,7 +555,7 @@ def test_ignore_annotation_leaves_the_object_out_even_in_conflicts():
     old["metadata"]["annotations"] = {sources.IGNORE: "True"}
     new = ingress("new", rules=[{"host": "a.local"}], status=lb({"ip": "10.0.0.2"}))
     new["metadata"]["creationTimestamp"] = T1
-    p = plan([sources.ingress_snapshot(old), sources.ingress_snapshot(new)])
+    p = plan([sources.snapshot(sources.INGRESS, old), sources.snapshot(sources.INGRESS, new)])
     assert lines(p) == [("10.0.0.2", "a.local", "default/new")]
     assert p.rejections == () and p.considered == 1
 
@@ -562,7 +563,7 @@ def test_ignore_annotation_leaves_the_object_out_even_in_conflicts():
 def test_hostnames_annotation_adds_names():
     body = ingress(rules=[{"host": "a.local"}], status=lb({"ip": "10.0.0.1"}))
     body["metadata"]["annotations"] = {sources.HOSTNAMES: "B.local, a.local,,c.local"}
-    p = plan([sources.ingress_snapshot(body)])
+    p = plan([sources.snapshot(sources.INGRESS, body)])
     assert [h for _, h, _ in lines(p)] == ["a.local", "b.local", "c.local"]
 
 
@@ -577,7 +578,7 @@ def test_hostnames_annotation_adds_names():
 def test_invalid_annotations_refuse_every_host_of_the_object(annotations):
     body = ingress(rules=[{"host": "a.local"}, {"host": "b.local"}], status=lb({"ip": "10.0.0.1"}))
     body["metadata"]["annotations"] = annotations
-    p = plan([sources.ingress_snapshot(body), snap("other", hosts=("o.local",))])
+    p = plan([sources.snapshot(sources.INGRESS, body), snap("other", hosts=("o.local",))])
     assert lines(p) == [("10.0.0.1", "o.local", "default/other")]
     assert refused(p) == {
         ("default/web", "a.local"): INVALID_ANNOTATION,
@@ -590,7 +591,7 @@ def test_invalid_annotations_refuse_every_host_of_the_object(annotations):
 def test_invalid_annotation_on_an_object_without_hosts_is_still_reported():
     body = ingress(rules=[], status=lb({"ip": "10.0.0.1"}))
     body["metadata"]["annotations"] = {sources.TARGET: "nope"}
-    p = plan([sources.ingress_snapshot(body)])
+    p = plan([sources.snapshot(sources.INGRESS, body)])
     assert [(r.owner, r.reason) for r in p.rejections] == [("default/web", INVALID_ANNOTATION)]
     assert p.entries == ()
 
@@ -601,6 +602,10 @@ ANY_NAMESPACE_LISTENER = {
     "protocol": "HTTP",
     "allowedRoutes": {"namespaces": {"from": "All"}},
 }
+
+
+def gateway_ref(ns: str, name: str) -> ObjectRef:
+    return ObjectRef(sources.GATEWAY.id, ns, name)
 
 
 def gateway(name="gw", ns="infra", addresses=(("IPAddress", "172.18.0.200"),)) -> dict:
@@ -635,15 +640,15 @@ def route(
 
 def test_route_takes_the_addresses_of_the_gateways_that_accepted_it():
     gws = [
-        sources.gateway_snapshot(gateway("gw", addresses=(("IPAddress", "172.18.0.200"),))),
-        sources.gateway_snapshot(gateway("gw6", addresses=(("IPAddress", "fd00::200"),))),
-        sources.gateway_snapshot(gateway("refused", addresses=(("IPAddress", "10.9.9.9"),))),
+        sources.snapshot(sources.GATEWAY, gateway("gw", addresses=(("IPAddress", "172.18.0.200"),))),
+        sources.snapshot(sources.GATEWAY, gateway("gw6", addresses=(("IPAddress", "fd00::200"),))),
+        sources.snapshot(sources.GATEWAY, gateway("refused", addresses=(("IPAddress", "10.9.9.9"),))),
     ]
     r = sources.route_snapshot(
         sources.HTTPROUTE,
         route(parents=(("infra", "gw", "True"), ("infra", "gw6", "True"), ("infra", "refused", "False"))),
     )
-    assert r.parents == (ParentRef("Gateway", "infra", "gw"), ParentRef("Gateway", "infra", "gw6"))
+    assert r.parents == (gateway_ref("infra", "gw"), gateway_ref("infra", "gw6"))
     p = plan([*gws, r])
     assert lines(p) == [("172.18.0.200", "r.local", "apps/r"), ("fd00::200", "r.local", "apps/r")]
     assert p.considered == 1  # Gateways lend addresses, they are not considered themselves
@@ -652,10 +657,10 @@ def test_route_takes_the_addresses_of_the_gateways_that_accepted_it():
 def test_route_whose_gateway_has_no_address_or_is_missing_is_pending():
     r = sources.route_snapshot(sources.HTTPROUTE, route())
     assert plan([r]).pending == ("apps/r",)
-    gw = sources.gateway_snapshot(gateway(addresses=()))
+    gw = sources.snapshot(sources.GATEWAY, gateway(addresses=()))
     assert plan([gw, r]).pending == ("apps/r",)
     not_accepted = sources.route_snapshot(sources.HTTPROUTE, route(parents=(("infra", "gw", "False"),)))
-    assert plan([sources.gateway_snapshot(gateway()), not_accepted]).pending == ("apps/r",)
+    assert plan([sources.snapshot(sources.GATEWAY, gateway()), not_accepted]).pending == ("apps/r",)
 
 
 def test_route_parent_namespace_defaults_to_the_routes_namespace():
@@ -663,20 +668,26 @@ def test_route_parent_namespace_defaults_to_the_routes_namespace():
     del body["spec"]["parentRefs"][0]["namespace"]
     del body["status"]["parents"][0]["parentRef"]["namespace"]
     r = sources.route_snapshot(sources.HTTPROUTE, body)
-    assert r.parents == (ParentRef("Gateway", "apps", "gw"),)
-    p = plan([sources.gateway_snapshot(gateway(ns="apps")), sources.gateway_snapshot(gateway(ns="infra")), r])
+    assert r.parents == (gateway_ref("apps", "gw"),)
+    p = plan(
+        [
+            sources.snapshot(sources.GATEWAY, gateway(ns="apps")),
+            sources.snapshot(sources.GATEWAY, gateway(ns="infra")),
+            r,
+        ]
+    )
     assert p.entries and all(e.owner == "apps/r" for e in p.entries)
 
 
 def test_route_with_a_hostname_gateway_address_uses_the_resolver():
-    gw = sources.gateway_snapshot(gateway(addresses=(("Hostname", "lb.example"),)))
+    gw = sources.snapshot(sources.GATEWAY, gateway(addresses=(("Hostname", "lb.example"),)))
     r = sources.route_snapshot(sources.GRPCROUTE, route())
     assert lines(plan([gw, r], resolved={"lb.example": ("10.3.3.3",)})) == [("10.3.3.3", "r.local", "apps/r")]
     assert refused(plan([gw, r])) == {("apps/r", "r.local"): UNRESOLVABLE}
 
 
 def test_route_and_ingress_conflict_by_age():
-    gw = sources.gateway_snapshot(gateway())
+    gw = sources.snapshot(sources.GATEWAY, gateway())
     r = sources.route_snapshot(sources.HTTPROUTE, route(hostnames=("shared.local",), created=T0))
     ing = snap("ing", ns="web", created=T1, hosts=("shared.local",), ips=("10.0.0.1",))
     p = plan([ing, r, gw])
@@ -685,10 +696,64 @@ def test_route_and_ingress_conflict_by_age():
 
 
 def test_ingress_class_filter_does_not_apply_to_routes():
-    gw = sources.gateway_snapshot(gateway())
+    gw = sources.snapshot(sources.GATEWAY, gateway())
     r = sources.route_snapshot(sources.HTTPROUTE, route())
     p = plan([gw, r], filters=Filters.create(ingress_classes=["nginx"]))
     assert lines(p) == [("172.18.0.200", "r.local", "apps/r")]
+
+
+# An Istio Gateway (networking.istio.io): the kind and the plural of the Gateway API's, another group.
+ISTIO_GATEWAYS = ResourceId("networking.istio.io", "gateways")
+
+
+def test_a_gateway_of_another_group_lends_nothing_to_gateway_api_routes():
+    """Routes name Gateway API Gateways; an object of another group with the same kind, namespace and name
+    (even one that lends addresses to its own kind of routes) is not their parent."""
+    ours = sources.snapshot(sources.GATEWAY, gateway(addresses=(("IPAddress", "172.18.0.200"),)))
+    istio = replace(ours, uid="uid-istio", resource=ISTIO_GATEWAYS, ips=("10.6.6.6",))
+    r = sources.route_snapshot(sources.HTTPROUTE, route())
+    for order in ([ours, istio, r], [istio, ours, r]):
+        assert lines(plan(order)) == [("172.18.0.200", "r.local", "apps/r")]
+    assert plan([istio, r]).pending == ("apps/r",)  # without ours, the route has no address
+
+
+def test_an_object_of_kind_gateway_that_names_hosts_is_planned_like_any_other():
+    """Whether an object lends addresses or names hosts is its source's declaration, not its kind."""
+    istio = Snapshot(
+        "istio-system",
+        "ingressgateway",
+        "uid-istio",
+        T0,
+        hosts=("mesh.local",),
+        ips=("10.6.6.6",),
+        resource=ISTIO_GATEWAYS,
+        kind="Gateway",
+        api_version="networking.istio.io/v1",
+        class_filtered=False,
+    )
+    p = plan([istio], filters=Filters.create(ingress_classes=["nginx"]))
+    assert lines(p) == [("10.6.6.6", "mesh.local", "istio-system/ingressgateway")]
+    assert p.considered == 1
+
+
+def test_two_objects_alike_but_for_their_group_are_two_claims():
+    """Same name, namespace, kind and age in two groups: both are planned, the older-by-group one wins a
+    shared name, and the block bound shares lines between them as two objects."""
+    a = snap("gw", hosts=("one.local", "shared.local"), ips=("10.0.0.1",))
+    b = replace(
+        a, uid="uid-b", resource=ISTIO_GATEWAYS, hosts=("two.local", "shared.local"), ips=("10.0.0.2",)
+    )
+    p = plan([b, a])
+    assert {(e.hostname, e.address) for e in p.entries} == {
+        ("one.local", "10.0.0.1"),
+        ("shared.local", "10.0.0.2"),  # networking.istio.io sorts before networking.k8s.io
+        ("two.local", "10.0.0.2"),
+    }
+    assert [(r.host, r.reason, r.uid) for r in p.rejections] == [("shared.local", CONFLICT, "uid-default-gw")]
+    bounded = plan([b, a], bounds=Bounds(lines=2))
+    assert sorted(e.address for e in bounded.entries) == ["10.0.0.1", "10.0.0.2"]  # a line each
+    full = [(r.host, r.uid) for r in bounded.rejections if r.reason == BLOCK_FULL]
+    assert full == [("two.local", "uid-b")]  # refused on its own object (its Event goes there)
 
 
 # ------------------------------------------------------------------------------------------ properties
@@ -787,9 +852,13 @@ def _gateway(name: str, ips: tuple[str, ...] = (), **kw) -> Snapshot:
         f"uid-{name}",
         T0,
         ips=ips,
+        resource=sources.GATEWAY.id,
         kind="Gateway",
         api_version="gateway.networking.k8s.io/v1",
         listeners=(Listener("http", protocol="HTTP", namespaces="All"),),
+        gateway=ObjectRef(sources.GATEWAY.id, "gw-ns", name),
+        lends=True,
+        class_filtered=False,
         **kw,
     )
 
@@ -802,9 +871,11 @@ def _route(name: str, host: str, parent: str) -> Snapshot:
         T1,
         hosts=(host,),
         route_hosts=(host,),
+        resource=sources.HTTPROUTE.id,
         kind="HTTPRoute",
         api_version="gateway.networking.k8s.io/v1",
-        parents=(ParentRef("Gateway", "gw-ns", parent),),
+        parents=(gateway_ref("gw-ns", parent),),
+        class_filtered=False,
     )
 
 
@@ -937,8 +1008,10 @@ def test_route_still_naming_its_gateway_in_spec_is_attached(spec_refs):
     body = route()
     body["spec"]["parentRefs"] = spec_refs
     r = sources.route_snapshot(sources.HTTPROUTE, body)
-    assert [(p.namespace, p.name) for p in r.parents] == [("infra", "gw")]
-    assert lines(plan([sources.gateway_snapshot(gateway()), r])) == [("172.18.0.200", "r.local", "apps/r")]
+    assert [p.whole for p in r.parents] == [gateway_ref("infra", "gw")]  # with its sectionName or port
+    assert lines(plan([sources.snapshot(sources.GATEWAY, gateway()), r])) == [
+        ("172.18.0.200", "r.local", "apps/r")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -957,7 +1030,7 @@ def test_stale_parent_status_without_its_spec_parent_ref_is_no_attachment(spec_r
     body["spec"]["parentRefs"] = spec_refs
     r = sources.route_snapshot(sources.HTTPROUTE, body)
     assert r.parents == ()
-    p = plan([sources.gateway_snapshot(gateway()), r])
+    p = plan([sources.snapshot(sources.GATEWAY, gateway()), r])
     assert p.entries == ()
     assert p.pending == ("apps/r",)
 

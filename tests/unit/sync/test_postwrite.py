@@ -13,7 +13,7 @@ import pytest
 
 from controller.sync.postwrite import LOGGED_TAIL, run_post_write_command
 
-LOGGER = "k8s-hosts-controller"
+LOGGER = "controller"
 
 
 def alive(pid: int) -> bool:

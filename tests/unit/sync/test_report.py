@@ -12,10 +12,11 @@ import pytest
 
 from controller.model import INVALID_HOSTNAME, TOO_MANY_HOSTS
 from controller.sync.events import MAX_MESSAGE, EventQueue, Notice
+from controller.sync.options import ModeSettings
 from controller.sync.plan import MAX_HOSTS_PER_OBJECT
 from tests.unit.sync.test_writer import drive, list_scope, make_rig, managed, snap, until
 
-LOGGER = "k8s-hosts-controller"
+LOGGER = "controller"
 
 
 @pytest.fixture
@@ -148,7 +149,7 @@ def test_untrusted_values_cannot_forge_a_log_line(path, caplog, capsys, evil):
 
 
 def test_dry_run_output_escapes_refused_names(path, capsys):
-    rig = make_rig(path, dry_run=True)
+    rig = make_rig(path, mode=ModeSettings(dry_run=True))
 
     async def scenario():
         list_scope(rig.state, "ns", snap("evil", hosts=("a.local\n10.6.6.6 bank.example", "ok.local")))

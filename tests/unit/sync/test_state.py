@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from controller.model import Snapshot
+from controller.model import ResourceId, Snapshot
 from controller.sync.state import ClusterState
 
 
@@ -316,38 +316,66 @@ def test_len_and_snapshots_reflect_objects():
     assert len(state) == 2
 
 
-# -------------------------------------------------------------------------- kind-qualified scopes
+# ---------------------------------------------------------------------- resource-qualified scopes
+
+GW = "gateway.networking.k8s.io"
+INGRESSES, HTTPROUTES, GATEWAYS = (
+    ResourceId("networking.k8s.io", "ingresses"),
+    ResourceId(GW, "httproutes"),
+    ResourceId(GW, "gateways"),
+)
+ISTIO_GATEWAYS = ResourceId("networking.istio.io", "gateways")  # kind Gateway, plural gateways, like ours
+KINDS = {INGRESSES: "Ingress", HTTPROUTES: "HTTPRoute", GATEWAYS: "Gateway", ISTIO_GATEWAYS: "Gateway"}
 
 
-def kinded(uid: str, kind: str, ns: str = "a") -> Snapshot:
-    return Snapshot(namespace=ns, name=f"o-{uid}", uid=uid, created="2024-01-01T00:00:00Z", kind=kind)
+def of(uid: str, resource: ResourceId, ns: str = "a") -> Snapshot:
+    return Snapshot(
+        namespace=ns,
+        name=f"o-{uid}",
+        uid=uid,
+        created="2024-01-01T00:00:00Z",
+        resource=resource,
+        kind=KINDS[resource],
+    )
 
 
-def test_kind_qualified_scopes_are_listed_separately():
-    state = ClusterState([("Ingress", "a"), ("HTTPRoute", "a"), ("Gateway", None)])
-    list_scope(state, ("Ingress", "a"))
-    list_scope(state, ("HTTPRoute", "a"))
+def test_resource_qualified_scopes_are_listed_separately():
+    state = ClusterState([(INGRESSES, "a"), (HTTPROUTES, "a"), (GATEWAYS, None)])
+    list_scope(state, (INGRESSES, "a"))
+    list_scope(state, (HTTPROUTES, "a"))
     assert not state.listed
     list_scope(state, "a")  # an unqualified scope is another scope
     assert not state.listed
-    list_scope(state, ("Gateway", None))
+    list_scope(state, (GATEWAYS, None))
     assert state.listed
 
 
-def test_relisting_one_kind_prunes_only_that_kind_in_that_namespace():
-    state = ClusterState([("Ingress", "a"), ("HTTPRoute", "a"), ("Ingress", "b")])
-    list_scope(state, ("Ingress", "a"), kinded("i1", "Ingress"))
-    list_scope(state, ("HTTPRoute", "a"), kinded("r1", "HTTPRoute"))
-    list_scope(state, ("Ingress", "b"), kinded("i2", "Ingress", "b"))
-    gone = list_scope(state, ("Ingress", "a"))
+def test_relisting_one_resource_prunes_only_that_resource_in_that_namespace():
+    state = ClusterState([(INGRESSES, "a"), (HTTPROUTES, "a"), (INGRESSES, "b")])
+    list_scope(state, (INGRESSES, "a"), of("i1", INGRESSES))
+    list_scope(state, (HTTPROUTES, "a"), of("r1", HTTPROUTES))
+    list_scope(state, (INGRESSES, "b"), of("i2", INGRESSES, "b"))
+    gone = list_scope(state, (INGRESSES, "a"))
     assert [g.uid for g in gone] == ["i1"]
     assert uids(state) == {"r1", "i2"}
 
 
-def test_relisting_a_cluster_wide_kind_prunes_that_kind_everywhere():
-    state = ClusterState([("Gateway", None), ("HTTPRoute", None)])
-    list_scope(state, ("Gateway", None), kinded("g1", "Gateway", "x"), kinded("g2", "Gateway", "y"))
-    list_scope(state, ("HTTPRoute", None), kinded("r1", "HTTPRoute", "x"))
-    gone = list_scope(state, ("Gateway", None), kinded("g2", "Gateway", "y"))
+def test_relisting_a_cluster_wide_resource_prunes_that_resource_everywhere():
+    state = ClusterState([(GATEWAYS, None), (HTTPROUTES, None)])
+    list_scope(state, (GATEWAYS, None), of("g1", GATEWAYS, "x"), of("g2", GATEWAYS, "y"))
+    list_scope(state, (HTTPROUTES, None), of("r1", HTTPROUTES, "x"))
+    gone = list_scope(state, (GATEWAYS, None), of("g2", GATEWAYS, "y"))
     assert [g.uid for g in gone] == ["g1"]
     assert uids(state) == {"g2", "r1"}
+
+
+def test_one_kind_in_two_api_groups_is_listed_and_pruned_apart():
+    """The Gateway API's Gateway and Istio's share kind and plural: the state keeps them apart by group."""
+    state = ClusterState([(GATEWAYS, "a"), (ISTIO_GATEWAYS, "a")])
+    list_scope(state, (GATEWAYS, "a"), of("g1", GATEWAYS))
+    assert not state.listed  # Istio's gateways are not listed yet
+    list_scope(state, (ISTIO_GATEWAYS, "a"), of("i1", ISTIO_GATEWAYS))
+    assert state.listed
+    gone = list_scope(state, (GATEWAYS, "a"))  # ours, relisted empty: Istio's object stays
+    assert [g.uid for g in gone] == ["g1"]
+    assert uids(state) == {"i1"}

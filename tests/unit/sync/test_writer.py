@@ -8,18 +8,19 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from controller.engine.entries import Entry
 from controller.engine.hostsfile import HostsFile
-from controller.model import CONFLICT, SHADOWED, WILDCARD, Listener, ParentRef, Snapshot
-from controller.serve.metrics import Health, Metrics
+from controller.model import CONFLICT, SHADOWED, WILDCARD, Listener, ObjectRef, ResourceId, Snapshot
+from controller.serve.health import Health
+from controller.serve.metrics import Metrics
 from controller.sync.events import Notice
-from controller.sync.options import WriterOptions
-from controller.sync.plan import Filters
+from controller.sync.options import ModeSettings, SyncSettings
+from controller.sync.postwrite import PostWriteSettings
 from controller.sync.resolve import Resolver
 from controller.sync.state import ClusterState
 from controller.sync.writer import Writer
@@ -76,8 +77,17 @@ class Rig:
         return self.metrics.registry.get_sample_value(f"k8s_hosts_controller_{name}", labels)
 
 
-def make_rig(path: Path, scopes=("ns",), resolver: Resolver | None = None, **options) -> Rig:
-    opts = {"sync_delay": 0.02, "sync_max_delay": 2.0, "resync_interval": 0.0, **options}
+# Quick bursts, no periodic re-read: a test says when the writer syncs.
+TEST_SYNC = SyncSettings(delay=0.02, max_delay=2.0, resync_interval=0.0)
+
+
+def make_rig(
+    path: Path,
+    scopes=("ns",),
+    resolver: Resolver | None = None,
+    sync: SyncSettings = TEST_SYNC,
+    **groups,
+) -> Rig:
     holder: list[Writer] = []
     state = ClusterState(scopes, on_change=lambda: holder[0].wake() if holder else None)
     metrics, health, events = Metrics(), Health(), Events()
@@ -85,7 +95,8 @@ def make_rig(path: Path, scopes=("ns",), resolver: Resolver | None = None, **opt
     writer = Writer(
         state,
         hosts,
-        options=WriterOptions(**opts),
+        settings=sync,
+        **groups,
         metrics=metrics,
         health=health,
         resolver=resolver or FixedResolver({}),
@@ -218,8 +229,8 @@ class GatedHostsFile(HostsFile):
         return super().sync(entries)
 
 
-def gated_rig(path: Path, **options) -> tuple[Rig, GatedHostsFile]:
-    rig = make_rig(path, **options)
+def gated_rig(path: Path, **delays: float) -> tuple[Rig, GatedHostsFile]:
+    rig = make_rig(path, sync=replace(TEST_SYNC, **delays))
     rig.writer.hosts = rig.hosts = GatedHostsFile(path)
     return rig, rig.hosts
 
@@ -231,7 +242,7 @@ async def entered(hosts: GatedHostsFile) -> None:
 
 def test_the_first_change_after_a_quiet_period_is_written_at_once(path):
     # An hour-long window: a write that happens at all can only be the leading edge.
-    rig, hosts = gated_rig(path, sync_delay=3600.0, sync_max_delay=3600.0)
+    rig, hosts = gated_rig(path, delay=3600.0, max_delay=3600.0)
 
     async def scenario():
         list_scope(rig.state, "ns")
@@ -255,7 +266,7 @@ def test_a_change_while_a_write_is_reported_is_the_next_leading_edge(path):
     # Only a change made while the file is written starts a burst; one that arrives after the write, while its
     # log lines and Events are being reported, is a change of its own. With an hour-long window it can only
     # reach the file as the next leading edge (before the fix it waited out the window).
-    rig, hosts = gated_rig(path, sync_delay=3600.0, sync_max_delay=3600.0)
+    rig, hosts = gated_rig(path, delay=3600.0, max_delay=3600.0)
     report_changes = rig.writer.report.changes
     injected: list[str] = []
 
@@ -279,7 +290,7 @@ def test_a_change_while_a_write_is_reported_is_the_next_leading_edge(path):
 
 
 def test_changes_during_a_write_are_coalesced_into_one_trailing_write(path):
-    rig, hosts = gated_rig(path, sync_delay=0.05, sync_max_delay=3600.0)
+    rig, hosts = gated_rig(path, delay=0.05, max_delay=3600.0)
 
     async def scenario():
         list_scope(rig.state, "ns")
@@ -305,7 +316,7 @@ def test_changes_during_a_write_are_coalesced_into_one_trailing_write(path):
 
 
 def test_max_delay_bounds_a_continuous_stream(path):
-    rig, hosts = gated_rig(path, sync_delay=0.2, sync_max_delay=0.3)
+    rig, hosts = gated_rig(path, delay=0.2, max_delay=0.3)
 
     async def scenario():
         list_scope(rig.state, "ns")
@@ -429,7 +440,7 @@ def test_conflict_and_shadowing_are_reported_on_the_right_object(path):
 
 
 def test_class_and_domain_filters_apply(path):
-    rig = make_rig(path, filters=Filters.create(domains=["local"]))
+    rig = make_rig(path, sync=replace(TEST_SYNC, domain_filters=("local",)))
 
     async def scenario():
         list_scope(rig.state, "ns", snap("a", hosts=("a.local", "a.example.com")))
@@ -478,7 +489,7 @@ def test_a_failed_sync_counts_an_error_and_keeps_the_first_change(tmp_path):
 
 def test_dry_run_prints_block_and_diff_and_touches_nothing(path, capsys):
     before = age(path)
-    rig = make_rig(path, dry_run=True)
+    rig = make_rig(path, mode=ModeSettings(dry_run=True))
 
     async def scenario():
         list_scope(rig.state, "ns", snap("web"), snap("bad", hosts=("*.local",)))
@@ -500,7 +511,7 @@ def test_dry_run_prints_block_and_diff_and_touches_nothing(path, capsys):
 def test_dry_run_on_an_up_to_date_file_says_so(path, capsys):
     HostsFile(path).sync([Entry("app.local", "10.0.0.1", "ns/web")])
     content = path.read_bytes()
-    rig = make_rig(path, dry_run=True)
+    rig = make_rig(path, mode=ModeSettings(dry_run=True))
 
     async def scenario():
         list_scope(rig.state, "ns", snap("web"))
@@ -514,7 +525,7 @@ def test_dry_run_on_an_up_to_date_file_says_so(path, capsys):
 
 
 def test_once_stops_after_the_first_sync_and_keeps_the_block(path):
-    rig = make_rig(path, once=True)
+    rig = make_rig(path, mode=ModeSettings(once=True))
 
     async def main():
         task = asyncio.create_task(rig.writer.run())
@@ -529,7 +540,7 @@ def test_once_stops_after_the_first_sync_and_keeps_the_block(path):
 
 def test_post_write_command_runs_after_writes_only(path, tmp_path):
     log_file = tmp_path / "post-write.log"
-    rig = make_rig(path, post_write_command=f"echo ran >> {log_file}")
+    rig = make_rig(path, postwrite=PostWriteSettings(f"echo ran >> {log_file}"))
 
     async def scenario():
         list_scope(rig.state, "ns", snap("web"))
@@ -548,7 +559,7 @@ def test_post_write_command_runs_after_writes_only(path, tmp_path):
 
 @pytest.mark.parametrize("command", ["exit 3", "echo oops >&2; false", "exec sleep 5"])
 def test_a_failing_or_slow_post_write_command_does_not_fail_the_sync(path, command):
-    rig = make_rig(path, post_write_command=command, post_write_timeout=0.3)
+    rig = make_rig(path, postwrite=PostWriteSettings(command, 0.3))
 
     async def scenario():
         list_scope(rig.state, "ns", snap("web"))
@@ -563,7 +574,7 @@ def test_a_failing_or_slow_post_write_command_does_not_fail_the_sync(path, comma
 
 
 def test_post_write_timeout_bounds_a_command_with_child_processes(path):
-    rig = make_rig(path, post_write_command="sleep 3; true", post_write_timeout=0.3)
+    rig = make_rig(path, postwrite=PostWriteSettings("sleep 3; true", 0.3))
 
     async def scenario():
         list_scope(rig.state, "ns", snap("web"))
@@ -576,24 +587,30 @@ def test_post_write_timeout_bounds_a_command_with_child_processes(path):
 
 def test_watched_objects_are_counted_per_kind(path):
     rig = make_rig(path, scopes=("ns",), kinds=("Ingress", "HTTPRoute", "Gateway"))
+    gateways = ResourceId("gateway.networking.k8s.io", "gateways")
     gw = Snapshot(
         "ns",
         "gw",
         "uid-gw",
         "2024-01-01T00:00:00Z",
+        resource=gateways,
         kind="Gateway",
         ips=("10.0.0.9",),
         listeners=(Listener("http", protocol="HTTP"),),
+        gateway=ObjectRef(gateways, "ns", "gw"),
+        lends=True,
     )
     route = Snapshot(
         "ns",
         "r",
         "uid-r",
         "2024-01-01T00:00:00Z",
+        resource=ResourceId("gateway.networking.k8s.io", "httproutes"),
         kind="HTTPRoute",
         hosts=("r.local",),
         route_hosts=("r.local",),
-        parents=(ParentRef("Gateway", "ns", "gw"),),
+        parents=(ObjectRef(gateways, "ns", "gw"),),
+        class_filtered=False,
     )
 
     async def scenario():
@@ -618,7 +635,7 @@ def test_dot_local_names_warn_once_on_macos(path, monkeypatch, caplog, platform,
         rig.state.apply("MODIFIED", snap("web", hosts=("app.local", "api.local")))
         await rig.writer.sync()
 
-    with caplog.at_level("WARNING", logger="k8s-hosts-controller"):
+    with caplog.at_level("WARNING", logger="controller"):
         asyncio.run(scenario())
     warnings = [r for r in caplog.records if "mDNS" in r.getMessage()]
     assert len(warnings) == (1 if warned else 0)
@@ -641,7 +658,7 @@ def test_a_slow_post_write_command_does_not_hold_back_the_next_writes(path, tmp_
         f"while [ ! -e {go}/$n ]; do sleep 0.02; done; "
         f"rmdir {running}; touch {runs}/done-$n"
     )
-    rig = make_rig(path, post_write_command=command, post_write_timeout=60)
+    rig = make_rig(path, postwrite=PostWriteSettings(command, 60))
 
     def lines() -> list[str]:
         return [a for a, _, _ in managed(path)]
@@ -676,7 +693,11 @@ def test_a_slow_post_write_command_does_not_hold_back_the_next_writes(path, tmp_
 
 def test_once_waits_for_the_post_write_command_of_its_write(path, tmp_path):
     marker = tmp_path / "ran"
-    rig = make_rig(path, once=True, post_write_command=f"sleep 0.3; touch {marker}", post_write_timeout=30)
+    rig = make_rig(
+        path,
+        mode=ModeSettings(once=True),
+        postwrite=PostWriteSettings(f"sleep 0.3; touch {marker}", 30),
+    )
 
     async def main():
         task = asyncio.create_task(rig.writer.run())
