@@ -2,10 +2,13 @@
 
 Selected like external-dns' --source. Each source is one declaration at the end of this module: the resources
 it watches (API group, version, plural, kind), the reader that turns one of their objects into a Snapshot,
-and so its RBAC rules (rules_for). The rest of the controller knows a resource by its ResourceId (group and
-plural), never by its kind. The chart's RBAC rules and its values schema's list of sources are checked
-against these declarations (tests/chart/test_chart_sources.py). Pure: no kopf, no I/O; the handlers feed
-plain object mappings in.
+and so its RBAC rules (rules_for; cluster_rules_for for a cluster-scoped one, the Namespaces whose labels
+allowedRoutes selectors read). A source may watch optional resources (ListenerSets) only where the cluster
+serves them (controller/cluster/discovery.py); they are granted all the same. The rest of the controller knows
+a resource by its ResourceId (group and plural), never by its kind; where the API names a kind (a route's
+parentRef, a listener's allowedRoutes.kinds) it is translated here (PARENTS, ROUTE_KINDS, PROTOCOL_ROUTES).
+The chart's RBAC rules and its values schema's list of sources are checked against these declarations
+(tests/chart/test_chart_sources.py). Pure: no kopf, no I/O; the handlers feed plain object mappings in.
 
 Annotations (on any source object):
   k8s-hosts-controller.io/ignore: "true"            leave the object out

@@ -3,11 +3,14 @@ which Gateway's addresses each name of a route gets. Pure: no kopf, no I/O.
 
 The rules are the Gateway API spec's (HTTPRoute/GRPCRoute/TLSRoute ``hostnames``, Listener ``hostname``,
 ParentRef ``sectionName``/``port``, Listener ``allowedRoutes``, ListenerSet):
-- a parentRef counts only when the route's status says that parent accepted it (controller/cluster/sources.py
-  keeps those); a ListenerSet counts only once its Gateway accepted it, and lends that Gateway's addresses;
+- a parentRef (an ObjectRef: the parent's resource, namespace, name, sectionName, port) counts only when the
+  route's status says that parent accepted it (controller/cluster/gatewayapi.py keeps those); parents are told
+  apart by resource, never by kind; a ListenerSet counts only once its Gateway accepted it, and lends that
+  Gateway's addresses;
 - ``sectionName`` picks the listener of that name, ``port`` the listeners on that port (both: both match);
 - a listener takes the route only if its ``allowedRoutes`` allow the route's namespace (Same: the listener's
-  owner's namespace; All; Selector: the labels of the route's Namespace) and kind (``kinds``, or by protocol);
+  owner's namespace; All; Selector: the labels of the route's Namespace) and resource (``kinds``, or by
+  protocol, read into route resources);
 - a route name is served by a listener where the two hostnames intersect (``intersect``); the name written is
   the more specific of the two, so a route without hostnames, or with a wildcard, inherits a concrete listener
   hostname; a wildcard result (wildcard with wildcard, or no hostname on either side) is refused, naming the
