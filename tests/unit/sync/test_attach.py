@@ -359,3 +359,21 @@ def test_the_hostnames_annotation_takes_an_absolute_name(written, kept):
         assert lines(p) == {(kept, "10.0.0.1")}
     else:
         assert p.entries == () and [r.reason for r in p.rejections] == ["invalid-hostname"]
+
+
+def test_a_parent_is_its_resource_not_its_name():
+    """A Gateway and a ListenerSet of the same namespace and name: a route names one of them by its resource
+    (the ObjectRef's ResourceId), and gets that one's listeners only."""
+    owner = gateway("x", "1.2.3.4", listener(hostname="gw.example.com"))
+    same_name = replace(
+        owner,
+        uid="uid-ls",
+        resource=sources.LISTENERSET.id,
+        kind="ListenerSet",
+        ips=(),
+        listeners=(listener("shop", hostname="shop.example.com"),),
+    )
+    as_gateway = plan([owner, same_name, route((), gw("x"))])
+    assert lines(as_gateway) == {("gw.example.com", "1.2.3.4")}
+    as_set = plan([owner, same_name, route((), ObjectRef(sources.LISTENERSET.id, "infra", "x"))])
+    assert lines(as_set) == {("shop.example.com", "1.2.3.4")}
