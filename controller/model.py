@@ -56,11 +56,43 @@ class ResourceId:
 
 
 class ObjectRef(NamedTuple):
-    """One object of one resource, as another object names it (a route's parent Gateway)."""
+    """One object of one resource, as another object names it: a route's parent (a Gateway or a ListenerSet,
+    maybe narrowed to some of its listeners by sectionName and port), a ListenerSet's Gateway."""
 
     resource: ResourceId
     namespace: str
     name: str
+    section: str | None = None  # a route's parentRef sectionName: one listener by name
+    port: int | None = None  # a route's parentRef port: the listeners on this port
+
+    @property
+    def whole(self) -> ObjectRef:
+        """The object itself, without the sectionName and port that narrow it to some listeners."""
+        return ObjectRef(self.resource, self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listener of a Gateway or ListenerSet, as far as route attachment needs it (Gateway API spec)."""
+
+    name: str
+    hostname: str | None = None  # None: every name
+    port: int | None = None
+    protocol: str = ""
+    namespaces: str = "Same"  # allowedRoutes.namespaces.from: Same, All or Selector
+    selector: Selector | None = None  # allowedRoutes.namespaces.selector, when from is Selector
+    # The route resources it takes: allowedRoutes.kinds, or those of its protocol (read by
+    # controller/cluster/gatewayapi.py); None: any (an implementation-specific protocol is left to the
+    # Gateway's own status).
+    kinds: tuple[ResourceId, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A Kubernetes label selector: matchLabels and matchExpressions (key, operator, values)."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,9 +112,15 @@ class Snapshot:
     kind: str = "Ingress"  # shown: the Events' involvedObject, the watched_objects metric
     api_version: str = "networking.k8s.io/v1"
     target: tuple[str, ...] = ()  # addresses from the target annotation: they replace the status'
-    parents: tuple[ObjectRef, ...] = ()  # Gateway API routes: the Gateways that accepted the route
-    lends: bool = False  # names no hosts; lends its addresses to the objects that name it as a parent
+    parents: tuple[ObjectRef, ...] = ()  # Gateway API routes: the parents that accepted the route
+    lends: bool = False  # names no hosts; lends addresses, listeners or labels to the routes that attach
     class_filtered: bool = True  # --ingress-class applies to it (ingress_class)
+    route_hosts: tuple[str, ...] | None = None  # a route's spec.hostnames (hosts adds the annotation's)
+    listeners: tuple[Listener, ...] = ()  # a Gateway's or ListenerSet's listeners
+    # The Gateway whose addresses its listeners serve: a Gateway's own; a ListenerSet's, once that Gateway
+    # accepted it; None: they serve nothing.
+    gateway: ObjectRef | None = None
+    labels: tuple[tuple[str, str], ...] | None = None  # a Namespace's labels (None: not a Namespace)
     ignored: bool = False  # the ignore annotation
     problems: tuple[str, ...] = ()  # invalid annotations: the object is refused with these messages
 

@@ -21,7 +21,7 @@ import kopf
 from kubernetes import client
 
 from controller import __version__, memory
-from controller.cluster import handlers, kube, sources
+from controller.cluster import discovery, handlers, kube, sources
 from controller.cluster.apihealth import ApiHealth
 from controller.cluster.operate import operate, signal_handlers
 from controller.cluster.owner import ask, startup_warning
@@ -64,9 +64,12 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
     cluster, mode = config.cluster, config.mode
     hosts = config.file.open()
     hosts.record = record  # replaces any other cluster's record on the first write
-    resources = sources.resources_for(cluster.sources)
+    resources = discovery.with_optional(
+        configuration, sources.resources_for(cluster.sources), sources.optional_for(cluster.sources)
+    )
     namespaces: list[str | None] = [None] if cluster.all_namespaces else list(cluster.namespaces)
-    scopes = [(r.id, ns) for r in resources for ns in namespaces]
+    # A cluster-scoped resource (Namespaces) is watched once, cluster-wide.
+    scopes = list(dict.fromkeys((r.id, ns if r.namespaced else None) for r in resources for ns in namespaces))
     writer: Writer | None = None
     state = ClusterState(scopes, on_change=lambda: writer.wake() if writer else None)
     events = EventQueue(kube.EventPoster(configuration).post)  # posted off the write path
@@ -96,7 +99,7 @@ async def _run(config: Config, configuration: client.Configuration, record: Clus
             return 2
         log.info("serving /metrics, /healthz and /readyz on %s", stop_http.url)
 
-    streams = StreamHealth(health, [(r.id, ns) for r in resources for ns in namespaces])
+    streams = StreamHealth(health, scopes)
     metrics.ready.set_function(lambda: float(health.serving))
     unobserve = handlers.observe_listings(state, resources)
     unobserve_requests = handlers.observe_requests(streams, resources, configuration.host)

@@ -97,8 +97,9 @@ The least-privilege rules of the enabled sources, shared by the Role(s) and the 
 {{- if has $source $sources }}{{- $gateway = append $gateway $plural }}{{- end }}
 {{- end }}
 {{- if $gateway }}
+{{- /* ListenerSets lend routes listeners; the controller watches them only where their CRD is served. */}}
 - apiGroups: ["gateway.networking.k8s.io"]
-  resources: {{ prepend (sortAlpha $gateway) "gateways" | toJson }}
+  resources: {{ prepend (sortAlpha (append $gateway "listenersets")) "gateways" | toJson }}
   verbs: ["get", "list", "watch"]
 {{- end }}
 - apiGroups: [""]
@@ -179,4 +180,12 @@ Checks that values.schema.json cannot express (or that apply when schema validat
 {{- if and .Values.metrics.serviceMonitor.enabled (not (and .Values.metrics.enabled .Values.metrics.service.enabled)) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled and metrics.service.enabled" }}
 {{- end }}
+{{- end }}
+
+{{/*
+True when a Gateway API route source is on: the controller then reads Namespaces' labels (allowedRoutes
+selectors), which only a ClusterRole can grant.
+*/}}
+{{- define "k8s-hosts-controller.gatewaySource" -}}
+{{- range $source := .Values.sources }}{{ if hasPrefix "gateway-" $source }}true{{ end }}{{ end }}
 {{- end }}

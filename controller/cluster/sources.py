@@ -2,10 +2,13 @@
 
 Selected like external-dns' --source. Each source is one declaration at the end of this module: the resources
 it watches (API group, version, plural, kind), the reader that turns one of their objects into a Snapshot,
-and so its RBAC rules (rules_for). The rest of the controller knows a resource by its ResourceId (group and
-plural), never by its kind. The chart's RBAC rules and its values schema's list of sources are checked
-against these declarations (tests/chart/test_chart_sources.py). Pure: no kopf, no I/O; the handlers feed
-plain object mappings in.
+and so its RBAC rules (rules_for; cluster_rules_for for a cluster-scoped one, the Namespaces whose labels
+allowedRoutes selectors read). A source may watch optional resources (ListenerSets) only where the cluster
+serves them (controller/cluster/discovery.py); they are granted all the same. The rest of the controller knows
+a resource by its ResourceId (group and plural), never by its kind; where the API names a kind (a route's
+parentRef, a listener's allowedRoutes.kinds) it is translated here (PARENTS, ROUTE_KINDS, PROTOCOL_ROUTES).
+The chart's RBAC rules and its values schema's list of sources are checked against these declarations
+(tests/chart/test_chart_sources.py). Pure: no kopf, no I/O; the handlers feed plain object mappings in.
 
 Annotations (on any source object):
   k8s-hosts-controller.io/ignore: "true"            leave the object out
@@ -20,8 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from controller.cluster import gatewayapi
 from controller.engine.printable import printable
-from controller.model import ObjectRef, ResourceId, Snapshot
+from controller.model import ResourceId, Snapshot
 
 ANNOTATION_PREFIX = "k8s-hosts-controller.io/"
 IGNORE = ANNOTATION_PREFIX + "ignore"
@@ -40,6 +44,8 @@ class Resource:
     plural: str
     kind: str
     read: Callable[[Resource, Mapping], Snapshot] = field(compare=False, repr=False)
+    namespaced: bool = True  # False: watched once, cluster-wide, and granted by a ClusterRole
+    verbs: tuple[str, ...] = READ_VERBS  # what the controller does with its objects (its RBAC rule)
 
     @cached_property
     def id(self) -> ResourceId:  # one instance, shared by all the resource's Snapshots
@@ -52,10 +58,13 @@ class Resource:
 
 @dataclass(frozen=True)
 class Source:
-    """One --source value and the resources it watches: the first names hosts, the others lend addresses."""
+    """One --source value and the resources it watches: the first names hosts, the others lend addresses,
+    listeners or labels. ``optional``: watched only where the cluster serves them (controller/cluster/
+    discovery.py), granted all the same."""
 
     name: str
     resources: tuple[Resource, ...]
+    optional: tuple[Resource, ...] = ()
 
 
 def resources_for(sources: Iterable[str]) -> tuple[Resource, ...]:
@@ -63,19 +72,48 @@ def resources_for(sources: Iterable[str]) -> tuple[Resource, ...]:
     return tuple(dict.fromkeys(r for s in sources for r in SOURCES[s].resources))
 
 
-def rules_for(sources: Iterable[str]) -> list[dict[str, list[str]]]:
-    """The RBAC rules the selected sources need: the read verbs on their resources, a rule per API group
-    (the chart renders the same rules, Events aside)."""
-    groups: dict[str, list[str]] = {}
-    for resource in resources_for(sources):
-        groups.setdefault(resource.group, []).append(resource.plural)
+def optional_for(sources: Iterable[str]) -> tuple[Resource, ...]:
+    """The resources the selected sources watch where the cluster serves them, each once."""
+    return tuple(dict.fromkeys(r for s in sources for r in SOURCES[s].optional))
+
+
+def _rules(resources: Iterable[Resource]) -> list[dict[str, list[str]]]:
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for resource in resources:
+        groups.setdefault((resource.group, resource.verbs), []).append(resource.plural)
     return [
-        {"apiGroups": [g], "resources": plurals, "verbs": list(READ_VERBS)} for g, plurals in groups.items()
+        {"apiGroups": [g], "resources": plurals, "verbs": list(verbs)}
+        for (g, verbs), plurals in groups.items()
     ]
+
+
+def _granted(sources: Iterable[str]) -> tuple[Resource, ...]:
+    sources = list(sources)
+    return (*resources_for(sources), *optional_for(sources))
+
+
+def rules_for(sources: Iterable[str]) -> list[dict[str, list[str]]]:
+    """The RBAC rules the selected sources need in the watched namespaces: the verbs on their namespaced
+    resources, optional ones included, a rule per API group (the chart's Role or ClusterRole renders the same
+    rules, Events aside)."""
+    return _rules(r for r in _granted(sources) if r.namespaced)
+
+
+def cluster_rules_for(sources: Iterable[str]) -> list[dict[str, list[str]]]:
+    """The RBAC rules on cluster-scoped resources the selected sources need (Namespaces' labels for
+    allowedRoutes selectors): a ClusterRole even when the controller watches some namespaces only (the
+    chart's clusterrole-namespaces.yaml)."""
+    return _rules(r for r in _granted(sources) if not r.namespaced)
 
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in value.split(",") if p.strip())
+
+
+def _absolute(host: str) -> str:
+    """A name written absolute, with one trailing dot as DNS tools write it, without the dot; two dots or a
+    lone dot stay as they are (and are refused as invalid)."""
+    return host[:-1] if host.endswith(".") and not host.endswith("..") and host != "." else host
 
 
 def _annotations(meta: Mapping) -> tuple[bool, tuple[str, ...] | None, tuple[str, ...], tuple[str, ...]]:
@@ -93,7 +131,7 @@ def _annotations(meta: Mapping) -> tuple[bool, tuple[str, ...] | None, tuple[str
             shown = printable(repr(str(annotations[TARGET])), 120)  # the value may be 256 kB
             problems.append(f"{TARGET}={shown} is not a comma list of IP addresses")
             target = None
-    extra = _split(str(annotations.get(HOSTNAMES, "")))
+    extra = tuple(_absolute(h) for h in _split(str(annotations.get(HOSTNAMES, ""))))
     return ignore == "true", target, extra, tuple(problems)
 
 
@@ -169,38 +207,50 @@ def gateway_snapshot(resource: Resource, body: Mapping) -> Snapshot:
             ips.append(value)
         elif kind == "Hostname" and value:
             names.append(value)
-    return replace(snap, hosts=(), ips=tuple(ips), lb_hostnames=tuple(names), lends=True)
+    listeners = gatewayapi.listeners(body.get("spec") or {}, ROUTE_KINDS, PROTOCOL_ROUTES)
+    return replace(
+        snap,
+        hosts=(),
+        ips=tuple(ips),
+        lb_hostnames=tuple(names),
+        listeners=listeners,
+        gateway=snap.ref,  # its listeners serve at its own addresses
+        lends=True,
+    )
 
 
-def _gateway_ref(ref: Mapping, namespace: str) -> ObjectRef | None:
-    """The Gateway a parentRef names (its group and kind default to the Gateway API's Gateway); None for any
-    other kind of parent."""
-    if (ref.get("group") or GATEWAY.group, ref.get("kind") or GATEWAY.kind) != (GATEWAY.group, GATEWAY.kind):
-        return None
-    return ObjectRef(GATEWAY.id, ref.get("namespace") or namespace, ref.get("name", ""))
+def listenerset_snapshot(resource: Resource, body: Mapping) -> Snapshot:
+    """A ListenerSet lends its listeners to routes, at the addresses of the Gateway that accepted it (none
+    until then)."""
+    snap = _base(resource, body, ())
+    gateway = gatewayapi.listener_set_gateway(body, PARENTS, GATEWAY.id)
+    listeners = gatewayapi.listeners(body.get("spec") or {}, ROUTE_KINDS, PROTOCOL_ROUTES)
+    return replace(snap, hosts=(), listeners=listeners, gateway=gateway, lends=True)
+
+
+def namespace_snapshot(resource: Resource, body: Mapping) -> Snapshot:
+    """A Namespace lends its labels to allowedRoutes selectors."""
+    meta = body.get("metadata") or {}
+    return Snapshot(
+        namespace="",
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        created=meta.get("creationTimestamp") or "",
+        resource=resource.id,
+        kind=resource.kind,
+        api_version=resource.api_version,
+        class_filtered=False,
+        lends=True,
+        labels=gatewayapi.labels(body),
+    )
 
 
 def route_snapshot(resource: Resource, body: Mapping) -> Snapshot:
-    """Names from spec.hostnames; parents are the Gateways that accepted the route (route status) and that
-    spec.parentRefs still names. A Gateway controller may leave a parent's status behind when the route's
-    parentRefs move away from its Gateways (Traefik v3.6 updates only routes that still name one of them), so
-    a status entry without its spec.parentRef is stale, not an attachment."""
-    meta = body.get("metadata") or {}
-    namespace = meta.get("namespace", "")
-    spec = body.get("spec") or {}
-    snap = _base(resource, body, spec.get("hostnames") or ())
-    named = {_gateway_ref(ref or {}, namespace) for ref in spec.get("parentRefs") or []}
-    parents = []
-    for parent in (body.get("status") or {}).get("parents") or []:
-        gateway = _gateway_ref(parent.get("parentRef") or {}, namespace)
-        if gateway is None or gateway not in named:
-            continue
-        accepted = any(
-            c.get("type") == "Accepted" and c.get("status") == "True" for c in parent.get("conditions") or []
-        )
-        if accepted:
-            parents.append(gateway)
-    return replace(snap, parents=tuple(dict.fromkeys(parents)))
+    """Names from spec.hostnames; parents are those that accepted the route and that spec.parentRefs still
+    names (controller/cluster/gatewayapi.py); controller/sync/attach.py says which names each one serves."""
+    hostnames = tuple((body.get("spec") or {}).get("hostnames") or ())
+    snap = _base(resource, body, hostnames)
+    return replace(snap, parents=gatewayapi.accepted_parents(body, PARENTS), route_hosts=hostnames)
 
 
 def snapshot(resource: Resource, body: Mapping) -> Snapshot:
@@ -215,14 +265,35 @@ GATEWAY = Resource(GATEWAY_GROUP, "v1", "gateways", "Gateway", gateway_snapshot)
 HTTPROUTE = Resource(GATEWAY_GROUP, "v1", "httproutes", "HTTPRoute", route_snapshot)
 GRPCROUTE = Resource(GATEWAY_GROUP, "v1", "grpcroutes", "GRPCRoute", route_snapshot)
 TLSROUTE = Resource(GATEWAY_GROUP, "v1", "tlsroutes", "TLSRoute", route_snapshot)
+# Lend routes listeners and labels (controller/sync/attach.py). ListenerSets are watched only where the
+# cluster serves their CRD; Namespaces (list and watch, cluster-wide) for allowedRoutes selectors.
+LISTENERSET = Resource(GATEWAY_GROUP, "v1", "listenersets", "ListenerSet", listenerset_snapshot)
+NAMESPACE = Resource(
+    "", "v1", "namespaces", "Namespace", namespace_snapshot, namespaced=False, verbs=("list", "watch")
+)
 
 SOURCES: dict[str, Source] = {
     source.name: source
     for source in (
         Source("ingress", (INGRESS,)),
         Source("service", (SERVICE,)),
-        Source("gateway-httproute", (HTTPROUTE, GATEWAY)),
-        Source("gateway-grpcroute", (GRPCROUTE, GATEWAY)),
-        Source("gateway-tlsroute", (TLSROUTE, GATEWAY)),
+        Source("gateway-httproute", (HTTPROUTE, GATEWAY, NAMESPACE), (LISTENERSET,)),
+        Source("gateway-grpcroute", (GRPCROUTE, GATEWAY, NAMESPACE), (LISTENERSET,)),
+        Source("gateway-tlsroute", (TLSROUTE, GATEWAY, NAMESPACE), (LISTENERSET,)),
     )
+}
+
+# What a route's parentRef (group, kind) may name, and a listener's allowedRoutes.kinds: translated to the
+# resources' identities where the API names a kind (controller/cluster/gatewayapi.py).
+PARENTS = {(r.group, r.kind): r.id for r in (GATEWAY, LISTENERSET)}
+ROUTE_KINDS = {(r.group, r.kind): r.id for r in (HTTPROUTE, GRPCROUTE, TLSROUTE)}
+# The routes a listener takes by its protocol when allowedRoutes.kinds is empty (the Gateway API's core
+# protocols: TCPRoute and UDPRoute are no source here, so such a listener takes none of ours); another
+# protocol is implementation-specific: left to the Gateway's own status.
+PROTOCOL_ROUTES: dict[str, tuple[ResourceId, ...]] = {
+    "HTTP": (HTTPROUTE.id, GRPCROUTE.id),
+    "HTTPS": (HTTPROUTE.id, GRPCROUTE.id),
+    "TLS": (TLSROUTE.id,),
+    "TCP": (),
+    "UDP": (),
 }

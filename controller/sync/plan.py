@@ -41,11 +41,11 @@ from controller.model import (
     TOO_MANY_HOSTS,
     UNRESOLVABLE,
     WILDCARD,
-    ObjectRef,
     Rejection,
     ResourceId,
     Snapshot,
 )
+from controller.sync.attach import expand
 from controller.sync.share import Bounds, within_bounds
 
 MAX_HOSTS_PER_OBJECT = 256  # far above real Ingresses (a Gateway API route allows 16 hostnames)
@@ -89,6 +89,7 @@ class Plan:
     pending: tuple[str, ...]  # owners with hosts but no load-balancer address yet
     considered: int  # objects that passed the class filter
     size: int = 0  # bytes of the entry lines (LF line ends)
+    notes: tuple[str, ...] = ()  # worth a log line: names that several Gateways serve
 
 
 @dataclass(frozen=True)
@@ -170,18 +171,10 @@ def _addresses(
 LOOKUP_PENDING = "lookup-pending"
 
 
-def _with_effective_addresses(snap: Snapshot, gateways: Mapping[ObjectRef, Snapshot]) -> Snapshot:
-    """The target annotation wins; a route takes the addresses of the Gateways that accepted it."""
+def _with_effective_addresses(snap: Snapshot) -> Snapshot:
+    """The target annotation wins (a route's Gateway addresses are set by controller/sync/attach.py)."""
     if snap.target:
         return replace(snap, ips=snap.target, lb_hostnames=())
-    if snap.parents:
-        # A Gateway's own target annotation stands for its status addresses.
-        parents = [gateways[p] for p in snap.parents if p in gateways]
-        return replace(
-            snap,
-            ips=tuple(dict.fromkeys(ip for g in parents for ip in (g.target or g.ips))),
-            lb_hostnames=tuple(dict.fromkeys(n for g in parents if not g.target for n in g.lb_hostnames)),
-        )
     return snap
 
 
@@ -214,21 +207,20 @@ def plan(
     yet (controller/sync/resolve.py's Answers)."""
     filters = filters or Filters()
     resolved = resolved or {}
-    rejections: list[Rejection] = []
+    # Gateway API routes: each name at the Gateways that serve it (controller/sync/attach.py).
+    snapshots, rejections, notes = expand(snapshots)
     pending_owners: list[str] = []
     claims: dict[str, tuple[tuple[str, ...], Snapshot]] = {}
     sharers: dict[str, list[Snapshot]] = {}  # younger objects claiming a name with the same addresses
-    considered = 0
+    considered: set[tuple[ResourceId, str, str, str]] = set()  # a route split by Gateways is one object
 
-    snapshots = list(snapshots)
-    gateways = {s.ref: s for s in snapshots if s.lends and not s.ignored}
     # Oldest first, so the first claim of a hostname is the winning one.
     for snap in sorted(snapshots, key=_age):
         if snap.lends or snap.ignored:
-            continue  # Gateways lend addresses to routes; they name no hosts themselves
+            continue  # Gateways, ListenerSets, Namespaces lend to routes; they name no hosts themselves
         if snap.class_filtered and not filters.allows_class(snap.ingress_class):
             continue
-        considered += 1
+        considered.add((snap.resource, snap.namespace, snap.name, snap.uid))
         named = list(dict.fromkeys(h.strip().lower() for h in snap.hosts if h and h.strip()))
         hosts = sorted(named[:MAX_HOSTS_PER_OBJECT])
         if len(named) > MAX_HOSTS_PER_OBJECT:
@@ -249,7 +241,7 @@ def plan(
             continue
         if not hosts:
             continue
-        snap = _with_effective_addresses(snap, gateways)
+        snap = _with_effective_addresses(snap)
         if not snap.has_address:
             pending_owners.append(snap.owner)
             continue
@@ -305,6 +297,7 @@ def plan(
         entries=entries,
         rejections=tuple(sorted(rejections)),
         pending=tuple(pending_owners),
-        considered=considered,
+        considered=len(considered),
         size=size,
+        notes=tuple(notes),
     )

@@ -97,6 +97,7 @@ class Reporter:
         self._stale_reported = False
         self._pending: frozenset[str] = frozenset()  # LB hostnames whose pending lookup was reported
         self._mdns_warned = False
+        self._notes: frozenset[str] = frozenset()
         self._no_address_said = False
 
     def watching(self, snapshots: Iterable[Snapshot]) -> None:
@@ -132,6 +133,7 @@ class Reporter:
         self.warn_about_mdns(result_plan)
         self.no_addresses(sync.snapshots)
         self.rejections(result_plan.rejections, sync.snapshots)  # Events are queued, not posted
+        self.notes(result_plan.notes)
         if sync.result.stale:
             self.stale_file()
         if not self.health.ready:
@@ -171,6 +173,13 @@ class Reporter:
         if written:
             log.info("wrote %s: %d entries (%s)", self.hosts_path, len(new_plan.entries), mode)
         self._lines = lines
+
+    def notes(self, notes: Iterable[str]) -> None:
+        """Each plan note (a name that several Gateways serve) once, when it first appears."""
+        current = frozenset(notes)
+        for note in sorted(current - self._notes):
+            log.info("%s", printable(note))
+        self._notes = current
 
     def rejections(self, rejections: tuple[Rejection, ...], snapshots: list[Snapshot]) -> None:
         """For each object and reason whose refusals changed since the last sync: one log line and one

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.chart.conftest import LEAST_RULES, render
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -165,34 +166,54 @@ def test_all_namespaces_token_is_least_privilege(tmp_path, control_plane, applie
     assert allowed_rules(cp, token, any_ns) == LEAST_RULES
 
 
+def _not_429(status: int) -> int | None:
+    return None if status == 429 else status
+
+
 def test_gateway_sources_token_reads_routes_and_gateways_only(
     tmp_path, control_plane, applier, new_namespace, gateway_crds
 ):
     """sources=[gateway-httproute] (the end state of docs/usage.md, "Migrating from ingress-nginx"): the
-    Gateways and HTTPRoutes of the watched namespaces, not the Ingresses any more, nor other routes."""
+    Gateways, ListenerSets and HTTPRoutes of the watched namespaces, not the Ingresses any more, nor other
+    routes; and the list of Namespaces (their labels, for allowedRoutes selectors), nothing else of theirs."""
     cp = control_plane
     release_ns, watched = new_namespace("rel"), new_namespace("watched")
     install_rbac(tmp_path, applier, release_ns, {"namespaces": [watched], "sources": ["gateway-httproute"]})
     token = cp.mint_token(release_ns, SA)
     gw = f"/apis/gateway.networking.k8s.io/v1/namespaces/{watched}"
-    for path in (f"{gw}/gateways", f"{gw}/httproutes", f"{gw}/httproutes?watch=true&timeoutSeconds=1"):
-        assert cp.request("GET", path, token=token)[0] == 200, path
+    for path in (
+        f"{gw}/gateways",
+        f"{gw}/httproutes",
+        f"{gw}/httproutes?watch=true&timeoutSeconds=1",
+        f"{gw}/listenersets",
+        "/api/v1/namespaces",
+        "/api/v1/namespaces?watch=true&timeoutSeconds=1",
+    ):
+        # 429 while a just-established CRD's storage starts ("storage is (re)initializing"): ask again.
+        status = eventually(lambda p=path: _not_429(cp.request("GET", p, token=token)[0]), what=path)
+        assert status == 200, path
     for path in (
         f"{ING}/namespaces/{watched}/ingresses",
         f"{gw}/grpcroutes",
         f"/api/v1/namespaces/{watched}/secrets",
         f"/api/v1/namespaces/{watched}/services",
         "/apis/gateway.networking.k8s.io/v1/httproutes",
+        f"/api/v1/namespaces/{watched}",  # list and watch only, no get
     ):
         assert cp.request("GET", path, token=token)[0] == 403, path
-    assert allowed_rules(cp, token, watched) == [
-        {
-            "apiGroups": ["gateway.networking.k8s.io"],
-            "resources": ["gateways", "httproutes"],
-            "verbs": ["get", "list", "watch"],
-        },
-        LEAST_RULES[1],  # events: create, patch
-    ]
+    rules = allowed_rules(cp, token, watched)
+    assert sorted(rules, key=str) == sorted(
+        [
+            {
+                "apiGroups": ["gateway.networking.k8s.io"],
+                "resources": ["gateways", "httproutes", "listenersets"],
+                "verbs": ["get", "list", "watch"],
+            },
+            LEAST_RULES[1],  # events: create, patch
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+        ],
+        key=str,
+    )
 
 
 def test_the_pod_may_get_its_own_daemonset_and_no_other(tmp_path, control_plane, applier, new_namespace):

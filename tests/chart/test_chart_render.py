@@ -455,7 +455,7 @@ READ = ["get", "list", "watch"]
             [
                 {
                     "apiGroups": ["gateway.networking.k8s.io"],
-                    "resources": ["gateways", "httproutes", "tlsroutes"],
+                    "resources": ["gateways", "httproutes", "listenersets", "tlsroutes"],
                     "verbs": READ,
                 }
             ],
@@ -467,7 +467,7 @@ READ = ["get", "list", "watch"]
                 {"apiGroups": [""], "resources": ["services"], "verbs": READ},
                 {
                     "apiGroups": ["gateway.networking.k8s.io"],
-                    "resources": ["gateways", "grpcroutes"],
+                    "resources": ["gateways", "grpcroutes", "listenersets"],
                     "verbs": READ,
                 },
             ],
@@ -480,6 +480,17 @@ def test_rbac_follows_the_enabled_sources(sources, expected, tmp_path):
     (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == "tyk"]
     assert role["rules"] == [*expected, LEAST_RULES[1]]
     assert container(docs)["args"][1] == f"--source={','.join(sources)}"
+    # Namespaces' labels (allowedRoutes selectors): list and watch, cluster-wide, with a Gateway source only.
+    cluster_roles = [d for d in docs if d["kind"] == "ClusterRole"]
+    if any(s.startswith("gateway-") for s in sources):
+        (namespaces,) = cluster_roles
+        assert namespaces["rules"] == [
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
+        ]
+        (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+        assert binding["roleRef"]["name"] == namespaces["metadata"]["name"]
+    else:
+        assert cluster_roles == []
 
 
 def _pod_template(tmp_path, chart, values: dict) -> dict:

@@ -22,7 +22,11 @@ class Gateways:
     def __init__(self, api: client.ApiClient) -> None:
         self.custom = client.CustomObjectsApi(api)
 
-    def gateway(self, namespace: str, name: str, addresses: list[dict]) -> None:
+    def gateway(self, namespace: str, name: str, addresses: list[dict], protocol: str = "HTTP") -> None:
+        # A TLSRoute attaches to TLS listeners only (the Gateway API spec's kinds by protocol).
+        listener = {"name": "http", "port": 80, "protocol": "HTTP"}
+        if protocol == "TLS":
+            listener = {"name": "tls", "port": 443, "protocol": "TLS", "tls": {"mode": "Passthrough"}}
         self.custom.create_namespaced_custom_object(
             GROUP,
             VERSION,
@@ -34,7 +38,7 @@ class Gateways:
                 "metadata": {"name": name},
                 "spec": {
                     "gatewayClassName": "test",
-                    "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
+                    "listeners": [listener],
                 },
             },
         )
@@ -115,6 +119,7 @@ def test_gateway_routes_appear_move_and_vanish(source, gateways, start_controlle
         namespace,
         "gw",
         [{"type": "IPAddress", "value": "172.18.0.50"}, {"type": "IPAddress", "value": "fc00::50"}],
+        protocol="TLS" if plural == "tlsroutes" else "HTTP",
     )
     gateways.route(plural, namespace, "app", ["app.gw.local", "api.gw.local"], "gw")
     gateways.route(plural, namespace, "wild", ["*.gw.local"], "gw")
@@ -226,10 +231,29 @@ SOURCE_RULES = {
     ],
     "service": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]}],
     "gateway-httproute": [
-        {"apiGroups": [GROUP], "resources": ["gateways", "httproutes"], "verbs": ["get", "list", "watch"]}
+        {
+            "apiGroups": [GROUP],
+            "resources": ["gateways", "httproutes", "listenersets"],
+            "verbs": ["get", "list", "watch"],
+        }
     ],
 }
 EVENTS_RULE = {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]}
+# Cluster-wide, with a Gateway source only: the labels allowedRoutes selectors match.
+NAMESPACES_RULE = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
+
+
+def bind_cluster_rule(control_plane, namespace: str, service_account: str, rule: dict) -> None:
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    name = f"{service_account}-{namespace}"
+    subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
+    role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
+    for plural, body in (
+        ("clusterroles", {"metadata": {"name": name}, "rules": [rule]}),
+        ("clusterrolebindings", {"metadata": {"name": name}, "roleRef": role_ref, "subjects": [subject]}),
+    ):
+        status, answer = control_plane.request("POST", f"{rbac}/{plural}", body)
+        assert status == 201, (plural, status, answer)
 
 
 @pytest.mark.parametrize(
@@ -240,6 +264,8 @@ def test_each_source_combination_needs_only_its_own_rbac(
 ):
     rules = [r for source in combination for r in SOURCE_RULES[source]] + [EVENTS_RULE]
     kubeconfig = control_plane.role_kubeconfig(tmp_path / "sync.kubeconfig", namespace, "sync", rules)
+    if "gateway-httproute" in combination:
+        bind_cluster_rule(control_plane, namespace, "sync", NAMESPACES_RULE)
     ctl = start_controller(
         "--source",
         ",".join(combination),

@@ -6,11 +6,20 @@ from __future__ import annotations
 import pytest
 
 from controller.cluster import handlers, sources
-from controller.cluster.sources import GATEWAY, HTTPROUTE, INGRESS, SERVICE, SOURCES, Resource
+from controller.cluster.sources import (
+    GATEWAY,
+    HTTPROUTE,
+    INGRESS,
+    LISTENERSET,
+    NAMESPACE,
+    SERVICE,
+    SOURCES,
+    Resource,
+)
 from controller.model import ObjectRef, ResourceId
 from controller.sync.state import ClusterState
 
-DECLARED = sources.resources_for(SOURCES)
+DECLARED = (*sources.resources_for(SOURCES), *sources.optional_for(SOURCES))
 READ = ["get", "list", "watch"]
 
 
@@ -23,8 +32,9 @@ def test_a_resources_objects_carry_its_identity(resource: Resource):
     snap = sources.snapshot(resource, body())
     assert snap.resource == resource.id == ResourceId(resource.group, resource.plural)
     assert (snap.kind, snap.api_version) == (resource.kind, resource.api_version)
-    # Only Gateways lend addresses, only Ingresses are filtered by class: their declarations say so.
-    assert snap.lends == (resource is GATEWAY)
+    # Only Gateways, ListenerSets and Namespaces lend (addresses, listeners, labels), only Ingresses are
+    # filtered by class: their declarations say so.
+    assert snap.lends == (resource in (GATEWAY, LISTENERSET, NAMESPACE))
     assert snap.class_filtered == (resource is INGRESS)
 
 
@@ -46,9 +56,19 @@ def test_rbac_rules_follow_the_declarations():
     assert sources.rules_for(["ingress"]) == [
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": READ}
     ]
-    assert sources.rules_for(["service", "gateway-httproute", "gateway-tlsroute"]) == [
+    assert sources.cluster_rules_for(["ingress", "service"]) == []
+    chosen = ["service", "gateway-httproute", "gateway-tlsroute"]
+    assert sources.rules_for(chosen) == [
         {"apiGroups": [""], "resources": ["services"], "verbs": READ},
-        {"apiGroups": [GATEWAY.group], "resources": ["httproutes", "gateways", "tlsroutes"], "verbs": READ},
+        {
+            "apiGroups": [GATEWAY.group],
+            "resources": ["httproutes", "gateways", "tlsroutes", "listenersets"],
+            "verbs": READ,
+        },
+    ]
+    # Namespaces: cluster-scoped, so not in the watched namespaces' Role; list and watch, no get.
+    assert sources.cluster_rules_for(chosen) == [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
     ]
 
 

@@ -24,6 +24,7 @@ from controller.model import (
     TOO_MANY_ADDRESSES,
     UNRESOLVABLE,
     WILDCARD,
+    Listener,
     ObjectRef,
     ResourceId,
     Snapshot,
@@ -595,6 +596,14 @@ def test_invalid_annotation_on_an_object_without_hosts_is_still_reported():
     assert p.entries == ()
 
 
+ANY_NAMESPACE_LISTENER = {
+    "name": "http",
+    "port": 80,
+    "protocol": "HTTP",
+    "allowedRoutes": {"namespaces": {"from": "All"}},
+}
+
+
 def gateway_ref(ns: str, name: str) -> ObjectRef:
     return ObjectRef(sources.GATEWAY.id, ns, name)
 
@@ -602,7 +611,7 @@ def gateway_ref(ns: str, name: str) -> ObjectRef:
 def gateway(name="gw", ns="infra", addresses=(("IPAddress", "172.18.0.200"),)) -> dict:
     return {
         "metadata": {"name": name, "namespace": ns, "uid": f"uid-gw-{name}", "creationTimestamp": T0},
-        "spec": {"gatewayClassName": "eg"},
+        "spec": {"gatewayClassName": "eg", "listeners": [ANY_NAMESPACE_LISTENER]},
         "status": {"addresses": [{"type": t, "value": v} for t, v in addresses]},
     }
 
@@ -846,6 +855,8 @@ def _gateway(name: str, ips: tuple[str, ...] = (), **kw) -> Snapshot:
         resource=sources.GATEWAY.id,
         kind="Gateway",
         api_version="gateway.networking.k8s.io/v1",
+        listeners=(Listener("http", protocol="HTTP", namespaces="All"),),
+        gateway=ObjectRef(sources.GATEWAY.id, "gw-ns", name),
         lends=True,
         class_filtered=False,
         **kw,
@@ -859,6 +870,7 @@ def _route(name: str, host: str, parent: str) -> Snapshot:
         f"uid-{name}",
         T1,
         hosts=(host,),
+        route_hosts=(host,),
         resource=sources.HTTPROUTE.id,
         kind="HTTPRoute",
         api_version="gateway.networking.k8s.io/v1",
@@ -988,7 +1000,7 @@ def test_an_objects_lines_are_bounded_and_every_name_is_written_or_refused(n_hos
     "spec_refs",
     [
         [{"name": "gw", "namespace": "infra", "sectionName": "http"}],
-        [{"name": "other", "namespace": "infra"}, {"name": "gw", "namespace": "infra", "port": 8001}],
+        [{"name": "other", "namespace": "infra"}, {"name": "gw", "namespace": "infra", "port": 80}],
         [{"name": "gw", "namespace": "infra", "group": "gateway.networking.k8s.io", "kind": "Gateway"}],
     ],
 )
@@ -996,7 +1008,7 @@ def test_route_still_naming_its_gateway_in_spec_is_attached(spec_refs):
     body = route()
     body["spec"]["parentRefs"] = spec_refs
     r = sources.route_snapshot(sources.HTTPROUTE, body)
-    assert r.parents == (gateway_ref("infra", "gw"),)
+    assert [p.whole for p in r.parents] == [gateway_ref("infra", "gw")]  # with its sectionName or port
     assert lines(plan([sources.snapshot(sources.GATEWAY, gateway()), r])) == [
         ("172.18.0.200", "r.local", "apps/r")
     ]

@@ -15,7 +15,7 @@ import pytest
 
 from controller.engine.entries import Entry
 from controller.engine.hostsfile import HostsFile
-from controller.model import CONFLICT, SHADOWED, WILDCARD, ObjectRef, ResourceId, Snapshot
+from controller.model import CONFLICT, SHADOWED, WILDCARD, Listener, ObjectRef, ResourceId, Snapshot
 from controller.serve.health import Health
 from controller.serve.metrics import Metrics
 from controller.sync.events import Notice
@@ -596,6 +596,8 @@ def test_watched_objects_are_counted_per_kind(path):
         resource=gateways,
         kind="Gateway",
         ips=("10.0.0.9",),
+        listeners=(Listener("http", protocol="HTTP"),),
+        gateway=ObjectRef(gateways, "ns", "gw"),
         lends=True,
     )
     route = Snapshot(
@@ -606,6 +608,7 @@ def test_watched_objects_are_counted_per_kind(path):
         resource=ResourceId("gateway.networking.k8s.io", "httproutes"),
         kind="HTTPRoute",
         hosts=("r.local",),
+        route_hosts=("r.local",),
         parents=(ObjectRef(gateways, "ns", "gw"),),
         class_filtered=False,
     )
