@@ -205,3 +205,13 @@ def test_big_modules_say_why_at_the_top():
         if text.count("\n") > MAX_LINES:
             docstring = ast.get_docstring(ast.parse(text)) or ""
             assert f"above {MAX_LINES} lines" in docstring, f"{path.name}: {text.count(chr(10))} lines"
+
+
+def test_every_test_folder_is_a_package():
+    """pytest names a test module by its path from the nearest folder without ``__init__.py``; without one
+    in every folder, tests/unit/cluster/test_sources.py and tests/integration/test_sources.py are both
+    ``test_sources`` and collecting the whole suite stops with "import file mismatch"."""
+    tests = ROOT / "tests"
+    for path in tests.rglob("test_*.py"):
+        for folder in path.relative_to(tests).parents:
+            assert (tests / folder / "__init__.py").is_file(), f"tests/{folder}: add an empty __init__.py"
