@@ -360,15 +360,17 @@ def test_gateway_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_p
 
 # Two Gateways, one listener each with a wildcard hostname, and one route naming a host under each.
 SPLIT_GATEWAYS = {"gw-one": "*.one.local", "gw-two": "*.two.local"}
+SECOND_SVC = "traefik-gateway-two"  # a second address for Traefik's gateway entryPoint
 SPLIT_ROUTE, SPLIT_HOSTS = "split", {"app.one.local": "gw-one", "app.two.local": "gw-two"}
 
 
-def split_docs() -> list[dict]:
+def split_docs(two_ip: str) -> list[dict]:
+    annotations = {"gw-two": {"k8s-hosts-controller.io/target": two_ip}}
     gateways = [
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "Gateway",
-            "metadata": {"name": name, "namespace": GATEWAY_NS},
+            "metadata": {"name": name, "namespace": GATEWAY_NS, "annotations": annotations.get(name, {})},
             "spec": {
                 "gatewayClassName": "traefik",
                 "listeners": [
@@ -436,26 +438,42 @@ def routers_for(cluster: Tools, host_file: Path, host: str) -> list[str]:
 def test_gateway_split_listeners(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_path: Path) -> None:
     """Two Gateways, listeners `*.one.local` and `*.two.local`, and one HTTPRoute naming app.one.local and
     app.two.local with both Gateways as parents: the controller (host mode) writes each name once, at the
-    address in the status of the Gateway whose listener admits it, and `curl` by each name reaches the
-    backend through a router Traefik built for that Gateway's listener.
+    address of the Gateway whose listener admits it, and `curl` by each name reaches the backend through a
+    router Traefik built for that Gateway's listener.
 
     Traefik's kubernetesGateway provider copies one Service's address (--providers.kubernetesgateway.
-    statusaddress) into every Gateway it serves, so both Gateways report the same IP: the hosts file cannot
-    tell them apart by address, and what this proves there is one line per name (not one per parent, not a
-    name under the other Gateway's listener), each equal to its own Gateway's status. Which Gateway served a
-    request is told by Traefik's access log: the router's name carries the Gateway's name, and Traefik builds
-    the router of gw-one only for app.one.local (the listener hostname intersected with the route's)."""
+    statusaddress) into the status of every Gateway it serves, so by status both Gateways share one IP. To
+    tell them apart in the file, gw-two is reached through a second LoadBalancer Service on that entryPoint
+    and says so with the target annotation (which stands for a Gateway's status addresses): a name written at
+    every parent's address would show twice. Which Gateway served a request is told by Traefik's access log:
+    the router's name carries the Gateway's name, and Traefik builds gw-one's router only for app.one.local
+    (the listener hostname intersected with the route's)."""
     assert host_file.read_bytes() == HOST_FILE_CONTENT
     gateway_ip = lb.lb_address(cluster, service=lb.GATEWAY_SVC)
     step("two Gateways (*.one.local, *.two.local) and HTTPRoute split naming a host under each")
-    lb.apply(cluster, split_docs())
+    second = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": SECOND_SVC, "namespace": lb.TRAEFIK_NS},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app": "traefik"},
+            "ports": [{"name": "gateway", "port": 80, "targetPort": "gateway"}],
+        },
+    }
+    lb.apply(cluster, [second])
     hosts_sync = HostsSync(cluster, host_file, NAMESPACES, tmp_path, "--source", "gateway-httproute")
     try:
-        addresses = {
+        two_ip = lb.lb_address(cluster, service=SECOND_SVC)
+        assert two_ip != gateway_ip
+        lb.apply(cluster, split_docs(two_ip))
+        statuses = {
             gw: eventually(lambda gw=gw: own_address(cluster, gw), 120, 1, what=f"{gw} programmed")
             for gw in SPLIT_GATEWAYS
         }
-        print(f"status.addresses written by Traefik: {addresses} (the Gateway Service: {gateway_ip})")
+        print(f"status.addresses written by Traefik: {statuses} (the Gateway Service: {gateway_ip})")
+        assert statuses == {"gw-one": gateway_ip, "gw-two": gateway_ip}
+        addresses = {"gw-one": gateway_ip, "gw-two": two_ip}  # gw-two's target annotation
         parents = eventually(lambda: split_accepted(cluster), 60, 1, what=f"{SPLIT_ROUTE} accepted by both")
         print(f"{APPS_NS}/{SPLIT_ROUTE}: status.parents {[(p['parentRef'], accepted(p)) for p in parents]}")
 
@@ -478,5 +496,8 @@ def test_gateway_split_listeners(cluster: Tools, pool: lb.Pool, host_file: Path,
         cluster.kubectl_("-n", APPS_NS, "delete", "--ignore-not-found", "httproute", SPLIT_ROUTE, check=False)
         names = list(SPLIT_GATEWAYS)
         cluster.kubectl_("-n", GATEWAY_NS, "delete", "--ignore-not-found", "gateway", *names, check=False)
+        cluster.kubectl_(
+            "-n", lb.TRAEFIK_NS, "delete", "--ignore-not-found", "service", SECOND_SVC, check=False
+        )
     print(hosts_sync.log())
     assert host_file.read_bytes() == HOST_FILE_CONTENT
