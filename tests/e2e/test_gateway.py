@@ -11,6 +11,7 @@ need and nothing else (docs/usage.md, "Migrating from ingress-nginx")."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -355,3 +356,148 @@ def test_gateway_host_mode(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_p
         assert moved_to(hosts_sync.log().splitlines(), host, gateway_ip), f"{host} at {gateway_ip} not logged"
     assert host_file.read_bytes() == HOST_FILE_CONTENT
     print("byte-identical to the file before start")
+
+
+# Two Gateways, one listener each with a wildcard hostname, and one route naming a host under each.
+SPLIT_GATEWAYS = {"gw-one": "*.one.local", "gw-two": "*.two.local"}
+SECOND_SVC = "traefik-gateway-two"  # a second address for Traefik's gateway entryPoint
+SPLIT_ROUTE, SPLIT_HOSTS = "split", {"app.one.local": "gw-one", "app.two.local": "gw-two"}
+
+
+def split_docs(two_ip: str) -> list[dict]:
+    annotations = {"gw-two": {"k8s-hosts-controller.io/target": two_ip}}
+    gateways = [
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": name, "namespace": GATEWAY_NS, "annotations": annotations.get(name, {})},
+            "spec": {
+                "gatewayClassName": "traefik",
+                "listeners": [
+                    {
+                        "name": "http",
+                        "protocol": "HTTP",
+                        "port": 8001,
+                        "hostname": hostname,
+                        "allowedRoutes": {"namespaces": {"from": "All"}},
+                    }
+                ],
+            },
+        }
+        for name, hostname in SPLIT_GATEWAYS.items()
+    ]
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": SPLIT_ROUTE, "namespace": APPS_NS},
+        "spec": {
+            "parentRefs": [{"name": name, "namespace": GATEWAY_NS} for name in SPLIT_GATEWAYS],
+            "hostnames": list(SPLIT_HOSTS),
+            "rules": [{"backendRefs": [{"name": BACKEND, "port": 80}]}],
+        },
+    }
+    return [*gateways, route]
+
+
+def own_address(cluster: Tools, gateway: str) -> str | None:
+    """GATEWAY's single IP in its status.addresses, once Traefik programmed it."""
+    gw = cluster.kubectl_json("-n", GATEWAY_NS, "get", "gateway", gateway)
+    status = gw.get("status", {})
+    conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+    ips = [a["value"] for a in status.get("addresses") or [] if a.get("type", "IPAddress") == "IPAddress"]
+    return ips[0] if conditions.get("Programmed") == "True" and len(ips) == 1 else None
+
+
+def split_accepted(cluster: Tools) -> list | None:
+    route = cluster.kubectl_json("-n", APPS_NS, "get", "httproute", SPLIT_ROUTE)
+    parents = route.get("status", {}).get("parents") or []
+    ok = {p["parentRef"]["name"] for p in parents if accepted(p) == "True"}
+    return parents if ok == set(SPLIT_GATEWAYS) else None
+
+
+def routers_for(cluster: Tools, host_file: Path, host: str) -> list[str]:
+    """curl http://HOST/ by name answers with the backend's body; returns the Traefik routers that Traefik's
+    access log shows proxying the requests made meanwhile to the backend's pods."""
+    access = '"GET / HTTP/1.1" 200'
+    seen = len(lb.logs(cluster, lb.TRAEFIK_NS, "deployment/traefik", access))
+    out = eventually(lambda: lb.try_curl(host_file, host), 60, 2, what=f"curl http://{host}/")
+    assert lb.backend_body(APPS_NS, BACKEND) in out, f"http://{host}/ did not answer with {BACKEND}: {out!r}"
+    pods = cluster.kubectl_json("-n", APPS_NS, "get", "pods", "-l", f"app={BACKEND}")["items"]
+    pod_ips = {p["status"]["podIP"] for p in pods}
+
+    def new_lines() -> list[str] | None:
+        lines = lb.logs(cluster, lb.TRAEFIK_NS, "deployment/traefik", access)[seen:]
+        found = re.findall(r'"([^"\s]+@kubernetesgateway)" "http://([0-9.]+):8080"', "\n".join(lines))
+        return [router for router, ip in found if ip in pod_ips] or None
+
+    routers = eventually(new_lines, 30, 1, what=f"Traefik's access log line for http://{host}/")
+    print(f"http://{host}/ proxied to {APPS_NS}/{BACKEND} by {routers}")
+    return routers
+
+
+def test_gateway_split_listeners(cluster: Tools, pool: lb.Pool, host_file: Path, tmp_path: Path) -> None:
+    """Two Gateways, listeners `*.one.local` and `*.two.local`, and one HTTPRoute naming app.one.local and
+    app.two.local with both Gateways as parents: the controller (host mode) writes each name once, at the
+    address of the Gateway whose listener admits it, and `curl` by each name reaches the backend through a
+    router Traefik built for that Gateway's listener.
+
+    Traefik's kubernetesGateway provider copies one Service's address (--providers.kubernetesgateway.
+    statusaddress) into the status of every Gateway it serves, so by status both Gateways share one IP. To
+    tell them apart in the file, gw-two is reached through a second LoadBalancer Service on that entryPoint
+    and says so with the target annotation (which stands for a Gateway's status addresses): a name written at
+    every parent's address would show twice. Which Gateway served a request is told by Traefik's access log:
+    the router's name carries the Gateway's name, and Traefik builds gw-one's router only for app.one.local
+    (the listener hostname intersected with the route's)."""
+    assert host_file.read_bytes() == HOST_FILE_CONTENT
+    gateway_ip = lb.lb_address(cluster, service=lb.GATEWAY_SVC)
+    step("two Gateways (*.one.local, *.two.local) and HTTPRoute split naming a host under each")
+    second = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": SECOND_SVC, "namespace": lb.TRAEFIK_NS},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app": "traefik"},
+            "ports": [{"name": "gateway", "port": 80, "targetPort": "gateway"}],
+        },
+    }
+    lb.apply(cluster, [second])
+    hosts_sync = HostsSync(cluster, host_file, NAMESPACES, tmp_path, "--source", "gateway-httproute")
+    try:
+        two_ip = lb.lb_address(cluster, service=SECOND_SVC)
+        assert two_ip != gateway_ip
+        lb.apply(cluster, split_docs(two_ip))
+        statuses = {
+            gw: eventually(lambda gw=gw: own_address(cluster, gw), 120, 1, what=f"{gw} programmed")
+            for gw in SPLIT_GATEWAYS
+        }
+        print(f"status.addresses written by Traefik: {statuses} (the Gateway Service: {gateway_ip})")
+        assert statuses == {"gw-one": gateway_ip, "gw-two": gateway_ip}
+        addresses = {"gw-one": gateway_ip, "gw-two": two_ip}  # gw-two's target annotation
+        parents = eventually(lambda: split_accepted(cluster), 60, 1, what=f"{SPLIT_ROUTE} accepted by both")
+        print(f"{APPS_NS}/{SPLIT_ROUTE}: status.parents {[(p['parentRef'], accepted(p)) for p in parents]}")
+
+        step("host mode: scripts/hosts-sync.sh start (--source gateway-httproute)")
+        hosts_sync("start")
+        hosts_sync("wait", *SPLIT_HOSTS)
+        split = [f"{addresses[gw]} {host}  # {APPS_NS}/{SPLIT_ROUTE}" for host, gw in SPLIT_HOSTS.items()]
+        wait_block(host_file, route_lines(gateway_ip) + split, "one line per name, at its Gateway's address")
+        for host, gw in SPLIT_HOSTS.items():
+            mine = [line for line in block(host_file) if line.split()[1] == host]
+            assert mine == [f"{addresses[gw]} {host}  # {APPS_NS}/{SPLIT_ROUTE}"], f"{host}: {mine}"
+
+        step("curl by each name: Traefik's access log names the Gateway whose listener matched")
+        for host, gw in SPLIT_HOSTS.items():
+            other = next(g for g in SPLIT_GATEWAYS if g != gw)
+            routers = routers_for(cluster, host_file, host)
+            assert all(gw in r and other not in r for r in routers), f"{host} not routed by {gw}: {routers}"
+    finally:
+        hosts_sync("stop")
+        cluster.kubectl_("-n", APPS_NS, "delete", "--ignore-not-found", "httproute", SPLIT_ROUTE, check=False)
+        names = list(SPLIT_GATEWAYS)
+        cluster.kubectl_("-n", GATEWAY_NS, "delete", "--ignore-not-found", "gateway", *names, check=False)
+        cluster.kubectl_(
+            "-n", lb.TRAEFIK_NS, "delete", "--ignore-not-found", "service", SECOND_SVC, check=False
+        )
+    print(hosts_sync.log())
+    assert host_file.read_bytes() == HOST_FILE_CONTENT
