@@ -42,10 +42,10 @@ def show_file(path: Path, title: str) -> None:
     print(f"--- {path} ({title}):\n{path.read_text()}--- end", flush=True)
 
 
-def curl_by_name(host_file: Path, host: str) -> str:
-    """curl http://HOST/ resolving through the managed file (by_name below)."""
-    script = f"getent hosts {host} && curl -fsS --noproxy '*' --max-time 10 http://{host}/"
-    print(f"$ curl http://{host}/  (resolved through {host_file})", flush=True)
+def curl_by_name(host_file: Path, host: str, path: str = "/") -> str:
+    """curl http://HOST/PATH resolving through the managed file (by_name below)."""
+    script = f"getent hosts {host} && curl -fsS --noproxy '*' --max-time 10 'http://{host}{path}'"
+    print(f"$ curl 'http://{host}{path}'  (resolved through {host_file})", flush=True)
     proc = subprocess.run(
         by_name(host_file, ["sh", "-c", script]), capture_output=True, text=True, timeout=30
     )
