@@ -79,7 +79,9 @@ alive() {
   [[ -n "$state" && "$state" != Z* ]]
 }
 
-cluster_exists() { kind get clusters 2>/dev/null | grep -qx -- "$cluster"; }
+# grep without -q: it must read to the end, or the writer dies of SIGPIPE when the name is not the last line and
+# pipefail turns a found cluster into "no cluster".
+cluster_exists() { kind get clusters 2>/dev/null | grep -x -- "$cluster" >/dev/null; }
 
 # Before the cluster goes: the controller's pods remove their block only when they are stopped (a deleted
 # node container runs no preStop and gets no SIGTERM), so uninstall the chart and wait for the block to go.
@@ -108,7 +110,7 @@ create_cluster() {
   # this label, which kubeadm sets on control-plane nodes).
   local node label=node.kubernetes.io/exclude-from-external-load-balancers
   for node in $(kubectl --context "$context" get nodes -o name); do
-    if kubectl --context "$context" get "$node" -o jsonpath="{.metadata.labels}" | grep -q "\"$label\""; then
+    if kubectl --context "$context" get "$node" -o jsonpath="{.metadata.labels}" | grep "\"$label\"" >/dev/null; then
       kubectl --context "$context" label "$node" "$label-" >/dev/null
       log "removed label $label from $node"
     fi
@@ -121,7 +123,7 @@ start_cloud_provider() {
     log "cloud-provider-kind already running (PID $pid, log $cpk_log_file)"
     return
   fi
-  if command -v pgrep >/dev/null && pid=$(pgrep -x "$(basename "$cpk")" | head -n 1) && [[ -n "$pid" ]]; then
+  if command -v pgrep >/dev/null && pid=$(pgrep -x "$(basename "$cpk")" | sed -n 1p) && [[ -n "$pid" ]]; then
     log "cloud-provider-kind already running (PID $pid, not started by this script); using it"
     return
   fi

@@ -277,7 +277,7 @@ write_pid_file() {
 }
 
 pid_file_field() {
-  sed -n "s/^$1=//p" "$pid_file" 2>/dev/null | head -n 1
+  sed -n "s/^$1=//p" "$pid_file" 2>/dev/null | sed -n 1p
 }
 # Why PID is not the controller this script started, empty when it is. PIDs are reused, and the PID file may
 # be old or written by someone else: never signal (through sudo!) whatever process now holds that number. The
@@ -637,7 +637,7 @@ cluster_status() {
 
 cluster_metrics() {
   local pod port
-  pod=$(cluster_pods | head -n 1)
+  pod=$(cluster_pods | sed -n 1p)
   [[ -n "$pod" ]] || die "no controller pod for release $release in $release_ns"
   port=${HOSTS_SYNC_METRICS_PORT:-8080}
   # Through the API server's pod proxy: no port-forward to set up or tear down.

@@ -465,3 +465,30 @@ def test_delete_stops_when_the_block_stays(fake_kind_env):
     assert result.returncode == 1
     assert "still in the hosts file" in result.stderr and "cleanup" in result.stderr
     assert "kind delete cluster --name hosts-sync" not in Path(fake_kind_env["FAKE_LOG"]).read_text()
+
+
+def test_create_cluster_delete_finds_a_cluster_listed_before_others(tmp_path: Path):
+    """`kind get clusters` writes a line at a time; a reader that stops at the first match (grep -q) killed
+    it with SIGPIPE, and under pipefail a listed cluster counted as absent: `delete` said "no kind cluster"
+    and left it running (seen in the e2e with two clusters). The fake kind pauses between its lines."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "kind-calls"
+    kind = bin_dir / "kind"
+    kind.write_text(
+        "#!/bin/bash\n"
+        'case "$1 $2" in\n'
+        '  "get clusters") echo wanted; sleep 0.5; echo other ;;\n'
+        f'  "delete cluster") echo "$*" >> {calls} ;;\n'
+        "esac\n"
+    )
+    kind.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "CLUSTER_NAME": "wanted",
+        "CLOUD_PROVIDER_KIND_PID_FILE": str(tmp_path / "cpk.pid"),
+    }
+    result = run(CREATE_CLUSTER, "delete", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "no kind cluster" not in result.stderr
+    assert calls.read_text() == "delete cluster --name wanted\n"
