@@ -30,7 +30,7 @@ demo: venv controlplane
 test: venv controlplane
 	cd tests/e2e/tools/runc-wrapper && go test ./...
 	cd tests/e2e/tools/tyk-standin && go test ./...
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 e2e: venv controlplane
 	bash scripts/e2e/run.sh
