@@ -101,8 +101,8 @@ def echo(cluster: Tools, lb_pool: lb.Pool, images: dict[str, str]) -> Iterator[s
         eventually(published, 120, 1, what=f"Traefik's address {ip} in the status of {ingresses}")
         yield ip
     finally:
-        step("remove the echo namespaces")
-        cluster.kubectl_("delete", "--ignore-not-found", "--wait=true", "namespace", *NAMESPACES.split(","))
+        step("remove the echo namespaces (not waiting: nothing later uses them)")
+        cluster.kubectl_("delete", "--ignore-not-found", "--wait=false", "namespace", *NAMESPACES.split(","))
 
 
 def node_name() -> str:

@@ -77,8 +77,8 @@ def stack(cluster: Tools, lb_pool: lb.Pool) -> Iterator[None]:
         print(cluster.kubectl_("-n", NAMESPACE, "get", "pods,svc,ingress", "-o", "wide").stdout)
         yield
     finally:
-        step(f"remove {NAMESPACE}")
-        cluster.kubectl_("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=300)
+        step(f"remove {NAMESPACE} (not waiting: nothing later uses it)")
+        cluster.kubectl_("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", timeout=300)
 
 
 # ---- the two ways to the services --------------------------------------------------------------------------
