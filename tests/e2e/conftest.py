@@ -123,6 +123,13 @@ class HostsSync:
         return self.log_file.read_text() if self.log_file.exists() else ""
 
 
+def tools_path(tools: Tools) -> str:
+    """PATH with the e2e's kind, kubectl and helm and this Python's scripts first: what the repository's
+    scripts run, found as a user's shell finds them."""
+    dirs = {str(Path(t).parent) for t in (tools.kind, tools.kubectl, tools.helm, sys.executable)}
+    return os.pathsep.join([*sorted(dirs), os.environ["PATH"]])
+
+
 def cgroup_v1() -> bool:
     return not Path("/sys/fs/cgroup/cgroup.controllers").exists()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,16 @@ import pytest
 import yaml
 
 from tests.e2e import lb
-from tests.e2e.conftest import HOST_FILE_CONTENT, REPO_ROOT, HostsSync, Tools, curl_by_name, show_file, step
+from tests.e2e.conftest import (
+    HOST_FILE_CONTENT,
+    REPO_ROOT,
+    HostsSync,
+    Tools,
+    curl_by_name,
+    show_file,
+    step,
+    tools_path,
+)
 from tests.helpers import block_lines as block
 from tests.helpers import eventually
 
@@ -133,6 +141,14 @@ def check_both_sides(host_file: Path, node: str, inode: int, expected: dict[str,
     print(f"the node sees the host's file (inode {inode}); {expected} resolve there", flush=True)
 
 
+def check_names(host_file: Path, node: str, inode: int, ip: str, curled: str) -> None:
+    """Every name of echo.yaml in the block at IP, seen alike on the node, and `curl` by CURLED answers."""
+    assert block(host_file) == sorted(f"{ip} {host}  # {owner}" for host, owner in OWNERS.items())
+    check_both_sides(host_file, node, inode, dict.fromkeys(HOSTS, ip))
+    out = curl_by_name(host_file, curled, "/echo?msg=hello")
+    assert out.splitlines()[-1] == "hello", out
+
+
 def test_quick_start_on_one_cluster(
     cluster: Tools, echo: str, host_file: Path, tmp_path: Path, images: dict[str, str]
 ) -> None:
@@ -149,11 +165,8 @@ def test_quick_start_on_one_cluster(
         hosts_sync("start")
         hosts_sync("wait", *HOSTS[:2])
         show_file(host_file, "written by host mode")
-        assert block(host_file) == sorted(f"{ip} {host}  # {owner}" for host, owner in OWNERS.items())
-        check_both_sides(host_file, node, inode, dict.fromkeys(HOSTS, ip))
+        check_names(host_file, node, inode, ip, HOSTS[0])
         assert "bind-mounted elsewhere" in hosts_sync.log(), "auto did not say why it writes in place"
-        out = curl_by_name(host_file, HOSTS[0], "/echo?msg=hello")
-        assert out.splitlines()[-1] == "hello", out
     finally:
         hosts_sync("stop")
     assert host_file.read_bytes() == HOST_FILE_CONTENT, "stop left bytes behind"
@@ -162,11 +175,8 @@ def test_quick_start_on_one_cluster(
     step("in-cluster mode on the same cluster: HOSTS_SYNC_MODE=cluster scripts/hosts-sync.sh start")
     in_cluster = HostsSync(cluster, host_file, NAMESPACES, tmp_path / "cluster")
     del in_cluster.env["HOSTS_SYNC_WRITE_MODE"]  # the chart's own (inplace)
-    tools = {str(Path(t).parent) for t in (cluster.kubectl, cluster.helm, sys.executable)}
     in_cluster.env.update(
-        HOSTS_SYNC_MODE="cluster",
-        HOSTS_SYNC_IMAGE=images["controller"],
-        PATH=os.pathsep.join([*sorted(tools), os.environ["PATH"]]),
+        HOSTS_SYNC_MODE="cluster", HOSTS_SYNC_IMAGE=images["controller"], PATH=tools_path(cluster)
     )
     try:
         in_cluster("start", HOSTS[0])
@@ -174,10 +184,7 @@ def test_quick_start_on_one_cluster(
         in_cluster("metrics")
         in_cluster("wait", *HOSTS)
         show_file(host_file, "written by the chart's DaemonSet through the node's mount")
-        assert block(host_file) == sorted(f"{ip} {host}  # {owner}" for host, owner in OWNERS.items())
-        check_both_sides(host_file, node, inode, dict.fromkeys(HOSTS, ip))
-        out = curl_by_name(host_file, HOSTS[1], "/echo?msg=hello")
-        assert out.splitlines()[-1] == "hello", out
+        check_names(host_file, node, inode, ip, HOSTS[1])
     finally:
         in_cluster("stop")
     assert host_file.read_bytes() == HOST_FILE_CONTENT, "helm uninstall left bytes behind"

@@ -31,6 +31,7 @@ from tests.e2e.conftest import (
     overlay_config,
     show_file,
     step,
+    tools_path,
 )
 
 NAME = "app.stale.local"
@@ -90,10 +91,9 @@ def throwaway_cluster(name: str, host_file: Path, work: Path, images: dict[str, 
 
 def environment(tools: Tools, host_file: Path, work: Path, images: dict[str, str]) -> dict[str, str]:
     """What scripts/hosts-sync.sh (cluster mode) and scripts/create-cluster.sh need, tools on PATH."""
-    tool_dirs = {str(Path(t).parent) for t in (tools.kind, tools.kubectl, tools.helm, sys.executable)}
     return {
         **os.environ,
-        "PATH": os.pathsep.join([*sorted(tool_dirs), os.environ["PATH"]]),
+        "PATH": tools_path(tools),
         "KUBECONFIG": str(tools.kubeconfig),
         "HOSTS_SYNC_MODE": "cluster",
         "HOSTS_SYNC_KUBECONFIG": str(tools.kubeconfig),
