@@ -1,5 +1,6 @@
 """Fixtures of the tests. The kit's (control plane, API client, namespace, controller processes) are in
-testkit/fixtures.py; here: temporary hosts files, Ingress writes through the official client, Gateway CRDs."""
+testkit/fixtures.py; here: temporary hosts files, a kubeconfig that names no reachable server, an environment
+without the machine's settings, Ingress writes through the official client, Gateway CRDs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,59 @@ from pathlib import Path
 
 import pytest
 
+from controller.config import ENV_PREFIX
 from testkit.controlplane import BUILD_COMMAND
 
 pytest_plugins = ["testkit.fixtures"]
+
+
+# Two contexts on one server that is never asked: for the CLI's own checks of --kubeconfig and --context.
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: https://127.0.0.1:6443
+    insecure-skip-tls-verify: true
+users:
+- name: admin
+  user:
+    token: not-a-real-token
+contexts:
+- name: kind-test
+  context:
+    cluster: test
+    user: admin
+- name: other
+  context:
+    cluster: test
+    user: admin
+current-context: kind-test
+"""
+
+
+@pytest.fixture
+def kubeconfig(tmp_path: Path) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG)
+    return path
+
+
+@pytest.fixture
+def no_controller_env(monkeypatch) -> None:
+    """No K8S_HOSTS_CONTROLLER_* variable of the machine's reaches the code under test."""
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def no_cluster_env(no_controller_env, monkeypatch) -> None:
+    """Nor the machine's cluster: no KUBECONFIG, no in-cluster service, a HOME without ~/.kube/config."""
+    for key in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent-home")
 
 
 @pytest.fixture

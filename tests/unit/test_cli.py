@@ -19,37 +19,7 @@ from controller.engine.hostsfile import HostsFile
 PREFIX = "k8s-hosts-controller: error: "
 USER_LINES = b"127.0.0.1 localhost\n::1 localhost\n# my own\n10.1.1.1 mine.local\n"
 
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: test
-  cluster:
-    server: https://127.0.0.1:6443
-    insecure-skip-tls-verify: true
-users:
-- name: admin
-  user:
-    token: not-a-real-token
-contexts:
-- name: kind-test
-  context:
-    cluster: test
-    user: admin
-- name: other
-  context:
-    cluster: test
-    user: admin
-current-context: kind-test
-"""
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith(ENV_PREFIX) or key in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", "/nonexistent-home")  # no ~/.kube/config from the machine
+pytestmark = pytest.mark.usefixtures("no_cluster_env")
 
 
 @pytest.fixture(autouse=True)
@@ -66,13 +36,6 @@ def restore_logging():
 def hosts(tmp_path: Path) -> Path:
     path = tmp_path / "hosts"
     path.write_bytes(USER_LINES)
-    return path
-
-
-@pytest.fixture
-def kubeconfig(tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG)
     return path
 
 

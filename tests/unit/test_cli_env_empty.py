@@ -3,40 +3,13 @@ but the hosts file's; and a bad value from the environment is reported naming th
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from controller.cli import main, parse_args
-from controller.config import ENV_PREFIX, env_name, settings
+from controller.config import env_name, settings
 
 PREFIX = "k8s-hosts-controller: error: "
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: test
-  cluster:
-    server: https://127.0.0.1:6443
-users:
-- name: admin
-  user:
-    token: not-a-real-token
-contexts:
-- name: kind-test
-  context:
-    cluster: test
-    user: admin
-current-context: kind-test
-"""
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith(ENV_PREFIX) or key in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", "/nonexistent-home")
+pytestmark = pytest.mark.usefixtures("no_cluster_env")
 
 
 EVERY_FLAG_BUT_THE_HOSTS_FILE = [spec.flag for _, spec in settings() if spec.flag != "--hosts-file"]
@@ -67,9 +40,9 @@ def test_an_empty_hosts_file_variable_is_still_refused(monkeypatch, capsys):
     assert env_name("--hosts-file") in capsys.readouterr().err
 
 
-def test_an_unknown_context_from_the_environment_names_the_variable(monkeypatch, tmp_path, capsys):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(KUBECONFIG)
+def test_an_unknown_context_from_the_environment_names_the_variable(
+    monkeypatch, tmp_path, capsys, kubeconfig
+):
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n")
     monkeypatch.setenv(env_name("--context"), "missing-ctx")

@@ -18,7 +18,9 @@ from controller.config import ENV_PREFIX, env_name
 from controller.engine.block import DEFAULT_MARKER, splice
 from controller.engine.entries import Entry
 from tests.unit.engine.test_hostsfile_full_disk import FS_SIZE, MANY, USER_AFTER, fill, sh, tmpfs
-from tests.unit.test_cli import USER_LINES, assert_usage_error, clean_env, restore_logging  # noqa: F401
+from tests.unit.test_cli import USER_LINES, assert_usage_error, restore_logging  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("no_cluster_env")
 
 PREFIX = "k8s-hosts-controller: error: "
 WITH_BLOCK = splice(USER_LINES, [Entry("app.local", "10.0.0.1", "ns/app")], DEFAULT_MARKER)

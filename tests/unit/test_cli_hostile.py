@@ -12,12 +12,12 @@ import pytest
 from controller.cli import parse_args
 from controller.config import ENV_PREFIX, env_name, settings
 from tests.unit.test_cli import (  # noqa: F401
-    KUBECONFIG,
     USER_LINES,
     assert_usage_error,
-    clean_env,
     restore_logging,
 )
+
+pytestmark = pytest.mark.usefixtures("no_cluster_env")
 
 NON_FINITE = ["nan", "inf", "-inf", "NaN", "Infinity"]
 SECONDS_FLAGS = [
@@ -318,10 +318,8 @@ def assert_refused_before_start(proc: subprocess.CompletedProcess, prefix: str, 
 
 
 @pytest.mark.parametrize("row", list(CONTROLLER_ROWS))
-def test_bad_values_are_refused_before_anything_starts(tmp_path, hosts, row):
+def test_bad_values_are_refused_before_anything_starts(tmp_path, hosts, kubeconfig, row):
     argv, env_values, fragments = CONTROLLER_ROWS[row]
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(KUBECONFIG)
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     fragments = [f.replace("{tmp}", str(tmp_path)) for f in fragments]
     if "--all-namespaces" not in argv:

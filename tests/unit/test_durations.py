@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.cli import main, parse_args
-from controller.config import ENV_PREFIX, env_name, settings
+from controller.config import env_name, settings
 from controller.durations import parse_duration
 
 DURATION_FLAGS = [spec.flag for _, spec in settings() if spec.kind == "seconds"]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith(ENV_PREFIX):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("no_controller_env")
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,7 @@ from controller.wait import main, parse_duration
 USER = b"127.0.0.1 localhost\n10.9.9.9 outside.local\n"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("K8S_HOSTS_CONTROLLER_"):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("no_controller_env")
 
 
 @pytest.fixture
