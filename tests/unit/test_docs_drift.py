@@ -36,6 +36,14 @@ def lines(path: Path) -> Iterator[tuple[int, str]]:
     yield from enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
 
 
+def named_in_docs(pattern: str) -> Iterator[tuple[str, str]]:
+    """(file:line, name) for every match of PATTERN in the docs."""
+    for path in DOCS:
+        for number, text in lines(path):
+            for name in re.findall(pattern, text):
+                yield where(path, number), name
+
+
 def table(path: Path, first_header: str) -> tuple[int, list[tuple[int, list[str]]]]:
     """The rows (line, cells) of the first markdown table whose header's first cell is ``first_header``."""
     rows: list[tuple[int, list[str]]] = []
@@ -116,13 +124,8 @@ def test_the_flags_table_is_the_help():
 
 def test_every_environment_variable_named_is_a_setting():
     known = {spec.env for _, spec in settings()}
-    drift = []
-    for path in DOCS:
-        for number, text in lines(path):
-            for name in re.findall(r"K8S_HOSTS_CONTROLLER_[A-Z0-9_]*[A-Z0-9]", text):
-                if name not in known:
-                    drift.append(f"{where(path, number)}: {name} is not a variable of any flag")
-    report(drift)
+    named = named_in_docs(r"K8S_HOSTS_CONTROLLER_[A-Z0-9_]*[A-Z0-9]")
+    report([f"{at}: {name} is not a variable of any flag" for at, name in named if name not in known])
 
 
 # ---- metrics --------------------------------------------------------------------------------------------
@@ -142,13 +145,8 @@ def exposed() -> tuple[dict[str, str], set[str]]:
 def test_every_metric_named_in_the_docs_is_exposed():
     families, samples = exposed()
     names = set(families) | samples
-    drift = []
-    for path in DOCS:
-        for number, text in lines(path):
-            for name in re.findall(rf"{PREFIX}[a-z_]*[a-z]", text):
-                if name not in names:
-                    drift.append(f"{where(path, number)}: metric {name} is not exposed (see /metrics)")
-    report(drift)
+    named = named_in_docs(rf"{PREFIX}[a-z_]*[a-z]")
+    report([f"{at}: metric {name} is not exposed (see /metrics)" for at, name in named if name not in names])
 
 
 def test_the_metrics_table_is_the_registry():
@@ -196,13 +194,11 @@ def test_every_hosts_sync_variable_in_the_docs_exists():
     """Named in a doc: in the script's help, or a setting of the example drop-in (named in its own text)."""
     helped = set(re.findall(r"HOSTS_SYNC_[A-Z_]*[A-Z]", script_help()))
     drop_in = set(re.findall(r"HOSTS_SYNC_[A-Z_]*[A-Z]", DROP_IN.read_text()))
-    drift = []
-    for path in DOCS:
-        for number, text in lines(path):
-            for name in re.findall(r"HOSTS_SYNC_[A-Z_]*[A-Z]", text):
-                if name not in helped | drop_in:
-                    drift.append(f"{where(path, number)}: {name} is not a setting of scripts/hosts-sync.sh")
-    report(drift)
+    named = named_in_docs(r"HOSTS_SYNC_[A-Z_]*[A-Z]")
+    known = helped | drop_in
+    report(
+        [f"{at}: {name} is not a setting of scripts/hosts-sync.sh" for at, name in named if name not in known]
+    )
 
 
 # ---- the chart's values table ---------------------------------------------------------------------------
