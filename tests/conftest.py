@@ -42,7 +42,8 @@ current-context: kind-test
 
 
 @pytest.fixture
-def kubeconfig(tmp_path: Path) -> Path:
+def unreachable_kubeconfig(tmp_path: Path) -> Path:
+    """KUBECONFIG's contexts in a file (not the kit's `kubeconfig`, which reaches the test control plane)."""
     path = tmp_path / "kubeconfig"
     path.write_text(KUBECONFIG)
     return path

@@ -98,7 +98,7 @@ def test_usage_errors_exit_2_with_one_line(capsys, hosts, argv, fragments):
     assert hosts.read_bytes() == USER_LINES
 
 
-def test_unknown_context_in_a_real_kubeconfig(capsys, hosts, kubeconfig):
+def test_unknown_context_in_a_real_kubeconfig(capsys, hosts, unreachable_kubeconfig):
     line = assert_usage_error(
         capsys,
         [
@@ -107,19 +107,21 @@ def test_unknown_context_in_a_real_kubeconfig(capsys, hosts, kubeconfig):
             "--hosts-file",
             str(hosts),
             "--kubeconfig",
-            str(kubeconfig),
+            str(unreachable_kubeconfig),
             "--context",
             "nope",
         ],
         "'nope'",
-        str(kubeconfig),
+        str(unreachable_kubeconfig),
     )
     assert "kind-test" in line and "other" in line  # names the available contexts
     assert hosts.read_bytes() == USER_LINES
 
 
-def test_unknown_context_from_env_and_kubeconfig_from_KUBECONFIG(capsys, monkeypatch, hosts, kubeconfig):
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+def test_unknown_context_from_env_and_kubeconfig_from_KUBECONFIG(
+    capsys, monkeypatch, hosts, unreachable_kubeconfig
+):
+    monkeypatch.setenv("KUBECONFIG", str(unreachable_kubeconfig))
     monkeypatch.setenv(env_name("--context"), "missing-ctx")
     assert_usage_error(capsys, ["--namespaces", "a", "--hosts-file", str(hosts)], "'missing-ctx'")
 
@@ -146,20 +148,22 @@ def test_kubeconfig_that_is_not_a_kubeconfig(capsys, hosts, tmp_path):
     )
 
 
-def test_hosts_file_under_a_missing_directory(capsys, tmp_path, kubeconfig):
+def test_hosts_file_under_a_missing_directory(capsys, tmp_path, unreachable_kubeconfig):
     path = tmp_path / "no-such-dir" / "hosts"
     assert_usage_error(
-        capsys, ["--namespaces", "a", "--hosts-file", str(path), "--kubeconfig", str(kubeconfig)], str(path)
+        capsys,
+        ["--namespaces", "a", "--hosts-file", str(path), "--kubeconfig", str(unreachable_kubeconfig)],
+        str(path),
     )
     assert not path.parent.exists()
 
 
-def test_hosts_file_that_is_a_directory(capsys, tmp_path, kubeconfig):
+def test_hosts_file_that_is_a_directory(capsys, tmp_path, unreachable_kubeconfig):
     directory = tmp_path / "hosts.d"
     directory.mkdir()
     assert_usage_error(
         capsys,
-        ["--namespaces", "a", "--hosts-file", str(directory), "--kubeconfig", str(kubeconfig)],
+        ["--namespaces", "a", "--hosts-file", str(directory), "--kubeconfig", str(unreachable_kubeconfig)],
         str(directory),
     )
     assert list(directory.iterdir()) == []
@@ -218,7 +222,7 @@ def test_defaults():
     assert (c.sync.delay, c.sync.max_delay, c.resolve.timeout) == (0.1, 1.0, 2.0)
     assert c.sync.domain_filters == () and c.sync.ingress_classes == ()
     assert c.file.write_mode == "auto" and c.log.format == "text"
-    assert c.cluster.kubeconfig is None and c.cluster.context is None
+    assert c.cluster.unreachable_kubeconfig is None and c.cluster.context is None
     assert c.cluster.sources == ("ingress",)
     assert c.postwrite.command is None
 
@@ -277,7 +281,7 @@ def test_env_fallbacks(monkeypatch, tmp_path):
     assert c.cluster.namespaces == ("tyk", "tyk-dp-1")
     assert c.file.path == tmp_path / "h"
     assert c.file.marker == "ENV-MARKER"
-    assert (c.cluster.kubeconfig, c.cluster.context) == ("/k/config", "ctx")
+    assert (c.cluster.unreachable_kubeconfig, c.cluster.context) == ("/k/config", "ctx")
     assert c.serve.bind_address == "127.0.0.1:9100"
     assert (c.sync.delay, c.sync.max_delay, c.sync.resync_interval, c.resolve.timeout) == (
         0.25,

@@ -41,18 +41,29 @@ def test_an_empty_hosts_file_variable_is_still_refused(monkeypatch, capsys):
 
 
 def test_an_unknown_context_from_the_environment_names_the_variable(
-    monkeypatch, tmp_path, capsys, kubeconfig
+    monkeypatch, tmp_path, capsys, unreachable_kubeconfig
 ):
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n")
     monkeypatch.setenv(env_name("--context"), "missing-ctx")
-    code = main(["--namespaces", "a", "--hosts-file", str(hosts), "--kubeconfig", str(kubeconfig)])
+    code = main(
+        ["--namespaces", "a", "--hosts-file", str(hosts), "--kubeconfig", str(unreachable_kubeconfig)]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith(PREFIX)
     assert env_name("--context") in err and "'missing-ctx'" in err
     code = main(
-        ["--namespaces", "a", "--hosts-file", str(hosts), "--kubeconfig", str(kubeconfig), "--context", "x"]
+        [
+            "--namespaces",
+            "a",
+            "--hosts-file",
+            str(hosts),
+            "--kubeconfig",
+            str(unreachable_kubeconfig),
+            "--context",
+            "x",
+        ]
     )
     err = capsys.readouterr().err
     assert code == 2 and "'x' (--context)" in err and env_name("--context") not in err

@@ -167,10 +167,10 @@ MALFORMED_KUBECONFIGS = {
 
 @pytest.mark.parametrize("name", list(MALFORMED_KUBECONFIGS))
 def test_a_malformed_kubeconfig_is_one_line_via_the_real_cli(tmp_path, hosts, name):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_bytes(MALFORMED_KUBECONFIGS[name])
+    unreachable_kubeconfig = tmp_path / "kubeconfig"
+    unreachable_kubeconfig.write_bytes(MALFORMED_KUBECONFIGS[name])
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and k != "KUBECONFIG"}
-    argv = ["--namespaces", "a", "--hosts-file", str(hosts), "--kubeconfig", str(kubeconfig)]
+    argv = ["--namespaces", "a", "--hosts-file", str(hosts), "--kubeconfig", str(unreachable_kubeconfig)]
     proc = subprocess.run(
         [sys.executable, "-m", "controller", *argv, "--metrics-bind-address", "0"],
         capture_output=True,
@@ -182,7 +182,7 @@ def test_a_malformed_kubeconfig_is_one_line_via_the_real_cli(tmp_path, hosts, na
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("k8s-hosts-controller: error: kubeconfig"), proc.stderr
-    assert str(kubeconfig) in lines[0]
+    assert str(unreachable_kubeconfig) in lines[0]
     assert hosts.read_bytes() == USER_LINES
 
 
@@ -318,14 +318,14 @@ def assert_refused_before_start(proc: subprocess.CompletedProcess, prefix: str, 
 
 
 @pytest.mark.parametrize("row", list(CONTROLLER_ROWS))
-def test_bad_values_are_refused_before_anything_starts(tmp_path, hosts, kubeconfig, row):
+def test_bad_values_are_refused_before_anything_starts(tmp_path, hosts, unreachable_kubeconfig, row):
     argv, env_values, fragments = CONTROLLER_ROWS[row]
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     fragments = [f.replace("{tmp}", str(tmp_path)) for f in fragments]
     if "--all-namespaces" not in argv:
         argv = ["--namespaces", "a", *argv]
     if "--kubeconfig" not in argv:
-        argv += ["--kubeconfig", str(kubeconfig)]
+        argv += ["--kubeconfig", str(unreachable_kubeconfig)]
     if "--metrics-bind-address" not in argv:
         argv += ["--metrics-bind-address", "127.0.0.1:0"]
     proc = run_cli([*argv, "--hosts-file", str(hosts)], cli_env(tmp_path, env_values))
