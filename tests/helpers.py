@@ -171,3 +171,20 @@ def as_nobody(calls: Iterable[Callable[[], object]]) -> list[str]:
         data = pipe.read()
     os.waitpid(pid, 0)
     return json.loads(data)
+
+
+def create_gateway(
+    custom: client.CustomObjectsApi, namespace: str, name: str, listeners: list[dict], addresses: list[dict]
+) -> None:
+    """A Gateway of GatewayClass "test" with LISTENERS, and ADDRESSES in its status as its controller would
+    write them."""
+    group, version = "gateway.networking.k8s.io", "v1"
+    body = {
+        "apiVersion": f"{group}/{version}",
+        "kind": "Gateway",
+        "metadata": {"name": name},
+        "spec": {"gatewayClassName": "test", "listeners": listeners},
+    }
+    custom.create_namespaced_custom_object(group, version, namespace, "gateways", body)
+    status = {"status": {"addresses": addresses}}
+    custom.patch_namespaced_custom_object_status(group, version, namespace, "gateways", name, status)

@@ -9,7 +9,7 @@ import json
 import pytest
 from kubernetes import client
 
-from tests.helpers import eventually, managed
+from tests.helpers import create_gateway, eventually, managed
 
 pytestmark = pytest.mark.integration
 
@@ -44,26 +44,7 @@ class GatewayApi:
         self.custom = client.CustomObjectsApi(api)
 
     def gateway(self, namespace: str, name: str, address: str, listeners: list[dict]) -> None:
-        self.custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "gateways",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "Gateway",
-                "metadata": {"name": name},
-                "spec": {"gatewayClassName": "test", "listeners": listeners},
-            },
-        )
-        self.custom.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            "gateways",
-            name,
-            {"status": {"addresses": [{"type": "IPAddress", "value": address}]}},
-        )
+        create_gateway(self.custom, namespace, name, listeners, [{"type": "IPAddress", "value": address}])
 
     def listener_set(self, namespace: str, name: str, gateway: str, listeners: list[dict]) -> None:
         self.custom.create_namespaced_custom_object(

@@ -7,7 +7,7 @@ import pytest
 from kubernetes import client
 
 from controller.cluster.sources import GATEWAY, SOURCES
-from tests.helpers import eventually, managed
+from tests.helpers import create_gateway, eventually, managed
 
 pytestmark = pytest.mark.integration
 
@@ -27,22 +27,7 @@ class Gateways:
         listener = {"name": "http", "port": 80, "protocol": "HTTP"}
         if protocol == "TLS":
             listener = {"name": "tls", "port": 443, "protocol": "TLS", "tls": {"mode": "Passthrough"}}
-        self.custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "gateways",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "Gateway",
-                "metadata": {"name": name},
-                "spec": {
-                    "gatewayClassName": "test",
-                    "listeners": [listener],
-                },
-            },
-        )
-        self.set_gateway_addresses(namespace, name, addresses)
+        create_gateway(self.custom, namespace, name, [listener], addresses)
 
     def set_gateway_addresses(self, namespace: str, name: str, addresses: list[dict]) -> None:
         self.custom.patch_namespaced_custom_object_status(
