@@ -222,7 +222,7 @@ def test_defaults():
     assert (c.sync.delay, c.sync.max_delay, c.resolve.timeout) == (0.1, 1.0, 2.0)
     assert c.sync.domain_filters == () and c.sync.ingress_classes == ()
     assert c.file.write_mode == "auto" and c.log.format == "text"
-    assert c.cluster.unreachable_kubeconfig is None and c.cluster.context is None
+    assert c.cluster.kubeconfig is None and c.cluster.context is None
     assert c.cluster.sources == ("ingress",)
     assert c.postwrite.command is None
 
@@ -281,7 +281,7 @@ def test_env_fallbacks(monkeypatch, tmp_path):
     assert c.cluster.namespaces == ("tyk", "tyk-dp-1")
     assert c.file.path == tmp_path / "h"
     assert c.file.marker == "ENV-MARKER"
-    assert (c.cluster.unreachable_kubeconfig, c.cluster.context) == ("/k/config", "ctx")
+    assert (c.cluster.kubeconfig, c.cluster.context) == ("/k/config", "ctx")
     assert c.serve.bind_address == "127.0.0.1:9100"
     assert (c.sync.delay, c.sync.max_delay, c.sync.resync_interval, c.resolve.timeout) == (
         0.25,
