@@ -68,6 +68,19 @@ class WriteResult:
     stale: bool
 
 
+def _unreachable(st: os.stat_result, target: str) -> bool:
+    """The file we hold is unlinked and our path still names it (a bind mount of a file the host replaced):
+    our writes reach nobody. A file replaced by rename while a sync held it is not: the path names the new
+    file, which the next sync opens."""
+    if st.st_nlink != 0:
+        return False
+    try:
+        now = os.stat(target)
+    except OSError:
+        return True
+    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+
+
 # rename() over a bind-mounted file fails with one of these: fall back to writing in place.
 _RENAME_FALLBACK = frozenset({errno.EBUSY, errno.EXDEV, errno.EPERM})
 # Creating the temp file fails with one of these when only the file, not its directory, is writable.
@@ -350,14 +363,14 @@ class HostsFile:
         if self.mode is not WriteMode.INPLACE and not self._rename_failed:
             self._remove_stale_temps(*os.path.split(target))
         if new == disk:
-            return WriteResult(False, None, 0, st.st_ino, st.st_nlink == 0)
+            return WriteResult(False, None, 0, st.st_ino, _unreachable(st, target))
         if len(new) > self.max_size:  # what we write must be readable again
             raise self.too_large(len(new), "with the new block would be", "raise")
         if self.mode is WriteMode.AUTO and not self._rename_failed:
             self._check_bind_mounts(target)
         try:
             if self.mode is WriteMode.INPLACE or (self.mode is WriteMode.AUTO and self._rename_failed):
-                return self._write_in_place(fd, disk, new)
+                return self._write_in_place(target, fd, disk, new)
             try:
                 return self._write_by_rename(target, fd, st, new)
             except _NeedInPlace as why:
@@ -373,7 +386,7 @@ class HostsFile:
                     ) from None
                 log.info("%s: rename not possible (%s); writing in place from now on", self.path, why)
                 self._rename_failed = True
-                return self._write_in_place(fd, disk, new)
+                return self._write_in_place(target, fd, disk, new)
         except OSError as err:
             raise HostsFileError(describe(self.path, err, target)) from None
 
@@ -458,7 +471,7 @@ class HostsFile:
         except OSError as err:
             log.debug("%s: cannot remove stale temp files: %s", directory, err)
 
-    def _write_in_place(self, fd: int, current: bytes, new: bytes) -> WriteResult:
+    def _write_in_place(self, target: str, fd: int, current: bytes, new: bytes) -> WriteResult:
         """Rewrite the file through ``fd``: write, truncate, fsync; a failed write is undone.
 
         Only the bytes after the common prefix are written. When nothing but our block follows that point
@@ -505,7 +518,8 @@ class HostsFile:
                 "another program at the same time?); the next sync retries"
             )
         after = os.fstat(fd)
-        return WriteResult(True, WriteMode.INPLACE.value, len(new) - start, after.st_ino, after.st_nlink == 0)
+        stale = _unreachable(after, target)
+        return WriteResult(True, WriteMode.INPLACE.value, len(new) - start, after.st_ino, stale)
 
     def _undo(self, fd: int, current: bytes, start: int, at_end: bool, err: OSError) -> HostsFileError:
         """Put ``current`` back after a failed in-place write from ``start``; the error to raise."""
