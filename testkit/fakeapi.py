@@ -172,10 +172,15 @@ class FakeApi:
             }
 
     @contextlib.contextmanager
-    def watch_queue(self) -> Iterator[queue.Queue]:
+    def watch_queue(self, since: int | None = None) -> Iterator[queue.Queue]:
+        """A queue of this watch's events. Like the API server, a watch from resourceVersion SINCE first gets
+        the objects changed after it: a change made between the client's list and its watch is not lost."""
         events: queue.Queue = queue.Queue()
         with self._lock:
             self._watches.append(events)
+            for obj in self.objects.values():
+                if since is not None and int(obj["metadata"]["resourceVersion"]) > since:
+                    events.put({"type": "ADDED", "object": obj})
         try:
             yield events
         finally:
@@ -214,7 +219,7 @@ def _handler(api: FakeApi) -> type[http.server.BaseHTTPRequestHandler]:
                           "reason": "NotFound", "message": "not served by this fake"}  # fmt: skip
                 self.answer(404, json.dumps(status).encode())
             elif watch:
-                self.watch()
+                self.watch(query)
             else:
                 self.list()
 
@@ -240,7 +245,7 @@ def _handler(api: FakeApi) -> type[http.server.BaseHTTPRequestHandler]:
             api._wait_at_gate()
             self.answer(200, json.dumps(api.listing()).encode())
 
-        def watch(self) -> None:
+        def watch(self, query: dict[str, list[str]]) -> None:
             if api._take(TOO_MANY_HTTP_DATE):
                 retry_at = formatdate(usegmt=True)  # "Mon, 07 Dec 2026 06:12:51 GMT"
                 status = _status(429, "too many requests, retry later")
@@ -251,7 +256,8 @@ def _handler(api: FakeApi) -> type[http.server.BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Connection", "close")
             self.end_headers()
-            with api.watch_queue() as events:
+            since = query.get("resourceVersion", [""])[0]
+            with api.watch_queue(int(since) if since.isdigit() else None) as events:
                 while not api._stop.is_set():
                     try:
                         item = events.get(timeout=0.5)
